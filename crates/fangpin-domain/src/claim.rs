@@ -1,0 +1,259 @@
+//! The claim state machine (防贫救助案件流程). Every change of state goes through
+//! `ClaimState::apply`, which is the only place the allowed transitions are
+//! written down.
+
+use serde::{Deserialize, Serialize};
+
+/// How a case was found (两种筛查方式, plus 遇困即扶).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Bottom-up: the household applied through its village committee.
+    VillageApplication,
+    /// Top-down: the county office found it in department data.
+    DepartmentReferral,
+    /// 遇困即扶: relief first, recognition afterwards (先救助后认定).
+    Emergency,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [
+        Channel::VillageApplication,
+        Channel::DepartmentReferral,
+        Channel::Emergency,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::VillageApplication => "village_application",
+            Channel::DepartmentReferral => "department_referral",
+            Channel::Emergency => "emergency",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimState {
+    /// Taken in, waiting for the county office to hand it to the insurer.
+    Received,
+    /// With an insurer's surveyor (入户查勘).
+    UnderSurvey,
+    /// The surveyor recommends relief of the assessed amount.
+    Recommended,
+    /// The surveyor recommends no relief; the case ends.
+    Rejected,
+    /// On the village notice board (公示).
+    InPublicity,
+    /// Publicity ended with no objection.
+    PublicityPassed,
+    /// Cross-checked and recorded by the county office (备案).
+    Filed,
+    /// The insurer paid the relief.
+    Paid,
+}
+
+impl ClaimState {
+    pub const ALL: [ClaimState; 8] = [
+        ClaimState::Received,
+        ClaimState::UnderSurvey,
+        ClaimState::Recommended,
+        ClaimState::Rejected,
+        ClaimState::InPublicity,
+        ClaimState::PublicityPassed,
+        ClaimState::Filed,
+        ClaimState::Paid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimState::Received => "received",
+            ClaimState::UnderSurvey => "under_survey",
+            ClaimState::Recommended => "recommended",
+            ClaimState::Rejected => "rejected",
+            ClaimState::InPublicity => "in_publicity",
+            ClaimState::PublicityPassed => "publicity_passed",
+            ClaimState::Filed => "filed",
+            ClaimState::Paid => "paid",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ClaimState> {
+        ClaimState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// A closed claim no longer blocks a new claim for the same event.
+    pub fn is_closed(self) -> bool {
+        matches!(self, ClaimState::Rejected | ClaimState::Paid)
+    }
+
+    /// The one table of allowed transitions.
+    pub fn apply(self, event: ClaimEvent) -> Result<ClaimState, TransitionError> {
+        use ClaimEvent as E;
+        use ClaimState as S;
+        let next = match (self, event) {
+            (S::Received, E::AssignSurvey) | (S::UnderSurvey, E::AssignSurvey) => S::UnderSurvey,
+            (S::UnderSurvey, E::RecommendApproval) => S::Recommended,
+            (S::UnderSurvey, E::RecommendRejection) => S::Rejected,
+            (S::Recommended, E::OpenPublicity) => S::InPublicity,
+            // An objection sends the case back for re-verification.
+            (S::InPublicity, E::RaiseObjection) => S::UnderSurvey,
+            (S::InPublicity, E::PassPublicity) => S::PublicityPassed,
+            (S::PublicityPassed, E::File) => S::Filed,
+            (S::Filed, E::Pay) => S::Paid,
+            (from, event) => return Err(TransitionError { from, event }),
+        };
+        Ok(next)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClaimEvent {
+    AssignSurvey,
+    RecommendApproval,
+    RecommendRejection,
+    OpenPublicity,
+    RaiseObjection,
+    PassPublicity,
+    File,
+    Pay,
+}
+
+impl ClaimEvent {
+    pub const ALL: [ClaimEvent; 8] = [
+        ClaimEvent::AssignSurvey,
+        ClaimEvent::RecommendApproval,
+        ClaimEvent::RecommendRejection,
+        ClaimEvent::OpenPublicity,
+        ClaimEvent::RaiseObjection,
+        ClaimEvent::PassPublicity,
+        ClaimEvent::File,
+        ClaimEvent::Pay,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimEvent::AssignSurvey => "assign_survey",
+            ClaimEvent::RecommendApproval => "recommend_approval",
+            ClaimEvent::RecommendRejection => "recommend_rejection",
+            ClaimEvent::OpenPublicity => "open_publicity",
+            ClaimEvent::RaiseObjection => "raise_objection",
+            ClaimEvent::PassPublicity => "pass_publicity",
+            ClaimEvent::File => "file",
+            ClaimEvent::Pay => "pay",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a claim in state {} cannot {}", from.as_str(), event.as_str())]
+pub struct TransitionError {
+    pub from: ClaimState,
+    pub event: ClaimEvent,
+}
+
+/// An emergency advance may be paid once, before the survey decides anything.
+pub fn may_pay_emergency_advance(
+    channel: Channel,
+    state: ClaimState,
+    advance_already_paid: bool,
+) -> bool {
+    channel == Channel::Emergency
+        && !advance_already_paid
+        && matches!(state, ClaimState::Received | ClaimState::UnderSurvey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ClaimEvent as E;
+    use ClaimState as S;
+
+    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 9] = [
+        (S::Received, E::AssignSurvey, S::UnderSurvey),
+        (S::UnderSurvey, E::AssignSurvey, S::UnderSurvey),
+        (S::UnderSurvey, E::RecommendApproval, S::Recommended),
+        (S::UnderSurvey, E::RecommendRejection, S::Rejected),
+        (S::Recommended, E::OpenPublicity, S::InPublicity),
+        (S::InPublicity, E::RaiseObjection, S::UnderSurvey),
+        (S::InPublicity, E::PassPublicity, S::PublicityPassed),
+        (S::PublicityPassed, E::File, S::Filed),
+        (S::Filed, E::Pay, S::Paid),
+    ];
+
+    #[test]
+    fn allowed_transitions() {
+        for (from, event, to) in ALLOWED {
+            assert_eq!(from.apply(event), Ok(to), "{from:?} --{event:?}-->");
+        }
+    }
+
+    #[test]
+    fn every_other_transition_is_refused() {
+        let mut refused = 0;
+        for from in ClaimState::ALL {
+            for event in ClaimEvent::ALL {
+                if ALLOWED.iter().any(|&(f, e, _)| f == from && e == event) {
+                    continue;
+                }
+                assert_eq!(
+                    from.apply(event),
+                    Err(TransitionError { from, event }),
+                    "{from:?} --{event:?}-->"
+                );
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 8 * 8 - ALLOWED.len());
+    }
+
+    #[test]
+    fn closed_states_accept_nothing() {
+        for state in ClaimState::ALL.into_iter().filter(|s| s.is_closed()) {
+            assert!(ClaimEvent::ALL.into_iter().all(|e| state.apply(e).is_err()));
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in ClaimState::ALL {
+            assert_eq!(ClaimState::parse(s.as_str()), Some(s));
+        }
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()), Some(c));
+        }
+    }
+
+    #[test]
+    fn advance_only_for_emergencies_before_the_decision() {
+        assert!(may_pay_emergency_advance(
+            Channel::Emergency,
+            S::Received,
+            false
+        ));
+        assert!(may_pay_emergency_advance(
+            Channel::Emergency,
+            S::UnderSurvey,
+            false
+        ));
+        assert!(!may_pay_emergency_advance(
+            Channel::Emergency,
+            S::UnderSurvey,
+            true
+        ));
+        assert!(!may_pay_emergency_advance(
+            Channel::Emergency,
+            S::Recommended,
+            false
+        ));
+        assert!(!may_pay_emergency_advance(
+            Channel::VillageApplication,
+            S::Received,
+            false
+        ));
+    }
+}

@@ -1,0 +1,17 @@
+//! The rules of precise poverty-prevention insurance (精准防贫保险, "防贫保").
+//!
+//! This crate is the functional core: every rule the county sets (eligibility,
+//! banded relief, working-day deadlines, the claim state machine, ledger postings)
+//! is a pure function of its inputs. It never reads the clock, the network or a
+//! database, and it knows nothing about gRPC or SQL: time and data are passed in.
+
+pub mod assessment;
+pub mod calendar;
+pub mod claim;
+pub mod identity;
+pub mod ledger;
+pub mod money;
+pub mod policy;
+pub mod publicity;
+
+pub use money::Fen;

@@ -1,0 +1,481 @@
+//! The county policy (防贫保险方案): every figure a county sets for one policy
+//! year. Nothing here is a constant of the code; `Policy::example` only seeds
+//! fixtures and the CLI's template with the figures published by Handan.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::CountyCode;
+use crate::money::{Fen, MAX_AMOUNT};
+
+/// The kind of household, which decides the income line and the thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HouseholdType {
+    /// 脱贫不稳定户 (非高标准脱贫户): escaped poverty, but not securely.
+    UnstableEscaped,
+    /// 边缘易致贫户 (非贫低收入户): never registered poor, at risk of becoming so.
+    Marginal,
+}
+
+impl HouseholdType {
+    pub const ALL: [HouseholdType; 2] = [HouseholdType::UnstableEscaped, HouseholdType::Marginal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HouseholdType::UnstableEscaped => "unstable_escaped",
+            HouseholdType::Marginal => "marginal",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HouseholdType> {
+        HouseholdType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// Why a household needs relief. Handan uses the first four; Hebi splits
+/// schooling in two and adds income drop, so a county picks its kinds by giving
+/// them thresholds in its policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReliefKind {
+    /// 因病: in-patient out-of-pocket medical costs.
+    Illness,
+    /// 因学 / 在校: tuition, accommodation and textbooks while in school.
+    Schooling,
+    /// 因意外 / 因灾: loss after commercial insurance and social assistance.
+    Accident,
+    /// 因产业风险: loss from natural disaster or failed business.
+    Industry,
+    /// 升学: costs of entering school (Hebi).
+    SchoolEntry,
+    /// 收入下降: a sharp fall in income (Hebi).
+    IncomeDrop,
+}
+
+impl ReliefKind {
+    pub const ALL: [ReliefKind; 6] = [
+        ReliefKind::Illness,
+        ReliefKind::Schooling,
+        ReliefKind::Accident,
+        ReliefKind::Industry,
+        ReliefKind::SchoolEntry,
+        ReliefKind::IncomeDrop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReliefKind::Illness => "illness",
+            ReliefKind::Schooling => "schooling",
+            ReliefKind::Accident => "accident",
+            ReliefKind::Industry => "industry",
+            ReliefKind::SchoolEntry => "school_entry",
+            ReliefKind::IncomeDrop => "income_drop",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReliefKind> {
+        ReliefKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The Chinese name printed on publicity notices.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            ReliefKind::Illness => "因病",
+            ReliefKind::Schooling => "因学",
+            ReliefKind::Accident => "因意外",
+            ReliefKind::Industry => "因产业风险",
+            ReliefKind::SchoolEntry => "升学",
+            ReliefKind::IncomeDrop => "收入下降",
+        }
+    }
+}
+
+/// Whether the expenditure condition is met at the threshold itself (Handan's
+/// illness rule, "≥ 5,000") or only above it (schooling, "> 8,000").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    AtLeast,
+    Above,
+}
+
+/// One payout band (分段): cost above the threshold from `from` upwards (until
+/// the next band starts) is paid at `rate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Band {
+    pub from: Fen,
+    pub rate: Decimal,
+}
+
+/// The expenditure rule for one household type and relief kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReliefRule {
+    pub household_type: HouseholdType,
+    pub relief_kind: ReliefKind,
+    pub threshold: Fen,
+    pub comparison: Comparison,
+    pub bands: Vec<Band>,
+    /// The cap for this kind (Baihe: 20,000 for schooling); the policy's case
+    /// cap applies as well.
+    pub cap: Fen,
+}
+
+/// An absolute income line that replaces "multiplier × poverty line" for one
+/// household type (Anju: 5,000 yuan for unstable, 6,000 for others).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomeLine {
+    pub household_type: HouseholdType,
+    pub limit: Fen,
+}
+
+/// A county's policy for one policy year, in one version. A version used by any
+/// claim is frozen: the storage layer refuses to replace it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub county: CountyCode,
+    pub policy_year: i32,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    /// Per-capita annual disposable income that defines poverty (国家扶贫标准).
+    pub poverty_line: Fen,
+    /// Income below `poverty_line × income_multiplier` meets the income condition.
+    pub income_multiplier: Decimal,
+    pub absolute_income_lines: Vec<IncomeLine>,
+    pub rules: Vec<ReliefRule>,
+    /// The most any single case can be paid (Handan: 200,000 yuan).
+    pub case_cap: Fen,
+    pub premium_per_person: Fen,
+    /// Share of the rural population insured (about 10%).
+    pub pool_ratio: Decimal,
+    /// The insurer's fee as a share of the year's relief paid (Wuyang: 15%).
+    pub service_fee_rate: Decimal,
+    /// Calendar days a proposed relief stays on the village notice board.
+    pub publicity_days: u32,
+    /// Chinese working days from intake to the survey decision.
+    pub survey_deadline_working_days: u32,
+}
+
+/// One reason a policy is not acceptable, naming the field as a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+/// Limits that keep one policy small enough to check and print whole.
+pub const MAX_RULES: usize = 64;
+pub const MAX_BANDS: usize = 16;
+pub const MAX_PUBLICITY_DAYS: u32 = 60;
+pub const MAX_SURVEY_WORKING_DAYS: u32 = 120;
+
+impl Policy {
+    /// Checks every figure. All violations are returned at once so a county
+    /// office can fix its policy in one round.
+    pub fn validate(&self) -> Result<(), Vec<Violation>> {
+        let mut out = Vec::new();
+        let mut bad = |field: String, description: &str| {
+            out.push(Violation {
+                field,
+                description: description.to_string(),
+            });
+        };
+        let one = Decimal::ONE;
+        if !(2000..=2100).contains(&self.policy_year) {
+            bad("policy_year".into(), "must be between 2000 and 2100");
+        }
+        if self.ends_on < self.starts_on {
+            bad("ends_on".into(), "must not be before starts_on");
+        } else if (self.ends_on - self.starts_on).num_days() > 366 {
+            bad("ends_on".into(), "a policy year lasts at most 366 days");
+        }
+        if self.poverty_line <= Fen::ZERO || self.poverty_line > MAX_AMOUNT {
+            bad("poverty_line".into(), "must be positive");
+        }
+        if self.income_multiplier <= Decimal::ZERO || self.income_multiplier > Decimal::TEN {
+            bad("income_multiplier".into(), "must be above 0 and at most 10");
+        }
+        for (i, line) in self.absolute_income_lines.iter().enumerate() {
+            if line.limit <= Fen::ZERO || line.limit > MAX_AMOUNT {
+                bad(
+                    format!("absolute_income_lines[{i}].limit"),
+                    "must be positive",
+                );
+            }
+            if self.absolute_income_lines[..i]
+                .iter()
+                .any(|l| l.household_type == line.household_type)
+            {
+                bad(
+                    format!("absolute_income_lines[{i}].household_type"),
+                    "is listed twice",
+                );
+            }
+        }
+        if self.rules.is_empty() {
+            bad("rules".into(), "at least one relief rule is needed");
+        }
+        if self.rules.len() > MAX_RULES {
+            bad("rules".into(), "too many relief rules");
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let at = |f: &str| format!("rules[{i}].{f}");
+            if self.rules[..i].iter().any(|r| {
+                r.household_type == rule.household_type && r.relief_kind == rule.relief_kind
+            }) {
+                bad(
+                    at("relief_kind"),
+                    "a rule for this household type and relief kind already exists",
+                );
+            }
+            if rule.threshold < Fen::ZERO || rule.threshold > MAX_AMOUNT {
+                bad(at("threshold"), "must be between 0 and the amount limit");
+            }
+            if rule.cap <= Fen::ZERO || rule.cap > MAX_AMOUNT {
+                bad(at("cap"), "must be positive");
+            }
+            if rule.bands.is_empty() || rule.bands.len() > MAX_BANDS {
+                bad(at("bands"), "between 1 and 16 bands are needed");
+            }
+            if rule.bands.first().is_some_and(|b| b.from != Fen::ZERO) {
+                bad(
+                    at("bands[0].from"),
+                    "the first band must start at 0 above the threshold",
+                );
+            }
+            for (j, band) in rule.bands.iter().enumerate() {
+                if band.rate < Decimal::ZERO || band.rate > one {
+                    bad(at(&format!("bands[{j}].rate")), "must be between 0 and 1");
+                }
+                if band.from > MAX_AMOUNT {
+                    bad(at(&format!("bands[{j}].from")), "exceeds the amount limit");
+                }
+                if j > 0 && band.from <= rule.bands[j - 1].from {
+                    bad(
+                        at(&format!("bands[{j}].from")),
+                        "bands must start at strictly increasing amounts",
+                    );
+                }
+            }
+        }
+        if self.case_cap <= Fen::ZERO || self.case_cap > MAX_AMOUNT {
+            bad("case_cap".into(), "must be positive");
+        }
+        if self.premium_per_person <= Fen::ZERO || self.premium_per_person > MAX_AMOUNT {
+            bad("premium_per_person".into(), "must be positive");
+        }
+        if self.pool_ratio <= Decimal::ZERO || self.pool_ratio > one {
+            bad("pool_ratio".into(), "must be above 0 and at most 1");
+        }
+        if self.service_fee_rate < Decimal::ZERO || self.service_fee_rate >= one {
+            bad("service_fee_rate".into(), "must be at least 0 and below 1");
+        }
+        if !(1..=MAX_PUBLICITY_DAYS).contains(&self.publicity_days) {
+            bad("publicity_days".into(), "must be between 1 and 60");
+        }
+        if !(1..=MAX_SURVEY_WORKING_DAYS).contains(&self.survey_deadline_working_days) {
+            bad(
+                "survey_deadline_working_days".into(),
+                "must be between 1 and 120",
+            );
+        }
+        if out.is_empty() { Ok(()) } else { Err(out) }
+    }
+
+    /// The income line for a household type: the absolute line if the county
+    /// set one, else poverty line × multiplier rounded to the fen.
+    pub fn income_limit(&self, household_type: HouseholdType) -> Fen {
+        if let Some(line) = self
+            .absolute_income_lines
+            .iter()
+            .find(|l| l.household_type == household_type)
+        {
+            return line.limit;
+        }
+        Fen::round_from_decimal_fen(self.poverty_line.to_decimal_fen() * self.income_multiplier)
+            .expect("validated policy: poverty line x multiplier fits in i64 fen")
+    }
+
+    pub fn rule(
+        &self,
+        household_type: HouseholdType,
+        relief_kind: ReliefKind,
+    ) -> Option<&ReliefRule> {
+        self.rules
+            .iter()
+            .find(|r| r.household_type == household_type && r.relief_kind == relief_kind)
+    }
+
+    /// A relief kind is known to this county when any household type has a rule for it.
+    pub fn knows_relief_kind(&self, relief_kind: ReliefKind) -> bool {
+        self.rules.iter().any(|r| r.relief_kind == relief_kind)
+    }
+
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.starts_on <= date && date <= self.ends_on
+    }
+
+    /// The number of people insured: rural population × pool ratio, rounded half
+    /// up to a whole person (a county buys cover for people, not fractions).
+    pub fn pool_size(&self, rural_population: u64) -> u64 {
+        let exact = Decimal::from(rural_population) * self.pool_ratio;
+        let rounded =
+            exact.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        u64::try_from(rounded)
+            .expect("validated pool ratio <= 1 keeps the pool within the population")
+    }
+
+    /// Premium the county owes for a pool of this size.
+    pub fn premium_due(&self, pool_size: u64) -> Option<Fen> {
+        i64::try_from(pool_size)
+            .ok()?
+            .checked_mul(self.premium_per_person.get())
+            .map(Fen::new)
+    }
+
+    /// Handan's published figures with the 大病保险-style bands from DOMAIN.md:
+    /// a fixture and a template, never a fallback.
+    pub fn example(county: CountyCode, policy_year: i32) -> Policy {
+        let bands = || {
+            vec![
+                Band {
+                    from: Fen::ZERO,
+                    rate: Decimal::new(60, 2),
+                },
+                Band {
+                    from: Fen::from_yuan(30_000),
+                    rate: Decimal::new(65, 2),
+                },
+                Band {
+                    from: Fen::from_yuan(80_000),
+                    rate: Decimal::new(75, 2),
+                },
+                Band {
+                    from: Fen::from_yuan(150_000),
+                    rate: Decimal::new(85, 2),
+                },
+            ]
+        };
+        let rule = |household_type, relief_kind, threshold_yuan, comparison| ReliefRule {
+            household_type,
+            relief_kind,
+            threshold: Fen::from_yuan(threshold_yuan),
+            comparison,
+            bands: bands(),
+            cap: Fen::from_yuan(200_000),
+        };
+        use Comparison::*;
+        use HouseholdType::*;
+        use ReliefKind::*;
+        let mut rules = Vec::new();
+        for household_type in HouseholdType::ALL {
+            let illness = if household_type == UnstableEscaped {
+                5_000
+            } else {
+                20_000
+            };
+            rules.push(rule(household_type, Illness, illness, AtLeast));
+            rules.push(rule(household_type, Schooling, 8_000, Above));
+            rules.push(rule(household_type, Accident, 10_000, Above));
+            rules.push(rule(household_type, Industry, 5_000, Above));
+        }
+        Policy {
+            county,
+            policy_year,
+            starts_on: NaiveDate::from_ymd_opt(policy_year, 1, 1).expect("valid year"),
+            ends_on: NaiveDate::from_ymd_opt(policy_year, 12, 31).expect("valid year"),
+            poverty_line: Fen::from_yuan(4_000),
+            income_multiplier: Decimal::new(15, 1),
+            absolute_income_lines: Vec::new(),
+            rules,
+            case_cap: Fen::from_yuan(200_000),
+            premium_per_person: Fen::from_yuan(50),
+            pool_ratio: Decimal::new(10, 2),
+            service_fee_rate: Decimal::new(15, 2),
+            publicity_days: 10,
+            survey_deadline_working_days: 15,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn county() -> CountyCode {
+        CountyCode::parse("130426").expect("valid county")
+    }
+
+    #[test]
+    fn example_policy_is_valid() {
+        assert_eq!(Policy::example(county(), 2024).validate(), Ok(()));
+    }
+
+    #[test]
+    fn income_limit_is_multiplier_or_absolute_line() {
+        let mut policy = Policy::example(county(), 2024);
+        assert_eq!(
+            policy.income_limit(HouseholdType::Marginal),
+            Fen::from_yuan(6_000)
+        );
+        policy.absolute_income_lines.push(IncomeLine {
+            household_type: HouseholdType::UnstableEscaped,
+            limit: Fen::from_yuan(5_000),
+        });
+        assert_eq!(
+            policy.income_limit(HouseholdType::UnstableEscaped),
+            Fen::from_yuan(5_000)
+        );
+        assert_eq!(
+            policy.income_limit(HouseholdType::Marginal),
+            Fen::from_yuan(6_000)
+        );
+    }
+
+    #[test]
+    fn pool_size_rounds_half_up() {
+        let policy = Policy::example(county(), 2024);
+        assert_eq!(policy.pool_size(123_455), 12_346);
+        assert_eq!(policy.pool_size(123_454), 12_345);
+        assert_eq!(policy.premium_due(12_346), Some(Fen::from_yuan(617_300)));
+    }
+
+    #[test]
+    fn validation_names_every_bad_field() {
+        let mut policy = Policy::example(county(), 2024);
+        policy.publicity_days = 0;
+        policy.pool_ratio = Decimal::new(2, 0);
+        policy.rules[0].bands[1].from = Fen::ZERO;
+        policy.rules[1].bands[0].rate = Decimal::new(11, 1);
+        let fields: Vec<String> = policy
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "rules[0].bands[1].from",
+                "rules[1].bands[0].rate",
+                "pool_ratio",
+                "publicity_days"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_rules_are_refused() {
+        let mut policy = Policy::example(county(), 2024);
+        let copy = policy.rules[0].clone();
+        policy.rules.push(copy);
+        assert!(
+            policy
+                .validate()
+                .unwrap_err()
+                .iter()
+                .any(|v| v.field.ends_with(".relief_kind"))
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Compiles proto/fangpin/v1 with protox, so a fresh machine needs no `protoc`.
+
+use std::path::PathBuf;
+
+const PROTOS: [&str; 8] = [
+    "fangpin/v1/common.proto",
+    "fangpin/v1/policy.proto",
+    "fangpin/v1/enrollment.proto",
+    "fangpin/v1/claim.proto",
+    "fangpin/v1/survey.proto",
+    "fangpin/v1/publicity.proto",
+    "fangpin/v1/payout.proto",
+    "fangpin/v1/ledger.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={}", root.join(proto).display());
+    }
+    let fds = protox::compile(PROTOS, [&root])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    // compile_fds takes descriptors that are already built, so it does not
+    // write the set for reflection itself; we do.
+    std::fs::write(
+        out.join("fangpin_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+    tonic_prost_build::configure().compile_fds(fds)?;
+    Ok(())
+}
