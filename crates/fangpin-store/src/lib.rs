@@ -1,1 +1,209 @@
+//! Persistence for fangpin: one SQL dialect that SQLite (the embedded default)
+//! and PostgreSQL (production) both accept, run through sqlx's `Any` driver so
+//! that every query is written once and one test suite covers both backends.
+//!
+//! Write transactions are serialized per county: on SQLite by `BEGIN IMMEDIATE`
+//! (SQLite has a single writer anyway), on PostgreSQL by a transaction-scoped
+//! advisory lock keyed by the county code. Everything a county's money depends
+//! on (ledger sequence numbers, the pool balance, top-up flags, claim states)
+//! is therefore read and written by one transaction at a time, which makes the
+//! checks in the handlers hold at commit.
+//!
+//! Money is integer fen in `BIGINT` columns; dates and timestamps are ISO 8601
+//! text, which both databases compare correctly as strings.
 
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
+
+pub mod claims;
+pub mod counties;
+pub mod idempotency;
+pub mod ledger;
+
+/// A transaction on either backend.
+pub type Tx = sqlx::Transaction<'static, Any>;
+pub use sqlx::AnyConnection as Conn;
+
+/// Connections per pool. SQLite has one writer, so a few readers suffice; a
+/// PostgreSQL server shared by replicas should not be flooded by one of them.
+pub const DEFAULT_SQLITE_MAX_CONNECTIONS: u32 = 4;
+pub const DEFAULT_POSTGRES_MAX_CONNECTIONS: u32 = 16;
+/// How long a request may wait for a connection before it fails as Unavailable.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long SQLite waits on a locked database before giving up.
+pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row that breaks an invariant: a bug or tampering, never a
+    /// client's mistake.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the error is a UNIQUE violation, which handlers turn into
+    /// AlreadyExists for natural keys.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// Whether the pool had no connection to give in time.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects, creating a SQLite file if needed, and applies migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let url = match backend {
+            // Create the file on first start: `cargo run` needs nothing else.
+            Backend::Sqlite if !url.contains('?') && !url.contains(":memory:") => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let max_connections = match backend {
+            Backend::Sqlite => DEFAULT_SQLITE_MAX_CONNECTIONS,
+            Backend::Postgres => DEFAULT_POSTGRES_MAX_CONNECTIONS,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        configure_sqlite(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A read-only view; consistent enough for queries that do not decide a write.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Begins a write transaction that holds the county's write lock until it
+    /// commits or is dropped (a dropped transaction rolls back, which is what
+    /// happens when a client's deadline cancels the handler).
+    pub async fn begin_write(&self, county_code: &str) -> Result<Tx> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(county_lock_key(county_code))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// WAL lets readers run beside the single writer; FULL sync because a ledger
+/// must not lose a committed payout to a power cut; foreign keys are off by
+/// default in SQLite and the schema relies on them.
+async fn configure_sqlite(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))).await?;
+    conn.ping().await
+}
+
+/// The advisory-lock key of a county: the first 8 bytes of a SHA-256, so keys
+/// from other applications sharing the server are unlikely to collide.
+fn county_lock_key(county_code: &str) -> i64 {
+    let digest = Sha256::digest(format!("fangpin:county:{county_code}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Reads a column, naming it in the error.
+pub(crate) fn col<'r, T>(row: &'r sqlx::any::AnyRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    use sqlx::Row;
+    Ok(row.try_get(name)?)
+}
+
+pub(crate) fn parse_date(text: &str) -> Result<chrono::NaiveDate> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("bad stored date {text:?}")))
+}
+
+pub(crate) fn parse_uuid(text: &str) -> Result<uuid::Uuid> {
+    text.parse().map_err(|_| StoreError::Corrupt(format!("bad stored id {text:?}")))
+}
+
+/// RFC 3339 with milliseconds in UTC: sorts as text in both databases.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,345 @@
+//! Claims, their state history and objections.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fangpin_domain::Fen;
+use fangpin_domain::claim::{Channel, ClaimState};
+use fangpin_domain::identity::ResidentId;
+use fangpin_domain::policy::ReliefKind;
+use fangpin_domain::publicity::PublicityPeriod;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Conn, Result, StoreError, col, parse_date, parse_uuid, timestamp};
+
+/// The surveyor's findings and the policy's verdict, frozen as JSON on the claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAssessment {
+    pub verified_income_per_capita: Fen,
+    pub verified_cost: Fen,
+    pub income_limit: Fen,
+    pub threshold: Fen,
+    pub eligible: bool,
+    pub amount: Fen,
+    pub explanation: Vec<String>,
+    pub notes: String,
+    pub evidence_refs: Vec<String>,
+    pub surveyed_by: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRecord {
+    pub claim_id: Uuid,
+    pub county_code: String,
+    pub policy_year: i32,
+    pub policy_version: u32,
+    pub household_id: Uuid,
+    pub village_code: String,
+    pub relief_kind: ReliefKind,
+    pub channel: Channel,
+    pub state: ClaimState,
+    pub event_date: NaiveDate,
+    pub event_reference: String,
+    pub claimed_cost: Fen,
+    pub description: String,
+    pub submitted_by: String,
+    pub intake_date: NaiveDate,
+    pub survey_deadline: NaiveDate,
+    pub surveyor: Option<String>,
+    pub assessment: Option<StoredAssessment>,
+    pub advance: Fen,
+    pub payout: Option<Fen>,
+    pub publicity: Option<PublicityPeriod>,
+    pub recommendation_reason: Option<String>,
+    pub objections: u32,
+}
+
+const CLAIM_COLUMNS: &str = "claim_id, county_code, policy_year, policy_version, household_id, village_code, \
+    relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
+    intake_date, survey_deadline, surveyor, assessment, advance_fen, payout_fen, publicity_opens_on, \
+    publicity_last_day, recommendation_reason, objections";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("bad stored {what} {value:?}"))
+}
+
+fn decode_claim(row: &sqlx::any::AnyRow) -> Result<ClaimRecord> {
+    let kind: String = col(row, "relief_kind")?;
+    let channel: String = col(row, "channel")?;
+    let state: String = col(row, "state")?;
+    let year: i64 = col(row, "policy_year")?;
+    let version: i64 = col(row, "policy_version")?;
+    let assessment: Option<String> = col(row, "assessment")?;
+    let opens: Option<String> = col(row, "publicity_opens_on")?;
+    let last: Option<String> = col(row, "publicity_last_day")?;
+    let objections: i64 = col(row, "objections")?;
+    let publicity = match (opens, last) {
+        (Some(o), Some(l)) => Some(PublicityPeriod { opens_on: parse_date(&o)?, last_objection_day: parse_date(&l)? }),
+        _ => None,
+    };
+    Ok(ClaimRecord {
+        claim_id: parse_uuid(&col::<String>(row, "claim_id")?)?,
+        county_code: col(row, "county_code")?,
+        policy_year: i32::try_from(year).map_err(|_| corrupt("policy year", &year.to_string()))?,
+        policy_version: u32::try_from(version).map_err(|_| corrupt("policy version", &version.to_string()))?,
+        household_id: parse_uuid(&col::<String>(row, "household_id")?)?,
+        village_code: col(row, "village_code")?,
+        relief_kind: ReliefKind::parse(&kind).ok_or_else(|| corrupt("relief kind", &kind))?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        state: ClaimState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        event_date: parse_date(&col::<String>(row, "event_date")?)?,
+        event_reference: col(row, "event_reference")?,
+        claimed_cost: Fen::new(col(row, "claimed_cost_fen")?),
+        description: col(row, "description")?,
+        submitted_by: col(row, "submitted_by")?,
+        intake_date: parse_date(&col::<String>(row, "intake_date")?)?,
+        survey_deadline: parse_date(&col::<String>(row, "survey_deadline")?)?,
+        surveyor: col(row, "surveyor")?,
+        assessment: assessment
+            .map(|a| serde_json::from_str(&a).map_err(|e| StoreError::Corrupt(format!("stored assessment: {e}"))))
+            .transpose()?,
+        advance: Fen::new(col(row, "advance_fen")?),
+        payout: col::<Option<i64>>(row, "payout_fen")?.map(Fen::new),
+        publicity,
+        recommendation_reason: col(row, "recommendation_reason")?,
+        objections: u32::try_from(objections).map_err(|_| corrupt("objection count", &objections.to_string()))?,
+    })
+}
+
+fn assessment_json(claim: &ClaimRecord) -> Result<Option<String>> {
+    claim
+        .assessment
+        .as_ref()
+        .map(|a| serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("assessment: {e}"))))
+        .transpose()
+}
+
+/// Inserts a new claim. A second open claim for the same household, relief kind
+/// and event fails with a unique violation.
+pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO claims (claim_id, county_code, policy_year, policy_version, household_id, village_code, \
+         relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
+         intake_date, survey_deadline, advance_fen, objections, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 0, $17, $17)",
+    )
+    .bind(claim.claim_id.to_string())
+    .bind(&claim.county_code)
+    .bind(i64::from(claim.policy_year))
+    .bind(i64::from(claim.policy_version))
+    .bind(claim.household_id.to_string())
+    .bind(&claim.village_code)
+    .bind(claim.relief_kind.as_str())
+    .bind(claim.channel.as_str())
+    .bind(claim.state.as_str())
+    .bind(claim.event_date.to_string())
+    .bind(&claim.event_reference)
+    .bind(claim.claimed_cost.get())
+    .bind(&claim.description)
+    .bind(&claim.submitted_by)
+    .bind(claim.intake_date.to_string())
+    .bind(claim.survey_deadline.to_string())
+    .bind(timestamp(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes every field a claim's workflow can change. The identity of a claim
+/// (household, kind, event, channel, policy version) is never updated.
+pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Utc>) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE claims SET state = $1, surveyor = $2, assessment = $3, assessed_amount_fen = $4, advance_fen = $5, \
+         payout_fen = $6, publicity_opens_on = $7, publicity_last_day = $8, recommendation_reason = $9, \
+         objections = $10, survey_deadline = $11, updated_at = $12 WHERE claim_id = $13",
+    )
+    .bind(claim.state.as_str())
+    .bind(claim.surveyor.clone())
+    .bind(assessment_json(claim)?)
+    .bind(claim.assessment.as_ref().map(|a| a.amount.get()))
+    .bind(claim.advance.get())
+    .bind(claim.payout.map(Fen::get))
+    .bind(claim.publicity.map(|p| p.opens_on.to_string()))
+    .bind(claim.publicity.map(|p| p.last_objection_day.to_string()))
+    .bind(claim.recommendation_reason.clone())
+    .bind(i64::from(claim.objections))
+    .bind(claim.survey_deadline.to_string())
+    .bind(timestamp(now))
+    .bind(claim.claim_id.to_string())
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!("claim {} vanished during update", claim.claim_id)));
+    }
+    Ok(())
+}
+
+pub async fn get_claim(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ClaimRecord>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE claim_id = $1")))
+        .bind(claim_id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(decode_claim).transpose()
+}
+
+/// The county of a claim, read before the write lock is taken (it never changes).
+pub async fn claim_county(conn: &mut Conn, claim_id: Uuid) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT county_code FROM claims WHERE claim_id = $1")
+        .bind(claim_id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| col(&r, "county_code")).transpose()
+}
+
+/// Claims of a county in id order (ids are UUIDv7, so intake order), after
+/// `after` for paging, optionally in one state.
+pub async fn list_claims(
+    conn: &mut Conn,
+    county_code: &str,
+    state: Option<ClaimState>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ClaimRecord>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE county_code = $1 AND ($2 = '' OR state = $2) AND claim_id > $3 \
+         ORDER BY claim_id LIMIT $4"
+    )))
+    .bind(county_code)
+    .bind(state.map_or("", ClaimState::as_str))
+    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode_claim).collect()
+}
+
+/// A surveyor's open surveys, earliest deadline first.
+pub async fn list_surveys(conn: &mut Conn, surveyor: &str, after: Option<Uuid>, limit: u32) -> Result<Vec<ClaimRecord>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE surveyor = $1 AND state = 'under_survey' AND claim_id > $2 \
+         ORDER BY claim_id LIMIT $3"
+    )))
+    .bind(surveyor)
+    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode_claim).collect()
+}
+
+/// One line of a village notice board.
+#[derive(Clone, Debug)]
+pub struct NoticeRecord {
+    pub claim: ClaimRecord,
+    pub head_name: String,
+    pub head_id_number: ResidentId,
+}
+
+/// Maximum notices on one village board; a village never has this many cases at once.
+pub const MAX_NOTICES: i64 = 500;
+
+pub async fn list_notices(conn: &mut Conn, village_code: &str) -> Result<Vec<NoticeRecord>> {
+    let columns: String = CLAIM_COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns}, h.head_name, h.head_id_number FROM claims c \
+         JOIN households h ON h.household_id = c.household_id \
+         WHERE c.village_code = $1 AND c.state = 'in_publicity' ORDER BY c.claim_id LIMIT $2"
+    )))
+    .bind(village_code)
+    .bind(MAX_NOTICES)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let id: String = col(row, "head_id_number")?;
+            Ok(NoticeRecord {
+                claim: decode_claim(row)?,
+                head_name: col(row, "head_name")?,
+                head_id_number: ResidentId::parse(&id).map_err(|e| StoreError::Corrupt(format!("head id: {e}")))?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransitionRecord {
+    /// None for the intake itself.
+    pub from_state: Option<ClaimState>,
+    pub to_state: ClaimState,
+    pub event: String,
+    pub actor: String,
+    pub reason: String,
+    pub at: String,
+}
+
+pub async fn append_transition(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    transition: &TransitionRecord,
+    request_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO claim_transitions (claim_id, seq, from_state, to_state, event, actor, reason, request_id, at) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8 FROM claim_transitions WHERE claim_id = $1",
+    )
+    .bind(claim_id.to_string())
+    .bind(transition.from_state.map_or("", ClaimState::as_str))
+    .bind(transition.to_state.as_str())
+    .bind(&transition.event)
+    .bind(&transition.actor)
+    .bind(&transition.reason)
+    .bind(request_id)
+    .bind(&transition.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Maximum transitions returned; a claim's workflow has a few dozen at most.
+pub const MAX_TRANSITIONS: i64 = 1_000;
+
+pub async fn list_transitions(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<TransitionRecord>> {
+    let rows = sqlx::query(
+        "SELECT from_state, to_state, event, actor, reason, at FROM claim_transitions WHERE claim_id = $1 \
+         ORDER BY seq LIMIT $2",
+    )
+    .bind(claim_id.to_string())
+    .bind(MAX_TRANSITIONS)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let from: String = col(row, "from_state")?;
+            let to: String = col(row, "to_state")?;
+            Ok(TransitionRecord {
+                from_state: if from.is_empty() {
+                    None
+                } else {
+                    Some(ClaimState::parse(&from).ok_or_else(|| corrupt("state", &from))?)
+                },
+                to_state: ClaimState::parse(&to).ok_or_else(|| corrupt("state", &to))?,
+                event: col(row, "event")?,
+                actor: col(row, "actor")?,
+                reason: col(row, "reason")?,
+                at: col(row, "at")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn insert_objection(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    objector: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO objections (objection_id, claim_id, objector, reason, raised_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(Uuid::now_v7().to_string())
+        .bind(claim_id.to_string())
+        .bind(objector)
+        .bind(reason)
+        .bind(timestamp(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

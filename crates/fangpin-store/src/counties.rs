@@ -1,0 +1,241 @@
+//! Counties, their versioned policies, and the enrolled households.
+
+use chrono::{DateTime, Utc};
+use fangpin_domain::identity::ResidentId;
+use fangpin_domain::policy::{HouseholdType, Policy};
+use uuid::Uuid;
+
+use crate::{Conn, Result, StoreError, col, parse_uuid, timestamp};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountyRecord {
+    pub county_code: String,
+    pub name: String,
+    pub rural_population: u64,
+    pub insurer: String,
+}
+
+pub async fn insert_county(conn: &mut Conn, county: &CountyRecord, now: DateTime<Utc>) -> Result<()> {
+    let population = i64::try_from(county.rural_population)
+        .map_err(|_| StoreError::Corrupt("rural population beyond i64".into()))?;
+    sqlx::query(
+        "INSERT INTO counties (county_code, name, rural_population, insurer, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&county.county_code)
+    .bind(&county.name)
+    .bind(population)
+    .bind(&county.insurer)
+    .bind(timestamp(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_county(conn: &mut Conn, county_code: &str) -> Result<Option<CountyRecord>> {
+    let row = sqlx::query("SELECT county_code, name, rural_population, insurer FROM counties WHERE county_code = $1")
+        .bind(county_code)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        let population: i64 = col(&row, "rural_population")?;
+        Ok(CountyRecord {
+            county_code: col(&row, "county_code")?,
+            name: col(&row, "name")?,
+            rural_population: u64::try_from(population)
+                .map_err(|_| StoreError::Corrupt("negative rural population".into()))?,
+            insurer: col(&row, "insurer")?,
+        })
+    })
+    .transpose()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRecord {
+    pub version: u32,
+    pub frozen: bool,
+    pub policy: Policy,
+}
+
+fn decode_policy(row: &sqlx::any::AnyRow) -> Result<PolicyRecord> {
+    let version: i64 = col(row, "version")?;
+    let frozen: i64 = col(row, "frozen")?;
+    let body: String = col(row, "body")?;
+    let policy: Policy =
+        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("stored policy does not parse: {e}")))?;
+    Ok(PolicyRecord {
+        version: u32::try_from(version).map_err(|_| StoreError::Corrupt("bad policy version".into()))?,
+        frozen: frozen != 0,
+        policy,
+    })
+}
+
+/// The given version, or the latest when `version` is None.
+pub async fn get_policy(conn: &mut Conn, county_code: &str, year: i32, version: Option<u32>) -> Result<Option<PolicyRecord>> {
+    let row = match version {
+        Some(v) => {
+            sqlx::query(
+                "SELECT version, frozen, body FROM policies WHERE county_code = $1 AND policy_year = $2 AND version = $3",
+            )
+            .bind(county_code)
+            .bind(i64::from(year))
+            .bind(i64::from(v))
+            .fetch_optional(conn)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT version, frozen, body FROM policies WHERE county_code = $1 AND policy_year = $2 \
+                 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(county_code)
+            .bind(i64::from(year))
+            .fetch_optional(conn)
+            .await?
+        }
+    };
+    row.as_ref().map(decode_policy).transpose()
+}
+
+pub async fn insert_policy(conn: &mut Conn, version: u32, policy: &Policy, now: DateTime<Utc>) -> Result<()> {
+    let body = serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
+    sqlx::query(
+        "INSERT INTO policies (county_code, policy_year, version, body, frozen, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+    )
+    .bind(policy.county.as_str())
+    .bind(i64::from(policy.policy_year))
+    .bind(i64::from(version))
+    .bind(body)
+    .bind(timestamp(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces an unfrozen version. Returns false when the version is frozen or missing.
+pub async fn replace_policy(conn: &mut Conn, version: u32, policy: &Policy) -> Result<bool> {
+    let body = serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
+    let done = sqlx::query(
+        "UPDATE policies SET body = $1 WHERE county_code = $2 AND policy_year = $3 AND version = $4 AND frozen = 0",
+    )
+    .bind(body)
+    .bind(policy.county.as_str())
+    .bind(i64::from(policy.policy_year))
+    .bind(i64::from(version))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a version used by a claim; it can never change afterwards.
+pub async fn freeze_policy(conn: &mut Conn, county_code: &str, year: i32, version: u32) -> Result<()> {
+    sqlx::query("UPDATE policies SET frozen = 1 WHERE county_code = $1 AND policy_year = $2 AND version = $3")
+        .bind(county_code)
+        .bind(i64::from(year))
+        .bind(i64::from(version))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub id_number: ResidentId,
+    pub name: String,
+    pub relation: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HouseholdRecord {
+    pub household_id: Uuid,
+    pub county_code: String,
+    pub policy_year: i32,
+    pub village_code: String,
+    pub household_type: HouseholdType,
+    pub head_name: String,
+    pub head_id_number: ResidentId,
+    pub bank_account: String,
+    pub persons: u32,
+}
+
+/// Inserts the household and its persons (the head first). A person already
+/// insured this policy year fails with a unique violation.
+pub async fn insert_household(
+    conn: &mut Conn,
+    household: &HouseholdRecord,
+    persons: &[PersonRecord],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO households (household_id, county_code, policy_year, village_code, household_type, head_name, \
+         head_id_number, bank_account, persons, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(household.household_id.to_string())
+    .bind(&household.county_code)
+    .bind(i64::from(household.policy_year))
+    .bind(&household.village_code)
+    .bind(household.household_type.as_str())
+    .bind(&household.head_name)
+    .bind(household.head_id_number.as_str())
+    .bind(&household.bank_account)
+    .bind(i64::from(household.persons))
+    .bind(timestamp(now))
+    .execute(&mut *conn)
+    .await?;
+    for person in persons {
+        sqlx::query(
+            "INSERT INTO persons (policy_year, id_number, household_id, county_code, name, relation) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(i64::from(household.policy_year))
+        .bind(person.id_number.as_str())
+        .bind(household.household_id.to_string())
+        .bind(&household.county_code)
+        .bind(&person.name)
+        .bind(&person.relation)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn get_household(conn: &mut Conn, household_id: Uuid) -> Result<Option<HouseholdRecord>> {
+    let row = sqlx::query(
+        "SELECT household_id, county_code, policy_year, village_code, household_type, head_name, head_id_number, \
+         bank_account, persons FROM households WHERE household_id = $1",
+    )
+    .bind(household_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(decode_household).transpose()
+}
+
+pub(crate) fn decode_household(row: &sqlx::any::AnyRow) -> Result<HouseholdRecord> {
+    let household_type: String = col(row, "household_type")?;
+    let head_id: String = col(row, "head_id_number")?;
+    let year: i64 = col(row, "policy_year")?;
+    let persons: i64 = col(row, "persons")?;
+    Ok(HouseholdRecord {
+        household_id: parse_uuid(&col::<String>(row, "household_id")?)?,
+        county_code: col(row, "county_code")?,
+        policy_year: i32::try_from(year).map_err(|_| StoreError::Corrupt("bad policy year".into()))?,
+        village_code: col(row, "village_code")?,
+        household_type: HouseholdType::parse(&household_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown household type {household_type:?}")))?,
+        head_name: col(row, "head_name")?,
+        head_id_number: ResidentId::parse(&head_id)
+            .map_err(|e| StoreError::Corrupt(format!("stored head id number: {e}")))?,
+        bank_account: col(row, "bank_account")?,
+        persons: u32::try_from(persons).map_err(|_| StoreError::Corrupt("bad person count".into()))?,
+    })
+}
+
+/// Persons insured in a county for a policy year.
+pub async fn count_persons(conn: &mut Conn, county_code: &str, year: i32) -> Result<u64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM persons WHERE county_code = $1 AND policy_year = $2")
+        .bind(county_code)
+        .bind(i64::from(year))
+        .fetch_one(conn)
+        .await?;
+    let n: i64 = col(&row, "n")?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
+}
