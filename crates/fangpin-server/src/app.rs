@@ -1,0 +1,142 @@
+//! State shared by every handler, and the one write path all mutating RPCs take.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fangpin_domain::calendar::WorkCalendar;
+use fangpin_proto::prost::Message;
+use fangpin_proto::tonic::{Code, Status};
+use fangpin_store::idempotency::{self, Outcome};
+use fangpin_store::{Conn, Store};
+use sha2::{Digest, Sha256};
+
+use crate::clock::{Clock, china_date};
+use crate::error::AppError;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a write body gets besides its connection: the request's time, read
+/// once, and its request id, recorded beside every effect.
+#[derive(Clone, Debug)]
+pub struct WriteContext {
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+    pub request_id: String,
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub calendar: &'static WorkCalendar,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> App {
+        App {
+            store,
+            clock,
+            calendar: WorkCalendar::official(),
+        }
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        china_date(self.clock.now())
+    }
+
+    /// Runs `body` as one idempotent write under the county's lock.
+    ///
+    /// The outcome is stored under (rpc, request_id) in the same transaction
+    /// as the effect, so a retry after a lost response returns the first
+    /// response and changes nothing. A business rejection is stored too,
+    /// after the failed transaction rolled back. If the client's deadline
+    /// cancels this future, the transaction is dropped and rolls back, and the
+    /// retry finds no outcome and runs again.
+    pub async fn write<Req, Resp, F>(
+        &self,
+        rpc: &'static str,
+        request: &Req,
+        request_id: &str,
+        county_code: &str,
+        body: F,
+    ) -> Result<Resp, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+        F: for<'c> FnOnce(&'c mut Conn, WriteContext) -> BoxFuture<'c, Result<Resp, AppError>>,
+    {
+        let request_hash = hex::encode(Sha256::digest(request.encode_to_vec()));
+        let now = self.clock.now();
+        let ctx = WriteContext {
+            now,
+            today: china_date(now),
+            request_id: request_id.to_string(),
+        };
+        let mut tx = self
+            .store
+            .begin_write(county_code)
+            .await
+            .map_err(AppError::from)?;
+        if let Some(first) = idempotency::find(&mut tx, rpc, request_id)
+            .await
+            .map_err(AppError::from)?
+        {
+            return replay(first, &request_hash);
+        }
+        match body(&mut tx, ctx).await {
+            Ok(response) => {
+                let outcome = Outcome {
+                    request_hash,
+                    status_code: 0,
+                    status_message: String::new(),
+                    body: response.encode_to_vec(),
+                };
+                idempotency::record(&mut tx, rpc, request_id, &outcome, now)
+                    .await
+                    .map_err(AppError::from)?;
+                tx.commit().await.map_err(|e| AppError::Store(e.into()))?;
+                Ok(response)
+            }
+            Err(error) if error.is_business_rejection() => {
+                tx.rollback().await.map_err(|e| AppError::Store(e.into()))?;
+                let status = Status::from(error);
+                let outcome = Outcome {
+                    request_hash,
+                    status_code: status.code() as i32,
+                    status_message: status.message().to_string(),
+                    body: status.details().to_vec(),
+                };
+                let mut tx = self
+                    .store
+                    .begin_write(county_code)
+                    .await
+                    .map_err(AppError::from)?;
+                idempotency::record(&mut tx, rpc, request_id, &outcome, now)
+                    .await
+                    .map_err(AppError::from)?;
+                tx.commit().await.map_err(|e| AppError::Store(e.into()))?;
+                Err(status)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+fn replay<Resp: Message + Default>(first: Outcome, request_hash: &str) -> Result<Resp, Status> {
+    if first.request_hash != request_hash {
+        return Err(AppError::RequestIdReused.into());
+    }
+    if first.status_code == 0 {
+        return Resp::decode(first.body.as_slice()).map_err(|e| {
+            tracing::error!(error = %e, "stored response does not decode");
+            Status::internal("internal error")
+        });
+    }
+    Err(Status::with_details(
+        Code::from_i32(first.status_code),
+        first.status_message,
+        first.body.into(),
+    ))
+}

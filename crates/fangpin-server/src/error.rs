@@ -1,0 +1,137 @@
+//! The service's errors and their one mapping to `tonic::Status`.
+
+use fangpin_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, PreconditionViolation, StatusExt};
+
+use fangpin_proto::tonic;
+
+/// One bad field of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid argument: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
+    InvalidArgument(Vec<Violation>),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// `kind` is the PreconditionFailure type, e.g. "STATE" or "PUBLICITY".
+    #[error("{description}")]
+    FailedPrecondition {
+        kind: &'static str,
+        subject: String,
+        description: String,
+    },
+    #[error("request_id was already used for a different request")]
+    RequestIdReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, description: impl Into<String>) -> AppError {
+        AppError::InvalidArgument(vec![Violation {
+            field: field.to_string(),
+            description: description.into(),
+        }])
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> AppError {
+        AppError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn precondition(
+        kind: &'static str,
+        subject: impl ToString,
+        description: impl Into<String>,
+    ) -> AppError {
+        AppError::FailedPrecondition {
+            kind,
+            subject: subject.to_string(),
+            description: description.into(),
+        }
+    }
+
+    /// A refusal that depends on recorded state rather than on the request's
+    /// own content. It is stored under the request id, so a retry after the
+    /// state changed still gets the first answer.
+    pub fn is_business_rejection(&self) -> bool {
+        matches!(
+            self,
+            AppError::NotFound { .. }
+                | AppError::AlreadyExists(_)
+                | AppError::FailedPrecondition { .. }
+        )
+    }
+}
+
+impl From<fangpin_domain::claim::TransitionError> for AppError {
+    fn from(e: fangpin_domain::claim::TransitionError) -> AppError {
+        AppError::precondition(
+            "STATE",
+            format!("claim.state={}", e.from.as_str()),
+            e.to_string(),
+        )
+    }
+}
+
+impl From<AppError> for Status {
+    fn from(error: AppError) -> Status {
+        match error {
+            AppError::InvalidArgument(violations) => {
+                let message = AppError::InvalidArgument(violations.clone()).to_string();
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            AppError::NotFound { what, id } => {
+                let message = format!("{what} {id} not found");
+                let details = ErrorDetails::with_resource_info(what, id, "", "not found");
+                Status::with_error_details(Code::NotFound, message, details)
+            }
+            AppError::AlreadyExists(message) => Status::new(Code::AlreadyExists, message),
+            AppError::FailedPrecondition {
+                kind,
+                subject,
+                description,
+            } => {
+                let details =
+                    ErrorDetails::with_precondition_failure(vec![PreconditionViolation::new(
+                        kind,
+                        subject,
+                        description.clone(),
+                    )]);
+                Status::with_error_details(Code::FailedPrecondition, description, details)
+            }
+            AppError::RequestIdReused => {
+                let details = ErrorDetails::with_bad_request(vec![FieldViolation::new(
+                    "request_id",
+                    "already used for a different request; generate a new id for a new request",
+                )]);
+                Status::with_error_details(Code::InvalidArgument, "request_id reused", details)
+            }
+            AppError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                Status::unavailable("database busy, retry with the same request_id")
+            }
+            AppError::Store(e) => {
+                // The cause goes to the log, never to the caller.
+                tracing::error!(error = %e, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! ClaimService: intake through three channels, the claim record, its history,
+//! and emergency advances (先救助后认定).
+
+use fangpin_domain::claim::{ClaimState, may_pay_emergency_advance};
+use fangpin_domain::ledger::PostingKind;
+use fangpin_proto::tonic::{self, Request, Response, Status};
+use fangpin_proto::v1::{self as pb, claim_service_server::ClaimService};
+use fangpin_store::claims::{self as claim_store, ClaimRecord, TransitionRecord};
+use fangpin_store::{counties, timestamp};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::error::AppError;
+use crate::services::{claim_county, claim_ids, claim_policy, load_claim, pay_out_of_pool};
+
+pub const MAX_CLAIMS_PAGE: u32 = 500;
+
+pub struct ClaimApi(pub App);
+
+#[tonic::async_trait]
+impl ClaimService for ClaimApi {
+    async fn submit_claim(
+        &self,
+        request: Request<pb::SubmitClaimRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let household_id = c.uuid("household_id", &req.household_id);
+        let relief_kind = c.relief_kind("relief_kind", req.relief_kind);
+        let channel = c.channel("channel", req.channel);
+        let event_date = c.date("event_date", &req.event_date);
+        let event_reference = c.text("event_reference", &req.event_reference, MAX_LABEL_CHARS);
+        let claimed_cost = c.money("claimed_cost_yuan", &req.claimed_cost_yuan);
+        let description = c.optional_text("description", &req.description, MAX_TEXT_CHARS);
+        let submitted_by = c.text("submitted_by", &req.submitted_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let household_id = household_id.expect("checked");
+        let today = self.0.today();
+        let event_date = event_date.expect("checked");
+        if event_date > today {
+            return Err(AppError::invalid("event_date", "must not lie in the future").into());
+        }
+        // The household fixes the county; read it before taking the county's lock.
+        let household = {
+            let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+            counties::get_household(&mut conn, household_id)
+                .await
+                .map_err(AppError::from)?
+                .ok_or_else(|| AppError::not_found("household", household_id))?
+        };
+        let calendar = self.0.calendar;
+        let relief_kind = relief_kind.expect("checked");
+        let lock = household.county_code.clone();
+        let mut claim = ClaimRecord {
+            claim_id: Uuid::now_v7(),
+            county_code: household.county_code.clone(),
+            policy_year: household.policy_year,
+            policy_version: 0,
+            household_id,
+            village_code: household.village_code.clone(),
+            relief_kind,
+            channel: channel.expect("checked"),
+            state: ClaimState::Received,
+            event_date,
+            event_reference: event_reference.expect("checked"),
+            claimed_cost: claimed_cost.expect("checked"),
+            description: description.expect("checked"),
+            submitted_by: submitted_by.expect("checked"),
+            intake_date: today,
+            survey_deadline: today,
+            surveyor: None,
+            assessment: None,
+            advance: fangpin_domain::Fen::ZERO,
+            payout: None,
+            publicity: None,
+            recommendation_reason: None,
+            objections: 0,
+        };
+        let response = self
+            .0
+            .write("SubmitClaim", &req, &request_id.expect("checked").to_string(), &lock, move |conn, ctx| {
+                Box::pin(async move {
+                    let policy = counties::get_policy(conn, &claim.county_code, claim.policy_year, None)
+                        .await?
+                        .ok_or_else(|| {
+                            AppError::precondition(
+                                "POLICY",
+                                format!("policy/{}/{}", claim.county_code, claim.policy_year),
+                                "the household's county has no policy for its policy year",
+                            )
+                        })?;
+                    if policy.policy.rule(household.household_type, relief_kind).is_none() {
+                        return Err(AppError::invalid(
+                            "relief_kind",
+                            format!(
+                                "the county's policy has no {} relief for {} households",
+                                relief_kind.as_str(),
+                                household.household_type.as_str()
+                            ),
+                        ));
+                    }
+                    if !policy.policy.covers(claim.event_date) {
+                        return Err(AppError::invalid(
+                            "event_date",
+                            format!(
+                                "must fall within the policy year {} to {}",
+                                policy.policy.starts_on, policy.policy.ends_on
+                            ),
+                        ));
+                    }
+                    claim.policy_version = policy.version;
+                    claim.survey_deadline = calendar
+                        .add_working_days(ctx.today, policy.policy.survey_deadline_working_days)
+                        .map_err(|e| AppError::precondition("CALENDAR", "working-day calendar", e.to_string()))?;
+                    match claim_store::insert_claim(conn, &claim, ctx.now).await {
+                        Err(e) if e.is_unique_violation() => {
+                            return Err(AppError::AlreadyExists(
+                                "an open claim for this household, relief kind and event already exists".into(),
+                            ));
+                        }
+                        other => other?,
+                    }
+                    // The version is frozen from its first use: the assessment
+                    // must follow the rules the claim was taken in under.
+                    counties::freeze_policy(conn, &claim.county_code, claim.policy_year, policy.version).await?;
+                    let intake = TransitionRecord {
+                        from_state: None,
+                        to_state: ClaimState::Received,
+                        event: format!("submit_{}", claim.channel.as_str()),
+                        actor: claim.submitted_by.clone(),
+                        reason: claim.description.clone(),
+                        at: timestamp(ctx.now),
+                    };
+                    claim_store::append_transition(conn, claim.claim_id, &intake, &ctx.request_id).await?;
+                    Ok(super::claim_response(&claim))
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_claim(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let id = c.uuid("claim_id", &req.claim_id);
+        c.finish()?;
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let claim = load_claim(&mut conn, id.expect("checked")).await?;
+        Ok(Response::new(super::claim_response(&claim)))
+    }
+
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let county = c.county("county_code", &req.county_code);
+        let state = c.state_filter("state", req.state);
+        let size = c.page_size("page_size", req.page_size, MAX_CLAIMS_PAGE);
+        let after = c.uuid_token("page_token", &req.page_token);
+        c.finish()?;
+        let size = size.expect("checked");
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let claims = claim_store::list_claims(
+            &mut conn,
+            county.expect("checked").as_str(),
+            state.expect("checked"),
+            after.expect("checked"),
+            size,
+        )
+        .await
+        .map_err(AppError::from)?;
+        let next_page_token = if claims.len() == size as usize {
+            claims
+                .last()
+                .map(|c| c.claim_id.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListClaimsResponse {
+            claims: claims.iter().map(convert::claim_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_claim_history(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::ClaimHistoryResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let id = c.uuid("claim_id", &req.claim_id);
+        c.finish()?;
+        let id = id.expect("checked");
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        load_claim(&mut conn, id).await?;
+        let transitions = claim_store::list_transitions(&mut conn, id)
+            .await
+            .map_err(AppError::from)?;
+        let to_pb = |s: Option<ClaimState>| {
+            s.map_or(pb::ClaimState::Unspecified, convert::state_to_pb)
+                .into()
+        };
+        Ok(Response::new(pb::ClaimHistoryResponse {
+            transitions: transitions
+                .into_iter()
+                .map(|t| pb::Transition {
+                    from_state: to_pb(t.from_state),
+                    to_state: to_pb(Some(t.to_state)),
+                    event: t.event,
+                    actor: t.actor,
+                    reason: t.reason,
+                    at: t.at,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn pay_emergency_advance(
+        &self,
+        request: Request<pb::PayEmergencyAdvanceRequest>,
+    ) -> Result<Response<pb::AdvanceResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let amount = c.positive_money("amount_yuan", &req.amount_yuan);
+        let approved_by = c.text("approved_by", &req.approved_by, MAX_LABEL_CHARS);
+        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (amount, approved_by, reason) = (
+            amount.expect("checked"),
+            approved_by.expect("checked"),
+            reason.expect("checked"),
+        );
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write("PayEmergencyAdvance", &req, &request_id, &county, move |conn, ctx| {
+                Box::pin(async move {
+                    let mut claim = load_claim(conn, claim_id).await?;
+                    if !may_pay_emergency_advance(claim.channel, claim.state, claim.advance > fangpin_domain::Fen::ZERO) {
+                        return Err(AppError::precondition(
+                            "ADVANCE",
+                            format!("claim/{claim_id}"),
+                            "an emergency advance is paid once, on an emergency claim, before the survey decides",
+                        ));
+                    }
+                    let policy = claim_policy(conn, &claim).await?;
+                    if amount > policy.case_cap {
+                        return Err(AppError::invalid("amount_yuan", format!("must not exceed the case cap {}", policy.case_cap)));
+                    }
+                    let reference = format!("advance approved by {approved_by}: {reason}");
+                    let (entry, pool, flag) =
+                        pay_out_of_pool(conn, &claim, PostingKind::EmergencyAdvance, amount, &reference, &ctx).await?;
+                    claim.advance = amount;
+                    claim_store::update_claim(conn, &claim, ctx.now).await?;
+                    let note = TransitionRecord {
+                        from_state: Some(claim.state),
+                        to_state: claim.state,
+                        event: "pay_emergency_advance".into(),
+                        actor: approved_by,
+                        reason,
+                        at: timestamp(ctx.now),
+                    };
+                    claim_store::append_transition(conn, claim.claim_id, &note, &ctx.request_id).await?;
+                    Ok(pb::AdvanceResponse {
+                        claim: Some(convert::claim_to_pb(&claim)),
+                        entry: Some(convert::entry_to_pb(&entry)),
+                        pool: Some(pool),
+                        top_up_flag: flag.as_ref().map(convert::flag_to_pb),
+                    })
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+}

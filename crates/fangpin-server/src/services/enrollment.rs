@@ -1,0 +1,361 @@
+//! EnrollmentService: counties, the insured pool, households and premiums.
+
+use fangpin_domain::ledger::{Account, Posting, PostingKind};
+use fangpin_domain::policy::Policy;
+use fangpin_proto::tonic::{self, Request, Response, Status};
+use fangpin_proto::v1::{self as pb, enrollment_service_server::EnrollmentService};
+use fangpin_store::Conn;
+use fangpin_store::counties::{self, CountyRecord, HouseholdRecord, PersonRecord};
+use fangpin_store::ledger as ledger_store;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::convert::{self, Check, MAX_LABEL_CHARS};
+use crate::error::AppError;
+use crate::services::pool_balance;
+
+/// Most persons one household may enrol; larger families are split by the village.
+pub const MAX_HOUSEHOLD_PERSONS: usize = 30;
+/// A county-level division has at most a few million rural people.
+pub const MAX_RURAL_POPULATION: u64 = 50_000_000;
+
+pub struct EnrollmentApi(pub App);
+
+/// The policy in force for a year (its latest version), required for anything
+/// that depends on the pool's size or the premium.
+async fn current_policy(conn: &mut Conn, county_code: &str, year: i32) -> Result<Policy, AppError> {
+    counties::get_policy(conn, county_code, year, None)
+        .await?
+        .map(|p| p.policy)
+        .ok_or_else(|| {
+            AppError::precondition(
+                "POLICY",
+                format!("policy/{county_code}/{year}"),
+                format!("county {county_code} has no policy for {year}; put one first"),
+            )
+        })
+}
+
+fn masked_account(account: &str) -> String {
+    let keep = account.len().saturating_sub(4);
+    format!("{}{}", "*".repeat(keep), &account[keep..])
+}
+
+fn household_to_pb(h: &HouseholdRecord) -> pb::HouseholdResponse {
+    pb::HouseholdResponse {
+        household_id: h.household_id.to_string(),
+        county_code: h.county_code.clone(),
+        policy_year: h.policy_year,
+        village_code: h.village_code.clone(),
+        household_type: convert::household_type_to_pb(h.household_type).into(),
+        head_name: h.head_name.clone(),
+        head_id_masked: h.head_id_number.masked(),
+        persons: h.persons,
+        bank_account_masked: masked_account(&h.bank_account),
+    }
+}
+
+async fn county_response(
+    conn: &mut Conn,
+    county: &CountyRecord,
+    year: Option<i32>,
+) -> Result<pb::CountyResponse, AppError> {
+    let mut response = pb::CountyResponse {
+        county_code: county.county_code.clone(),
+        name: county.name.clone(),
+        rural_population: county.rural_population,
+        insurer: county.insurer.clone(),
+        ..Default::default()
+    };
+    let Some(year) = year else {
+        return Ok(response);
+    };
+    response.policy_year = year;
+    if let Some(policy) = counties::get_policy(conn, &county.county_code, year, None).await? {
+        let pool_size = policy.policy.pool_size(county.rural_population);
+        response.pool_size = pool_size;
+        response.premium_due_yuan = policy
+            .policy
+            .premium_due(pool_size)
+            .map(|f| f.to_string())
+            .unwrap_or_default();
+    }
+    let (balances, _) = ledger_store::balances(conn, &county.county_code, year).await?;
+    response.premium_received_yuan = balances.balance(Account::PremiumIncome).to_string();
+    response.persons_enrolled = counties::count_persons(conn, &county.county_code, year).await?;
+    Ok(response)
+}
+
+#[tonic::async_trait]
+impl EnrollmentService for EnrollmentApi {
+    async fn register_county(
+        &self,
+        request: Request<pb::RegisterCountyRequest>,
+    ) -> Result<Response<pb::CountyResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let code = c.county("county_code", &req.county_code);
+        let name = c.text("name", &req.name, MAX_LABEL_CHARS);
+        let insurer = c.text("insurer", &req.insurer, MAX_LABEL_CHARS);
+        if req.rural_population == 0 || req.rural_population > MAX_RURAL_POPULATION {
+            c.bad(
+                "rural_population",
+                format!("must be between 1 and {MAX_RURAL_POPULATION}"),
+            );
+        }
+        c.finish()?;
+        let county = CountyRecord {
+            county_code: code.expect("checked").as_str().to_string(),
+            name: name.expect("checked"),
+            rural_population: req.rural_population,
+            insurer: insurer.expect("checked"),
+        };
+        let lock = county.county_code.clone();
+        let response = self
+            .0
+            .write(
+                "RegisterCounty",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &lock,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        if counties::get_county(conn, &county.county_code)
+                            .await?
+                            .is_some()
+                        {
+                            return Err(AppError::AlreadyExists(format!(
+                                "county {} is already registered",
+                                county.county_code
+                            )));
+                        }
+                        counties::insert_county(conn, &county, ctx.now).await?;
+                        county_response(conn, &county, None).await
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_county(
+        &self,
+        request: Request<pb::GetCountyRequest>,
+    ) -> Result<Response<pb::CountyResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let code = c.county("county_code", &req.county_code);
+        let year = if req.policy_year == 0 {
+            Some(None)
+        } else {
+            c.year("policy_year", req.policy_year).map(Some)
+        };
+        c.finish()?;
+        let code = code.expect("checked");
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let county = counties::get_county(&mut conn, code.as_str())
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("county", &code))?;
+        Ok(Response::new(
+            county_response(&mut conn, &county, year.expect("checked")).await?,
+        ))
+    }
+
+    async fn enroll_household(
+        &self,
+        request: Request<pb::EnrollHouseholdRequest>,
+    ) -> Result<Response<pb::HouseholdResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let county = c.county("county_code", &req.county_code);
+        let year = c.year("policy_year", req.policy_year);
+        let village = c.village("village_code", &req.village_code);
+        if let (Some(county), Some(village)) = (&county, &village) {
+            if &village.county() != county {
+                c.bad("village_code", "the village is not in this county");
+            }
+        }
+        let household_type = c.household_type("household_type", req.household_type);
+        let account = req.bank_account.trim();
+        if !(8..=32).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
+            c.bad("bank_account", "must be 8 to 32 digits");
+        }
+        if req.members.len() + 1 > MAX_HOUSEHOLD_PERSONS {
+            c.bad(
+                "members",
+                format!("a household enrols at most {MAX_HOUSEHOLD_PERSONS} persons"),
+            );
+        }
+        let mut persons = Vec::new();
+        let default_head = pb::Person::default();
+        let head = req.head.as_ref().unwrap_or(&default_head);
+        for (field, person, default_relation) in std::iter::once(("head", head, "head"))
+            .chain(req.members.iter().map(|m| ("members", m, "")))
+            .take(MAX_HOUSEHOLD_PERSONS)
+        {
+            let at = |f: &str, i: usize| {
+                if field == "head" {
+                    format!("head.{f}")
+                } else {
+                    format!("members[{i}].{f}")
+                }
+            };
+            let i = persons.len().saturating_sub(1);
+            let id = c.resident_id(&at("id_number", i), &person.id_number);
+            let name = c.text(&at("name", i), &person.name, MAX_LABEL_CHARS);
+            let relation = if default_relation.is_empty() {
+                c.text(&at("relation", i), &person.relation, 20)
+            } else {
+                Some(default_relation.to_string())
+            };
+            if let Some(id) = &id {
+                if persons
+                    .iter()
+                    .flatten()
+                    .any(|p: &PersonRecord| &p.id_number == id)
+                {
+                    c.bad(&at("id_number", i), "the same person is listed twice");
+                }
+            }
+            persons.push((|| {
+                Some(PersonRecord {
+                    id_number: id?,
+                    name: name?,
+                    relation: relation?,
+                })
+            })());
+        }
+        c.finish()?;
+        let persons: Vec<PersonRecord> = persons.into_iter().map(|p| p.expect("checked")).collect();
+        let county = county.expect("checked").as_str().to_string();
+        let household = HouseholdRecord {
+            household_id: Uuid::now_v7(),
+            county_code: county.clone(),
+            policy_year: year.expect("checked"),
+            village_code: village.expect("checked").as_str().to_string(),
+            household_type: household_type.expect("checked"),
+            head_name: persons[0].name.clone(),
+            head_id_number: persons[0].id_number.clone(),
+            bank_account: account.to_string(),
+            persons: u32::try_from(persons.len()).expect("bounded by MAX_HOUSEHOLD_PERSONS"),
+        };
+        let response = self
+            .0
+            .write("EnrollHousehold", &req, &request_id.expect("checked").to_string(), &county.clone(), move |conn, ctx| {
+                Box::pin(async move {
+                    let record = counties::get_county(conn, &county).await?.ok_or_else(|| AppError::not_found("county", &county))?;
+                    let policy = current_policy(conn, &county, household.policy_year).await?;
+                    let pool_size = policy.pool_size(record.rural_population);
+                    let enrolled = counties::count_persons(conn, &county, household.policy_year).await?;
+                    if enrolled + u64::from(household.persons) > pool_size {
+                        return Err(AppError::precondition(
+                            "POOL_FULL",
+                            format!("county/{county}/{}", household.policy_year),
+                            format!(
+                                "the insured pool holds {pool_size} persons and {enrolled} are enrolled; \
+                                 {} more do not fit",
+                                household.persons
+                            ),
+                        ));
+                    }
+                    match counties::insert_household(conn, &household, &persons, ctx.now).await {
+                        Err(e) if e.is_unique_violation() => {
+                            return Err(AppError::AlreadyExists(format!(
+                                "a person of this household is already insured for {}",
+                                household.policy_year
+                            )));
+                        }
+                        other => other?,
+                    }
+                    Ok(household_to_pb(&household))
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_household(
+        &self,
+        request: Request<pb::GetHouseholdRequest>,
+    ) -> Result<Response<pb::HouseholdResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let id = c.uuid("household_id", &req.household_id);
+        c.finish()?;
+        let id = id.expect("checked");
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let household = counties::get_household(&mut conn, id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("household", id))?;
+        Ok(Response::new(household_to_pb(&household)))
+    }
+
+    async fn record_premium(
+        &self,
+        request: Request<pb::RecordPremiumRequest>,
+    ) -> Result<Response<pb::PostingResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let county = c.county("county_code", &req.county_code);
+        let year = c.year("policy_year", req.policy_year);
+        let amount = c.positive_money("amount_yuan", &req.amount_yuan);
+        let reference = c.text("reference", &req.reference, MAX_LABEL_CHARS);
+        c.finish()?;
+        let county = county.expect("checked").as_str().to_string();
+        let (year, amount, reference) = (
+            year.expect("checked"),
+            amount.expect("checked"),
+            reference.expect("checked"),
+        );
+        let posting = Posting::new(PostingKind::PremiumReceived, amount)
+            .map_err(|e| AppError::invalid("amount_yuan", e.to_string()))?;
+        let response = self
+            .0
+            .write(
+                "RecordPremium",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &county.clone(),
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        if counties::get_county(conn, &county).await?.is_none() {
+                            return Err(AppError::not_found("county", &county));
+                        }
+                        current_policy(conn, &county, year).await?;
+                        let entry = ledger_store::append_entry(
+                            conn,
+                            &county,
+                            year,
+                            posting,
+                            None,
+                            &reference,
+                            &ctx.request_id,
+                            ctx.now,
+                        )
+                        .await?;
+                        Ok(pb::PostingResponse {
+                            entry: Some(convert::entry_to_pb(&entry)),
+                            pool: Some(pool_balance(conn, &county, year).await?),
+                        })
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked_account;
+
+    #[test]
+    fn bank_accounts_show_only_the_last_four_digits() {
+        assert_eq!(masked_account("6228480012345678"), "************5678");
+    }
+}

@@ -1,0 +1,109 @@
+//! PayoutService: county filing (备案) and the one payout of each claim.
+
+use fangpin_domain::Fen;
+use fangpin_domain::assessment::net_payout;
+use fangpin_domain::claim::ClaimEvent;
+use fangpin_domain::ledger::PostingKind;
+use fangpin_proto::tonic::{self, Request, Response, Status};
+use fangpin_proto::v1::{self as pb, payout_service_server::PayoutService};
+use fangpin_store::claims as claim_store;
+
+use crate::app::App;
+use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::error::AppError;
+use crate::services::{
+    claim_county, claim_ids, claim_response, load_claim, pay_out_of_pool, pool_balance, transition,
+};
+
+pub struct PayoutApi(pub App);
+
+#[tonic::async_trait]
+impl PayoutService for PayoutApi {
+    async fn file_claim(
+        &self,
+        request: Request<pb::FileClaimRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let filed_by = c.text("filed_by", &req.filed_by, MAX_LABEL_CHARS);
+        let note = c.text("cross_check_note", &req.cross_check_note, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (filed_by, note) = (filed_by.expect("checked"), note.expect("checked"));
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write("FileClaim", &req, &request_id, &county, move |conn, ctx| {
+                Box::pin(async move {
+                    let mut claim = load_claim(conn, claim_id).await?;
+                    transition(conn, &mut claim, ClaimEvent::File, &filed_by, &note, &ctx).await?;
+                    claim_store::update_claim(conn, &claim, ctx.now).await?;
+                    Ok(claim_response(&claim))
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn pay_claim(
+        &self,
+        request: Request<pb::PayClaimRequest>,
+    ) -> Result<Response<pb::PayClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let paid_by = c.text("paid_by", &req.paid_by, MAX_LABEL_CHARS);
+        let bank_reference = c.text("bank_reference", &req.bank_reference, MAX_LABEL_CHARS);
+        c.finish()?;
+        let (paid_by, bank_reference) =
+            (paid_by.expect("checked"), bank_reference.expect("checked"));
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write("PayClaim", &req, &request_id, &county, move |conn, ctx| {
+                Box::pin(async move {
+                    let mut claim = load_claim(conn, claim_id).await?;
+                    let reason = format!("paid by {paid_by}, bank reference {bank_reference}");
+                    transition(conn, &mut claim, ClaimEvent::Pay, &paid_by, &reason, &ctx).await?;
+                    let assessed =
+                        claim.assessment.as_ref().map(|a| a.amount).ok_or_else(|| {
+                            AppError::precondition(
+                                "ASSESSMENT",
+                                format!("claim/{claim_id}"),
+                                "no assessment",
+                            )
+                        })?;
+                    let amount = net_payout(assessed, claim.advance);
+                    let (entry, pool, flag) = if amount > Fen::ZERO {
+                        let (entry, pool, flag) = pay_out_of_pool(
+                            conn,
+                            &claim,
+                            PostingKind::ReliefPayout,
+                            amount,
+                            &bank_reference,
+                            &ctx,
+                        )
+                        .await?;
+                        (Some(entry), pool, flag)
+                    } else {
+                        // The advance already covered the relief: nothing moves.
+                        (
+                            None,
+                            pool_balance(conn, &claim.county_code, claim.policy_year).await?,
+                            None,
+                        )
+                    };
+                    claim.payout = Some(amount);
+                    claim_store::update_claim(conn, &claim, ctx.now).await?;
+                    Ok(pb::PayClaimResponse {
+                        claim: Some(convert::claim_to_pb(&claim)),
+                        entry: entry.as_ref().map(convert::entry_to_pb),
+                        pool: Some(pool),
+                        top_up_flag: flag.as_ref().map(convert::flag_to_pb),
+                    })
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+}

@@ -1,0 +1,230 @@
+//! PublicityService: the village notice board (公示) and objections (异议).
+
+use fangpin_domain::claim::{ClaimEvent, ClaimState};
+use fangpin_domain::publicity::PublicityPeriod;
+use fangpin_proto::tonic::{self, Request, Response, Status};
+use fangpin_proto::v1::{self as pb, publicity_service_server::PublicityService};
+use fangpin_store::claims as claim_store;
+
+use crate::app::App;
+use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::error::AppError;
+use crate::services::{
+    claim_county, claim_ids, claim_policy, claim_response, load_claim, transition,
+};
+
+pub struct PublicityApi(pub App);
+
+fn period_of(claim: &claim_store::ClaimRecord) -> Result<PublicityPeriod, AppError> {
+    if claim.state != ClaimState::InPublicity {
+        return Err(AppError::precondition(
+            "STATE",
+            format!("claim.state={}", claim.state.as_str()),
+            "the claim is not in publicity",
+        ));
+    }
+    claim.publicity.ok_or_else(|| {
+        AppError::Store(fangpin_store::StoreError::Corrupt(format!(
+            "claim {} in publicity without a period",
+            claim.claim_id
+        )))
+    })
+}
+
+#[tonic::async_trait]
+impl PublicityService for PublicityApi {
+    async fn open_publicity(
+        &self,
+        request: Request<pb::OpenPublicityRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let opened_by = c.text("opened_by", &req.opened_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let opened_by = opened_by.expect("checked");
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write(
+                "OpenPublicity",
+                &req,
+                &request_id,
+                &county,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        let mut claim = load_claim(conn, claim_id).await?;
+                        let policy = claim_policy(conn, &claim).await?;
+                        let period = PublicityPeriod::open(ctx.today, policy.publicity_days);
+                        let reason =
+                            format!("on the notice board until {}", period.last_objection_day);
+                        transition(
+                            conn,
+                            &mut claim,
+                            ClaimEvent::OpenPublicity,
+                            &opened_by,
+                            &reason,
+                            &ctx,
+                        )
+                        .await?;
+                        claim.publicity = Some(period);
+                        claim_store::update_claim(conn, &claim, ctx.now).await?;
+                        Ok(claim_response(&claim))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let village = c.village("village_code", &req.village_code);
+        c.finish()?;
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let notices = claim_store::list_notices(&mut conn, village.expect("checked").as_str())
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(pb::ListNoticesResponse {
+            notices: notices
+                .iter()
+                .map(|n| pb::Notice {
+                    claim_id: n.claim.claim_id.to_string(),
+                    household_head: n.head_name.clone(),
+                    // Minimal disclosure: a notice board never shows a full ID number.
+                    id_number_masked: n.head_id_number.masked(),
+                    relief_kind: convert::relief_kind_to_pb(n.claim.relief_kind).into(),
+                    relief_kind_name: n.claim.relief_kind.chinese().to_string(),
+                    amount_yuan: n
+                        .claim
+                        .assessment
+                        .as_ref()
+                        .map(|a| a.amount.to_string())
+                        .unwrap_or_default(),
+                    opens_on: n
+                        .claim
+                        .publicity
+                        .map(|p| p.opens_on.to_string())
+                        .unwrap_or_default(),
+                    last_objection_day: n
+                        .claim
+                        .publicity
+                        .map(|p| p.last_objection_day.to_string())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn raise_objection(
+        &self,
+        request: Request<pb::RaiseObjectionRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let objector = c.text("objector", &req.objector, MAX_LABEL_CHARS);
+        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (objector, reason) = (objector.expect("checked"), reason.expect("checked"));
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write(
+                "RaiseObjection",
+                &req,
+                &request_id,
+                &county,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        let mut claim = load_claim(conn, claim_id).await?;
+                        let period = period_of(&claim)?;
+                        if !period.accepts_objection(ctx.today) {
+                            return Err(AppError::precondition(
+                                "PUBLICITY",
+                                format!("claim/{claim_id}"),
+                                format!(
+                                    "objections were accepted until {}",
+                                    period.last_objection_day
+                                ),
+                            ));
+                        }
+                        claim_store::insert_objection(conn, claim_id, &objector, &reason, ctx.now)
+                            .await?;
+                        transition(
+                            conn,
+                            &mut claim,
+                            ClaimEvent::RaiseObjection,
+                            &objector,
+                            &reason,
+                            &ctx,
+                        )
+                        .await?;
+                        claim.objections += 1;
+                        claim_store::update_claim(conn, &claim, ctx.now).await?;
+                        Ok(claim_response(&claim))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn close_publicity(
+        &self,
+        request: Request<pb::ClosePublicityRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let closed_by = c.text("closed_by", &req.closed_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let closed_by = closed_by.expect("checked");
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write(
+                "ClosePublicity",
+                &req,
+                &request_id,
+                &county,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        let mut claim = load_claim(conn, claim_id).await?;
+                        let period = period_of(&claim)?;
+                        if !period.has_ended(ctx.today) {
+                            return Err(AppError::precondition(
+                                "PUBLICITY",
+                                format!("claim/{claim_id}"),
+                                format!(
+                                    "the publicity runs until {}; it can close from the day after",
+                                    period.last_objection_day
+                                ),
+                            ));
+                        }
+                        let reason = format!(
+                            "no objection from {} to {}",
+                            period.opens_on, period.last_objection_day
+                        );
+                        transition(
+                            conn,
+                            &mut claim,
+                            ClaimEvent::PassPublicity,
+                            &closed_by,
+                            &reason,
+                            &ctx,
+                        )
+                        .await?;
+                        claim_store::update_claim(conn, &claim, ctx.now).await?;
+                        Ok(claim_response(&claim))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+}

@@ -1,0 +1,297 @@
+//! SurveyService: the insurer's field survey (入户查勘), its deadline in Chinese
+//! working days, the assessment and the recommendation.
+
+use fangpin_domain::Fen;
+use fangpin_domain::assessment::{Findings, assess};
+use fangpin_domain::claim::{ClaimEvent, ClaimState};
+use fangpin_proto::tonic::{self, Request, Response, Status};
+use fangpin_proto::v1::{self as pb, survey_service_server::SurveyService};
+use fangpin_store::claims::{self as claim_store, StoredAssessment};
+use fangpin_store::counties;
+
+use crate::app::App;
+use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::error::AppError;
+use crate::services::{
+    claim_county, claim_ids, claim_policy, claim_response, load_claim, transition,
+};
+
+pub const MAX_EVIDENCE_REFS: usize = 50;
+pub const MAX_QUEUE_PAGE: u32 = 500;
+
+pub struct SurveyApi(pub App);
+
+fn must_be_assigned_surveyor(
+    claim: &claim_store::ClaimRecord,
+    surveyor: &str,
+) -> Result<(), AppError> {
+    if claim.state != ClaimState::UnderSurvey {
+        return Err(AppError::precondition(
+            "STATE",
+            format!("claim.state={}", claim.state.as_str()),
+            "the claim is not under survey",
+        ));
+    }
+    if claim.surveyor.as_deref() != Some(surveyor) {
+        return Err(AppError::precondition(
+            "SURVEYOR",
+            format!("claim/{}", claim.claim_id),
+            "the claim is assigned to another surveyor",
+        ));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl SurveyService for SurveyApi {
+    async fn assign_survey(
+        &self,
+        request: Request<pb::AssignSurveyRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let surveyor = c.text("surveyor", &req.surveyor, MAX_LABEL_CHARS);
+        let insurer = c.text("insurer", &req.insurer, MAX_LABEL_CHARS);
+        let assigned_by = c.text("assigned_by", &req.assigned_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let (surveyor, insurer, assigned_by) = (
+            surveyor.expect("checked"),
+            insurer.expect("checked"),
+            assigned_by.expect("checked"),
+        );
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write(
+                "AssignSurvey",
+                &req,
+                &request_id,
+                &county,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        let mut claim = load_claim(conn, claim_id).await?;
+                        let county = counties::get_county(conn, &claim.county_code)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("county", &claim.county_code))?;
+                        if county.insurer != insurer {
+                            return Err(AppError::invalid(
+                                "insurer",
+                                format!(
+                                    "county {} is served by {}",
+                                    county.county_code, county.insurer
+                                ),
+                            ));
+                        }
+                        let reason = format!("assigned to {surveyor} of {insurer}");
+                        transition(
+                            conn,
+                            &mut claim,
+                            ClaimEvent::AssignSurvey,
+                            &assigned_by,
+                            &reason,
+                            &ctx,
+                        )
+                        .await?;
+                        claim.surveyor = Some(surveyor);
+                        claim_store::update_claim(conn, &claim, ctx.now).await?;
+                        Ok(claim_response(&claim))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn record_findings(
+        &self,
+        request: Request<pb::RecordFindingsRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let surveyor = c.text("surveyor", &req.surveyor, MAX_LABEL_CHARS);
+        let income = c.money(
+            "verified_income_per_capita_yuan",
+            &req.verified_income_per_capita_yuan,
+        );
+        let cost = c.money("verified_cost_yuan", &req.verified_cost_yuan);
+        let notes = c.optional_text("notes", &req.notes, MAX_TEXT_CHARS);
+        if req.evidence_refs.len() > MAX_EVIDENCE_REFS {
+            c.bad(
+                "evidence_refs",
+                format!("at most {MAX_EVIDENCE_REFS} references"),
+            );
+        }
+        let evidence: Vec<Option<String>> = req
+            .evidence_refs
+            .iter()
+            .take(MAX_EVIDENCE_REFS)
+            .enumerate()
+            .map(|(i, r)| c.text(&format!("evidence_refs[{i}]"), r, MAX_LABEL_CHARS))
+            .collect();
+        c.finish()?;
+        let surveyor = surveyor.expect("checked");
+        let (income, cost, notes) = (
+            income.expect("checked"),
+            cost.expect("checked"),
+            notes.expect("checked"),
+        );
+        let evidence: Vec<String> = evidence.into_iter().map(|e| e.expect("checked")).collect();
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write(
+                "RecordFindings",
+                &req,
+                &request_id,
+                &county,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        let mut claim = load_claim(conn, claim_id).await?;
+                        must_be_assigned_surveyor(&claim, &surveyor)?;
+                        let household = counties::get_household(conn, claim.household_id)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("household", claim.household_id))?;
+                        let policy = claim_policy(conn, &claim).await?;
+                        let findings = Findings {
+                            household_type: household.household_type,
+                            relief_kind: claim.relief_kind,
+                            income_per_capita: income,
+                            cost,
+                        };
+                        let assessment = assess(&policy, &findings).map_err(|e| {
+                            AppError::precondition(
+                                "POLICY",
+                                format!("claim/{claim_id}"),
+                                e.to_string(),
+                            )
+                        })?;
+                        claim.assessment = Some(StoredAssessment {
+                            verified_income_per_capita: income,
+                            verified_cost: cost,
+                            income_limit: assessment.income_limit,
+                            threshold: assessment.threshold,
+                            eligible: assessment.eligible,
+                            amount: assessment.amount,
+                            explanation: assessment.explanation,
+                            notes,
+                            evidence_refs: evidence,
+                            surveyed_by: surveyor,
+                        });
+                        claim_store::update_claim(conn, &claim, ctx.now).await?;
+                        Ok(claim_response(&claim))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn recommend(
+        &self,
+        request: Request<pb::RecommendRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let surveyor = c.text("surveyor", &req.surveyor, MAX_LABEL_CHARS);
+        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (surveyor, reason) = (surveyor.expect("checked"), reason.expect("checked"));
+        let approve = req.approve;
+        let county = claim_county(&self.0, claim_id).await?;
+        let response = self
+            .0
+            .write("Recommend", &req, &request_id, &county, move |conn, ctx| {
+                Box::pin(async move {
+                    let mut claim = load_claim(conn, claim_id).await?;
+                    must_be_assigned_surveyor(&claim, &surveyor)?;
+                    let event = if approve {
+                        match &claim.assessment {
+                            Some(a) if a.eligible && a.amount > Fen::ZERO => {}
+                            Some(_) => {
+                                return Err(AppError::precondition(
+                                    "ASSESSMENT",
+                                    format!("claim/{claim_id}"),
+                                    "the recorded findings do not make the household eligible for any relief",
+                                ));
+                            }
+                            None => {
+                                return Err(AppError::precondition(
+                                    "ASSESSMENT",
+                                    format!("claim/{claim_id}"),
+                                    "record the survey findings before recommending approval",
+                                ));
+                            }
+                        }
+                        ClaimEvent::RecommendApproval
+                    } else {
+                        ClaimEvent::RecommendRejection
+                    };
+                    transition(conn, &mut claim, event, &surveyor, &reason, &ctx).await?;
+                    claim.recommendation_reason = Some(reason);
+                    claim_store::update_claim(conn, &claim, ctx.now).await?;
+                    Ok(claim_response(&claim))
+                })
+            })
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn list_work_queue(
+        &self,
+        request: Request<pb::ListWorkQueueRequest>,
+    ) -> Result<Response<pb::ListWorkQueueResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let surveyor = c.text("surveyor", &req.surveyor, MAX_LABEL_CHARS);
+        let size = c.page_size("page_size", req.page_size, MAX_QUEUE_PAGE);
+        let after = c.uuid_token("page_token", &req.page_token);
+        c.finish()?;
+        let size = size.expect("checked");
+        let today = self.0.today();
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let claims = claim_store::list_surveys(
+            &mut conn,
+            &surveyor.expect("checked"),
+            after.expect("checked"),
+            size,
+        )
+        .await
+        .map_err(AppError::from)?;
+        let calendar = self.0.calendar;
+        let mut items = Vec::with_capacity(claims.len());
+        for claim in &claims {
+            let left = if claim.survey_deadline >= today {
+                calendar
+                    .working_days_between(today, claim.survey_deadline)
+                    .map(|d| i64::from(d))
+            } else {
+                calendar
+                    .working_days_between(claim.survey_deadline, today)
+                    .map(|d| -i64::from(d))
+            }
+            .map_err(|e| {
+                AppError::precondition("CALENDAR", "working-day calendar", e.to_string())
+            })?;
+            items.push(pb::WorkItem {
+                claim: Some(convert::claim_to_pb(claim)),
+                working_days_left: i32::try_from(left).unwrap_or(i32::MIN),
+                overdue: today > claim.survey_deadline,
+            });
+        }
+        let next_page_token = if claims.len() == size as usize {
+            claims
+                .last()
+                .map(|c| c.claim_id.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListWorkQueueResponse {
+            items,
+            next_page_token,
+        }))
+    }
+}
