@@ -1,1 +1,145 @@
+//! Starts the real fangpin server on an ephemeral port, over a fresh database,
+//! with a clock the test controls, and hands out generated gRPC clients.
+//!
+//! The backend is SQLite in a temporary directory unless
+//! `FANGPIN_TEST_DATABASE_URL` names a PostgreSQL server, in which case every
+//! test gets its own freshly created database there, dropped at the end.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use fangpin_proto::tonic::transport::Channel;
+use fangpin_proto::v1::{
+    claim_service_client::ClaimServiceClient, enrollment_service_client::EnrollmentServiceClient,
+    ledger_service_client::LedgerServiceClient, payout_service_client::PayoutServiceClient,
+    policy_service_client::PolicyServiceClient, publicity_service_client::PublicityServiceClient,
+    survey_service_client::SurveyServiceClient,
+};
+use fangpin_server::ManualClock;
+use fangpin_store::Store;
+use sqlx::{Connection, Executor};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PG_ENV: &str = "FANGPIN_TEST_DATABASE_URL";
+
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), String>>>,
+    db: TestDb,
+}
+
+/// The database URL of a fresh, empty database for one test.
+async fn fresh_database() -> (String, TestDb) {
+    match std::env::var(PG_ENV) {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let name = format!("fangpin_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to the PostgreSQL admin URL");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("create a test database");
+            admin.close().await.expect("close admin connection");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            (format!("{base}/{name}"), TestDb::Postgres { admin_url, name })
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("fangpin.db").display());
+            (url, TestDb::Sqlite(dir))
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server whose date is `today` (Beijing time) until the test moves it.
+    pub async fn start(today: NaiveDate) -> TestServer {
+        let (url, db) = fresh_database().await;
+        let store = Store::connect(&url).await.expect("open and migrate the test database");
+        let clock = Arc::new(ManualClock::at_date(today));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_clock: Arc<dyn fangpin_server::Clock> = clock.clone();
+        let handle = tokio::spawn(async move {
+            fangpin_server::run(listener, store, server_clock, async {
+                let _ = rx.await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("valid URI")
+            .connect()
+            .await
+            .expect("connect to the test server");
+        TestServer { addr, clock, channel, shutdown: Some(tx), handle: Some(handle), db }
+    }
+
+    pub fn set_date(&self, date: NaiveDate) {
+        self.clock.set_date(date);
+    }
+
+    pub fn policy(&self) -> PolicyServiceClient<Channel> {
+        PolicyServiceClient::new(self.channel.clone())
+    }
+    pub fn enrollment(&self) -> EnrollmentServiceClient<Channel> {
+        EnrollmentServiceClient::new(self.channel.clone())
+    }
+    pub fn claims(&self) -> ClaimServiceClient<Channel> {
+        ClaimServiceClient::new(self.channel.clone())
+    }
+    pub fn survey(&self) -> SurveyServiceClient<Channel> {
+        SurveyServiceClient::new(self.channel.clone())
+    }
+    pub fn publicity(&self) -> PublicityServiceClient<Channel> {
+        PublicityServiceClient::new(self.channel.clone())
+    }
+    pub fn payout(&self) -> PayoutServiceClient<Channel> {
+        PayoutServiceClient::new(self.channel.clone())
+    }
+    pub fn ledger(&self) -> LedgerServiceClient<Channel> {
+        LedgerServiceClient::new(self.channel.clone())
+    }
+
+    /// Shuts the server down and drops a PostgreSQL test database.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server ran cleanly");
+        }
+        if let TestDb::Postgres { admin_url, name } = &self.db {
+            let mut admin = sqlx::AnyConnection::connect(admin_url).await.expect("connect to drop the test database");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .await
+                .expect("drop the test database");
+        }
+    }
+}
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Builds a valid resident ID number from a birth date and a sequence.
+pub fn resident_id(birth: &str, sequence: u32) -> String {
+    let first17 = format!("130426{birth}{sequence:03}");
+    fangpin_domain::identity::ResidentId::from_first17(&first17).expect("valid first 17 digits").as_str().to_string()
+}
