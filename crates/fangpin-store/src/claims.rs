@@ -73,14 +73,18 @@ fn decode_claim(row: &sqlx::any::AnyRow) -> Result<ClaimRecord> {
     let last: Option<String> = col(row, "publicity_last_day")?;
     let objections: i64 = col(row, "objections")?;
     let publicity = match (opens, last) {
-        (Some(o), Some(l)) => Some(PublicityPeriod { opens_on: parse_date(&o)?, last_objection_day: parse_date(&l)? }),
+        (Some(o), Some(l)) => Some(PublicityPeriod {
+            opens_on: parse_date(&o)?,
+            last_objection_day: parse_date(&l)?,
+        }),
         _ => None,
     };
     Ok(ClaimRecord {
         claim_id: parse_uuid(&col::<String>(row, "claim_id")?)?,
         county_code: col(row, "county_code")?,
         policy_year: i32::try_from(year).map_err(|_| corrupt("policy year", &year.to_string()))?,
-        policy_version: u32::try_from(version).map_err(|_| corrupt("policy version", &version.to_string()))?,
+        policy_version: u32::try_from(version)
+            .map_err(|_| corrupt("policy version", &version.to_string()))?,
         household_id: parse_uuid(&col::<String>(row, "household_id")?)?,
         village_code: col(row, "village_code")?,
         relief_kind: ReliefKind::parse(&kind).ok_or_else(|| corrupt("relief kind", &kind))?,
@@ -95,13 +99,17 @@ fn decode_claim(row: &sqlx::any::AnyRow) -> Result<ClaimRecord> {
         survey_deadline: parse_date(&col::<String>(row, "survey_deadline")?)?,
         surveyor: col(row, "surveyor")?,
         assessment: assessment
-            .map(|a| serde_json::from_str(&a).map_err(|e| StoreError::Corrupt(format!("stored assessment: {e}"))))
+            .map(|a| {
+                serde_json::from_str(&a)
+                    .map_err(|e| StoreError::Corrupt(format!("stored assessment: {e}")))
+            })
             .transpose()?,
         advance: Fen::new(col(row, "advance_fen")?),
         payout: col::<Option<i64>>(row, "payout_fen")?.map(Fen::new),
         publicity,
         recommendation_reason: col(row, "recommendation_reason")?,
-        objections: u32::try_from(objections).map_err(|_| corrupt("objection count", &objections.to_string()))?,
+        objections: u32::try_from(objections)
+            .map_err(|_| corrupt("objection count", &objections.to_string()))?,
     })
 }
 
@@ -109,7 +117,9 @@ fn assessment_json(claim: &ClaimRecord) -> Result<Option<String>> {
     claim
         .assessment
         .as_ref()
-        .map(|a| serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("assessment: {e}"))))
+        .map(|a| {
+            serde_json::to_string(a).map_err(|e| StoreError::Corrupt(format!("assessment: {e}")))
+        })
         .transpose()
 }
 
@@ -168,16 +178,21 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {
-        return Err(StoreError::Corrupt(format!("claim {} vanished during update", claim.claim_id)));
+        return Err(StoreError::Corrupt(format!(
+            "claim {} vanished during update",
+            claim.claim_id
+        )));
     }
     Ok(())
 }
 
 pub async fn get_claim(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ClaimRecord>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE claim_id = $1")))
-        .bind(claim_id.to_string())
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE claim_id = $1"
+    )))
+    .bind(claim_id.to_string())
+    .fetch_optional(conn)
+    .await?;
     row.as_ref().map(decode_claim).transpose()
 }
 
@@ -213,7 +228,12 @@ pub async fn list_claims(
 }
 
 /// A surveyor's open surveys, earliest deadline first.
-pub async fn list_surveys(conn: &mut Conn, surveyor: &str, after: Option<Uuid>, limit: u32) -> Result<Vec<ClaimRecord>> {
+pub async fn list_surveys(
+    conn: &mut Conn,
+    surveyor: &str,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ClaimRecord>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {CLAIM_COLUMNS} FROM claims WHERE surveyor = $1 AND state = 'under_survey' AND claim_id > $2 \
          ORDER BY claim_id LIMIT $3"
@@ -238,7 +258,11 @@ pub struct NoticeRecord {
 pub const MAX_NOTICES: i64 = 500;
 
 pub async fn list_notices(conn: &mut Conn, village_code: &str) -> Result<Vec<NoticeRecord>> {
-    let columns: String = CLAIM_COLUMNS.split(", ").map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let columns: String = CLAIM_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {columns}, h.head_name, h.head_id_number FROM claims c \
          JOIN households h ON h.household_id = c.household_id \
@@ -254,7 +278,8 @@ pub async fn list_notices(conn: &mut Conn, village_code: &str) -> Result<Vec<Not
             Ok(NoticeRecord {
                 claim: decode_claim(row)?,
                 head_name: col(row, "head_name")?,
-                head_id_number: ResidentId::parse(&id).map_err(|e| StoreError::Corrupt(format!("head id: {e}")))?,
+                head_id_number: ResidentId::parse(&id)
+                    .map_err(|e| StoreError::Corrupt(format!("head id: {e}")))?,
             })
         })
         .collect()

@@ -15,7 +15,11 @@ pub struct CountyRecord {
     pub insurer: String,
 }
 
-pub async fn insert_county(conn: &mut Conn, county: &CountyRecord, now: DateTime<Utc>) -> Result<()> {
+pub async fn insert_county(
+    conn: &mut Conn,
+    county: &CountyRecord,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let population = i64::try_from(county.rural_population)
         .map_err(|_| StoreError::Corrupt("rural population beyond i64".into()))?;
     sqlx::query(
@@ -32,10 +36,12 @@ pub async fn insert_county(conn: &mut Conn, county: &CountyRecord, now: DateTime
 }
 
 pub async fn get_county(conn: &mut Conn, county_code: &str) -> Result<Option<CountyRecord>> {
-    let row = sqlx::query("SELECT county_code, name, rural_population, insurer FROM counties WHERE county_code = $1")
-        .bind(county_code)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT county_code, name, rural_population, insurer FROM counties WHERE county_code = $1",
+    )
+    .bind(county_code)
+    .fetch_optional(conn)
+    .await?;
     row.map(|row| {
         let population: i64 = col(&row, "rural_population")?;
         Ok(CountyRecord {
@@ -60,17 +66,23 @@ fn decode_policy(row: &sqlx::any::AnyRow) -> Result<PolicyRecord> {
     let version: i64 = col(row, "version")?;
     let frozen: i64 = col(row, "frozen")?;
     let body: String = col(row, "body")?;
-    let policy: Policy =
-        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("stored policy does not parse: {e}")))?;
+    let policy: Policy = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Corrupt(format!("stored policy does not parse: {e}")))?;
     Ok(PolicyRecord {
-        version: u32::try_from(version).map_err(|_| StoreError::Corrupt("bad policy version".into()))?,
+        version: u32::try_from(version)
+            .map_err(|_| StoreError::Corrupt("bad policy version".into()))?,
         frozen: frozen != 0,
         policy,
     })
 }
 
 /// The given version, or the latest when `version` is None.
-pub async fn get_policy(conn: &mut Conn, county_code: &str, year: i32, version: Option<u32>) -> Result<Option<PolicyRecord>> {
+pub async fn get_policy(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+    version: Option<u32>,
+) -> Result<Option<PolicyRecord>> {
     let row = match version {
         Some(v) => {
             sqlx::query(
@@ -96,8 +108,14 @@ pub async fn get_policy(conn: &mut Conn, county_code: &str, year: i32, version: 
     row.as_ref().map(decode_policy).transpose()
 }
 
-pub async fn insert_policy(conn: &mut Conn, version: u32, policy: &Policy, now: DateTime<Utc>) -> Result<()> {
-    let body = serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
+pub async fn insert_policy(
+    conn: &mut Conn,
+    version: u32,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let body = serde_json::to_string(policy)
+        .map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
     sqlx::query(
         "INSERT INTO policies (county_code, policy_year, version, body, frozen, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
     )
@@ -113,7 +131,8 @@ pub async fn insert_policy(conn: &mut Conn, version: u32, policy: &Policy, now: 
 
 /// Replaces an unfrozen version. Returns false when the version is frozen or missing.
 pub async fn replace_policy(conn: &mut Conn, version: u32, policy: &Policy) -> Result<bool> {
-    let body = serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
+    let body = serde_json::to_string(policy)
+        .map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
     let done = sqlx::query(
         "UPDATE policies SET body = $1 WHERE county_code = $2 AND policy_year = $3 AND version = $4 AND frozen = 0",
     )
@@ -127,7 +146,12 @@ pub async fn replace_policy(conn: &mut Conn, version: u32, policy: &Policy) -> R
 }
 
 /// Marks a version used by a claim; it can never change afterwards.
-pub async fn freeze_policy(conn: &mut Conn, county_code: &str, year: i32, version: u32) -> Result<()> {
+pub async fn freeze_policy(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+    version: u32,
+) -> Result<()> {
     sqlx::query("UPDATE policies SET frozen = 1 WHERE county_code = $1 AND policy_year = $2 AND version = $3")
         .bind(county_code)
         .bind(i64::from(year))
@@ -217,25 +241,30 @@ pub(crate) fn decode_household(row: &sqlx::any::AnyRow) -> Result<HouseholdRecor
     Ok(HouseholdRecord {
         household_id: parse_uuid(&col::<String>(row, "household_id")?)?,
         county_code: col(row, "county_code")?,
-        policy_year: i32::try_from(year).map_err(|_| StoreError::Corrupt("bad policy year".into()))?,
+        policy_year: i32::try_from(year)
+            .map_err(|_| StoreError::Corrupt("bad policy year".into()))?,
         village_code: col(row, "village_code")?,
-        household_type: HouseholdType::parse(&household_type)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown household type {household_type:?}")))?,
+        household_type: HouseholdType::parse(&household_type).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown household type {household_type:?}"))
+        })?,
         head_name: col(row, "head_name")?,
         head_id_number: ResidentId::parse(&head_id)
             .map_err(|e| StoreError::Corrupt(format!("stored head id number: {e}")))?,
         bank_account: col(row, "bank_account")?,
-        persons: u32::try_from(persons).map_err(|_| StoreError::Corrupt("bad person count".into()))?,
+        persons: u32::try_from(persons)
+            .map_err(|_| StoreError::Corrupt("bad person count".into()))?,
     })
 }
 
 /// Persons insured in a county for a policy year.
 pub async fn count_persons(conn: &mut Conn, county_code: &str, year: i32) -> Result<u64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM persons WHERE county_code = $1 AND policy_year = $2")
-        .bind(county_code)
-        .bind(i64::from(year))
-        .fetch_one(conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM persons WHERE county_code = $1 AND policy_year = $2",
+    )
+    .bind(county_code)
+    .bind(i64::from(year))
+    .fetch_one(conn)
+    .await?;
     let n: i64 = col(&row, "n")?;
     u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
 }

@@ -40,7 +40,13 @@ pub async fn find(conn: &mut Conn, rpc: &str, request_id: &str) -> Result<Option
 
 /// Records an outcome. For rejections stored outside the effect's transaction a
 /// concurrent first writer may have won; `ON CONFLICT DO NOTHING` keeps theirs.
-pub async fn record(conn: &mut Conn, rpc: &str, request_id: &str, outcome: &Outcome, now: DateTime<Utc>) -> Result<()> {
+pub async fn record(
+    conn: &mut Conn,
+    rpc: &str,
+    request_id: &str,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO idempotency (rpc, request_id, request_hash, status_code, status_message, response, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rpc, request_id) DO NOTHING",

@@ -32,7 +32,9 @@ pub async fn append_entry(
     request_id: &str,
     now: DateTime<Utc>,
 ) -> Result<EntryRecord> {
-    posting.verify().map_err(|e| StoreError::Corrupt(format!("refusing to store a bad posting: {e}")))?;
+    posting
+        .verify()
+        .map_err(|e| StoreError::Corrupt(format!("refusing to store a bad posting: {e}")))?;
     let row = sqlx::query(
         "SELECT COALESCE(MAX(sequence), 0) AS last FROM ledger_entries WHERE county_code = $1 AND policy_year = $2",
     )
@@ -45,7 +47,8 @@ pub async fn append_entry(
         entry_id: Uuid::now_v7(),
         county_code: county_code.to_string(),
         policy_year,
-        sequence: u64::try_from(last + 1).map_err(|_| StoreError::Corrupt("negative ledger sequence".into()))?,
+        sequence: u64::try_from(last + 1)
+            .map_err(|_| StoreError::Corrupt("negative ledger sequence".into()))?,
         posting,
         claim_id,
         reference: reference.to_string(),
@@ -74,7 +77,11 @@ pub async fn append_entry(
 }
 
 /// Per-account totals of one ledger, checked to balance before they are returned.
-pub async fn balances(conn: &mut Conn, county_code: &str, policy_year: i32) -> Result<(Balances, u64)> {
+pub async fn balances(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+) -> Result<(Balances, u64)> {
     // SUM over BIGINT is NUMERIC in PostgreSQL; the cast keeps one decoder for both.
     let rows = sqlx::query(
         "SELECT account, CAST(SUM(debit_fen) AS BIGINT) AS debits, CAST(SUM(credit_fen) AS BIGINT) AS credits, \
@@ -94,12 +101,18 @@ pub async fn balances(conn: &mut Conn, county_code: &str, policy_year: i32) -> R
     let mut entries = 0i64;
     for row in &rows {
         let name: String = col(row, "account")?;
-        let account = Account::parse(&name).ok_or_else(|| StoreError::Corrupt(format!("unknown account {name:?}")))?;
-        totals.push((account, Fen::new(col(row, "debits")?), Fen::new(col(row, "credits")?)));
+        let account = Account::parse(&name)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown account {name:?}")))?;
+        totals.push((
+            account,
+            Fen::new(col(row, "debits")?),
+            Fen::new(col(row, "credits")?),
+        ));
         entries += col::<i64>(row, "n")?;
     }
     let balances = Balances::from_totals(totals).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let entries = u64::try_from(entries).map_err(|_| StoreError::Corrupt("negative entry count".into()))?;
+    let entries =
+        u64::try_from(entries).map_err(|_| StoreError::Corrupt("negative entry count".into()))?;
     Ok((balances, entries))
 }
 
@@ -137,16 +150,22 @@ fn decode_entry(row: &sqlx::any::AnyRow) -> Result<EntryRecord> {
         amount: Fen::new(col(row, "amount_fen")?),
     };
     // Checked after reading as well as before writing.
-    posting.verify().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    posting
+        .verify()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let year: i64 = col(row, "policy_year")?;
     let sequence: i64 = col(row, "sequence")?;
     Ok(EntryRecord {
         entry_id: parse_uuid(&col::<String>(row, "entry_id")?)?,
         county_code: col(row, "county_code")?,
         policy_year: i32::try_from(year).map_err(|_| StoreError::Corrupt("bad year".into()))?,
-        sequence: u64::try_from(sequence).map_err(|_| StoreError::Corrupt("bad sequence".into()))?,
+        sequence: u64::try_from(sequence)
+            .map_err(|_| StoreError::Corrupt("bad sequence".into()))?,
         posting,
-        claim_id: col::<Option<String>>(row, "claim_id")?.as_deref().map(parse_uuid).transpose()?,
+        claim_id: col::<Option<String>>(row, "claim_id")?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?,
         reference: col(row, "reference")?,
         posted_at: col(row, "posted_at")?,
     })
@@ -172,7 +191,10 @@ pub async fn raise_flag(
     shortfall: Fen,
     now: DateTime<Utc>,
 ) -> Result<TopUpFlagRecord> {
-    assert!(shortfall > Fen::ZERO, "a top-up flag needs a positive shortfall");
+    assert!(
+        shortfall > Fen::ZERO,
+        "a top-up flag needs a positive shortfall"
+    );
     let flag = TopUpFlagRecord {
         flag_id: Uuid::now_v7(),
         county_code: county_code.to_string(),
@@ -224,12 +246,16 @@ pub async fn list_flags(
             Ok(TopUpFlagRecord {
                 flag_id: parse_uuid(&col::<String>(row, "flag_id")?)?,
                 county_code: col(row, "county_code")?,
-                policy_year: i32::try_from(year).map_err(|_| StoreError::Corrupt("bad year".into()))?,
+                policy_year: i32::try_from(year)
+                    .map_err(|_| StoreError::Corrupt("bad year".into()))?,
                 claim_id: parse_uuid(&col::<String>(row, "claim_id")?)?,
                 shortfall: Fen::new(col(row, "shortfall_fen")?),
                 raised_at: col(row, "raised_at")?,
                 cleared_at: col(row, "cleared_at")?,
-                cleared_by_entry: col::<Option<String>>(row, "cleared_by_entry")?.as_deref().map(parse_uuid).transpose()?,
+                cleared_by_entry: col::<Option<String>>(row, "cleared_by_entry")?
+                    .as_deref()
+                    .map(parse_uuid)
+                    .transpose()?,
             })
         })
         .collect()
@@ -257,6 +283,10 @@ pub async fn clear_flags(
     .await?;
     Ok(open
         .into_iter()
-        .map(|f| TopUpFlagRecord { cleared_at: Some(at.clone()), cleared_by_entry: Some(entry_id), ..f })
+        .map(|f| TopUpFlagRecord {
+            cleared_at: Some(at.clone()),
+            cleared_by_entry: Some(entry_id),
+            ..f
+        })
         .collect())
 }

@@ -68,7 +68,10 @@ impl StoreError {
 
     /// Whether the pool had no connection to give in time.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed))
+        matches!(
+            self,
+            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        )
     }
 }
 
@@ -87,7 +90,9 @@ impl Store {
         let backend = backend_of(url)?;
         let url = match backend {
             // Create the file on first start: `cargo run` needs nothing else.
-            Backend::Sqlite if !url.contains('?') && !url.contains(":memory:") => format!("{url}?mode=rwc"),
+            Backend::Sqlite if !url.contains('?') && !url.contains(":memory:") => {
+                format!("{url}?mode=rwc")
+            }
             _ => url.to_string(),
         };
         let options: AnyConnectOptions = url.parse()?;
@@ -115,8 +120,16 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -173,7 +186,10 @@ async fn configure_sqlite(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_mode = WAL").await?;
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
-    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))).await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+    )))
+    .await?;
     conn.ping().await
 }
 
@@ -196,11 +212,13 @@ where
 }
 
 pub(crate) fn parse_date(text: &str) -> Result<chrono::NaiveDate> {
-    text.parse().map_err(|_| StoreError::Corrupt(format!("bad stored date {text:?}")))
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad stored date {text:?}")))
 }
 
 pub(crate) fn parse_uuid(text: &str) -> Result<uuid::Uuid> {
-    text.parse().map_err(|_| StoreError::Corrupt(format!("bad stored id {text:?}")))
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad stored id {text:?}")))
 }
 
 /// RFC 3339 with milliseconds in UTC: sorts as text in both databases.
