@@ -27,10 +27,17 @@ async fn set_up_county(s: &TestServer, rural_population: u64, premium_yuan: &str
         .await
         .expect("register county");
     let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
-    let policy = policy_to_pb(&fangpin_domain::policy::Policy::example(county, 2024), 0, false);
+    let policy = policy_to_pb(
+        &fangpin_domain::policy::Policy::example(county, 2024),
+        0,
+        false,
+    );
     let put = s
         .policy()
-        .put_policy(pb::PutPolicyRequest { request_id: request_id(), policy: Some(policy) })
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(policy),
+        })
         .await
         .expect("put policy")
         .into_inner();
@@ -56,7 +63,11 @@ async fn enroll(s: &TestServer, household_type: pb::HouseholdType, sequence: u32
             policy_year: 2024,
             village_code: VILLAGE.into(),
             household_type: household_type.into(),
-            head: Some(pb::Person { id_number: resident_id("19700101", sequence), name: format!("户主{sequence}"), relation: String::new() }),
+            head: Some(pb::Person {
+                id_number: resident_id("19700101", sequence),
+                name: format!("户主{sequence}"),
+                relation: String::new(),
+            }),
             members: vec![pb::Person {
                 id_number: resident_id("19720202", sequence),
                 name: format!("配偶{sequence}"),
@@ -72,7 +83,13 @@ async fn enroll(s: &TestServer, household_type: pb::HouseholdType, sequence: u32
     response.household_id
 }
 
-async fn submit(s: &TestServer, household_id: &str, kind: pb::ReliefKind, channel: pb::Channel, event: &str) -> pb::Claim {
+async fn submit(
+    s: &TestServer,
+    household_id: &str,
+    kind: pb::ReliefKind,
+    channel: pb::Channel,
+    event: &str,
+) -> pb::Claim {
     s.claims()
         .submit_claim(pb::SubmitClaimRequest {
             request_id: request_id(),
@@ -141,7 +158,11 @@ async fn assign(s: &TestServer, claim_id: &str) -> pb::Claim {
 
 async fn open_publicity(s: &TestServer, claim_id: &str) -> pb::Claim {
     s.publicity()
-        .open_publicity(pb::OpenPublicityRequest { request_id: request_id(), claim_id: claim_id.into(), opened_by: "village committee".into() })
+        .open_publicity(pb::OpenPublicityRequest {
+            request_id: request_id(),
+            claim_id: claim_id.into(),
+            opened_by: "village committee".into(),
+        })
         .await
         .expect("open publicity")
         .into_inner()
@@ -151,7 +172,11 @@ async fn open_publicity(s: &TestServer, claim_id: &str) -> pb::Claim {
 
 async fn close_publicity(s: &TestServer, claim_id: &str) -> Result<pb::Claim, Status> {
     s.publicity()
-        .close_publicity(pb::ClosePublicityRequest { request_id: request_id(), claim_id: claim_id.into(), closed_by: "township".into() })
+        .close_publicity(pb::ClosePublicityRequest {
+            request_id: request_id(),
+            claim_id: claim_id.into(),
+            closed_by: "township".into(),
+        })
         .await
         .map(|r| r.into_inner().claim.expect("claim"))
 }
@@ -180,7 +205,10 @@ async fn file_and_pay(s: &TestServer, claim_id: &str) -> pb::PayClaimResponse {
 
 async fn pool(s: &TestServer) -> pb::PoolBalance {
     s.ledger()
-        .get_pool_balance(pb::PoolRequest { county_code: COUNTY.into(), policy_year: 2024 })
+        .get_pool_balance(pb::PoolRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+        })
         .await
         .expect("pool balance")
         .into_inner()
@@ -201,11 +229,17 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     set_up_county(&s, 300_000, "1500000.00").await;
     let county = s
         .enrollment()
-        .get_county(pb::GetCountyRequest { county_code: COUNTY.into(), policy_year: 2024 })
+        .get_county(pb::GetCountyRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+        })
         .await
         .expect("county")
         .into_inner();
-    assert_eq!((county.pool_size, county.premium_due_yuan.as_str()), (30_000, "1500000.00"));
+    assert_eq!(
+        (county.pool_size, county.premium_due_yuan.as_str()),
+        (30_000, "1500000.00")
+    );
 
     let unstable = enroll(&s, pb::HouseholdType::UnstableEscaped, 1).await;
     let marginal = enroll(&s, pb::HouseholdType::Marginal, 2).await;
@@ -213,7 +247,14 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
 
     // Channel 1: village application, illness. 95,000 above the 5,000 threshold:
     // 30,000 x 60% + 50,000 x 65% + 15,000 x 75% = 61,750.00.
-    let a = submit(&s, &unstable, pb::ReliefKind::Illness, pb::Channel::VillageApplication, "admission-A").await;
+    let a = submit(
+        &s,
+        &unstable,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "admission-A",
+    )
+    .await;
     assert_eq!(a.survey_deadline, "2024-03-22");
     assert_eq!(a.policy_version, 1);
     assign(&s, &a.claim_id).await;
@@ -223,13 +264,34 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     assert!(assessment.explanation.iter().any(|l| l.contains("band 3")));
 
     // Channel 2: department referral, schooling, with an objection and a re-survey.
-    let b = submit(&s, &marginal, pb::ReliefKind::Schooling, pb::Channel::DepartmentReferral, "school-year-2024").await;
+    let b = submit(
+        &s,
+        &marginal,
+        pb::ReliefKind::Schooling,
+        pb::Channel::DepartmentReferral,
+        "school-year-2024",
+    )
+    .await;
     assign(&s, &b.claim_id).await;
     // 12,000 above the 8,000 threshold at 60% = 7,200.00.
-    assert_eq!(survey(&s, &b.claim_id, "5000.00", "20000.00").await.assessment.expect("a").amount_yuan, "7200.00");
+    assert_eq!(
+        survey(&s, &b.claim_id, "5000.00", "20000.00")
+            .await
+            .assessment
+            .expect("a")
+            .amount_yuan,
+        "7200.00"
+    );
 
     // Channel 3: emergency, accident: an advance before the survey, deducted at payout.
-    let c = submit(&s, &emergency, pb::ReliefKind::Accident, pb::Channel::Emergency, "fire-2024-02-20").await;
+    let c = submit(
+        &s,
+        &emergency,
+        pb::ReliefKind::Accident,
+        pb::Channel::Emergency,
+        "fire-2024-02-20",
+    )
+    .await;
     let advance = s
         .claims()
         .pay_emergency_advance(pb::PayEmergencyAdvanceRequest {
@@ -245,7 +307,14 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     assert_eq!(advance.claim.expect("claim").advance_paid_yuan, "3000.00");
     assign(&s, &c.claim_id).await;
     // 40,000 above the 10,000 threshold: 30,000 x 60% + 10,000 x 65% = 24,500.00.
-    assert_eq!(survey(&s, &c.claim_id, "2000.00", "50000.00").await.assessment.expect("a").amount_yuan, "24500.00");
+    assert_eq!(
+        survey(&s, &c.claim_id, "2000.00", "50000.00")
+            .await
+            .assessment
+            .expect("a")
+            .amount_yuan,
+        "24500.00"
+    );
 
     // Publicity opens for all three on 1 March; the last objection day is 10 March.
     for id in [&a.claim_id, &b.claim_id, &c.claim_id] {
@@ -254,7 +323,9 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     }
     let notices = s
         .publicity()
-        .list_notices(pb::ListNoticesRequest { village_code: VILLAGE.into() })
+        .list_notices(pb::ListNoticesRequest {
+            village_code: VILLAGE.into(),
+        })
         .await
         .expect("notices")
         .into_inner()
@@ -262,7 +333,11 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     assert_eq!(notices.len(), 3);
     for n in &notices {
         assert_eq!(n.id_number_masked.len(), 18);
-        assert_eq!(&n.id_number_masked[6..14], "********", "ID numbers are masked on the board");
+        assert_eq!(
+            &n.id_number_masked[6..14],
+            "********",
+            "ID numbers are masked on the board"
+        );
     }
 
     s.set_date(date(2024, 3, 5));
@@ -282,21 +357,41 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     assert_eq!(objected.state, pb::ClaimState::UnderSurvey as i32);
     assert_eq!(objected.objections, 1);
     // Re-survey: 2,000 was waived; 10,000 above threshold at 60% = 6,000.00.
-    assert_eq!(survey(&s, &b.claim_id, "5000.00", "18000.00").await.assessment.expect("a").amount_yuan, "6000.00");
+    assert_eq!(
+        survey(&s, &b.claim_id, "5000.00", "18000.00")
+            .await
+            .assessment
+            .expect("a")
+            .amount_yuan,
+        "6000.00"
+    );
     let reopened = open_publicity(&s, &b.claim_id).await;
     assert_eq!(reopened.publicity_last_objection_day, "2024-03-14");
 
     // The last objection day itself is still publicity.
     s.set_date(date(2024, 3, 10));
-    let early = close_publicity(&s, &a.claim_id).await.expect_err("still in publicity");
+    let early = close_publicity(&s, &a.claim_id)
+        .await
+        .expect_err("still in publicity");
     assert_eq!(early.code(), Code::FailedPrecondition);
     s.set_date(date(2024, 3, 11));
     for id in [&a.claim_id, &c.claim_id] {
-        assert_eq!(close_publicity(&s, id).await.expect("passed").state, pb::ClaimState::PublicityPassed as i32);
+        assert_eq!(
+            close_publicity(&s, id).await.expect("passed").state,
+            pb::ClaimState::PublicityPassed as i32
+        );
     }
-    assert_eq!(close_publicity(&s, &b.claim_id).await.expect_err("second period runs").code(), Code::FailedPrecondition);
+    assert_eq!(
+        close_publicity(&s, &b.claim_id)
+            .await
+            .expect_err("second period runs")
+            .code(),
+        Code::FailedPrecondition
+    );
     s.set_date(date(2024, 3, 15));
-    close_publicity(&s, &b.claim_id).await.expect("second period passed");
+    close_publicity(&s, &b.claim_id)
+        .await
+        .expect("second period passed");
 
     let paid_a = file_and_pay(&s, &a.claim_id).await;
     assert_eq!(paid_a.claim.expect("claim").payout_yuan, "61750.00");
@@ -304,7 +399,11 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     let paid_b = file_and_pay(&s, &b.claim_id).await;
     assert_eq!(paid_b.entry.expect("entry").amount_yuan, "6000.00");
     let paid_c = file_and_pay(&s, &c.claim_id).await;
-    assert_eq!(paid_c.claim.expect("claim").payout_yuan, "21500.00", "24,500 less the 3,000 advance");
+    assert_eq!(
+        paid_c.claim.expect("claim").payout_yuan,
+        "21500.00",
+        "24,500 less the 3,000 advance"
+    );
 
     // 1,500,000 - 61,750 - 6,000 - 3,000 - 21,500 = 1,407,750.00
     let p = pool(&s).await;
@@ -318,7 +417,12 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     // Every entry balances and the entries add up to the pool, fen by fen.
     let entries = s
         .ledger()
-        .list_entries(pb::ListEntriesRequest { county_code: COUNTY.into(), policy_year: 2024, page_size: 2, page_token: String::new() })
+        .list_entries(pb::ListEntriesRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+            page_size: 2,
+            page_token: String::new(),
+        })
         .await
         .expect("entries")
         .into_inner();
@@ -328,7 +432,12 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
     while !token.is_empty() {
         let page = s
             .ledger()
-            .list_entries(pb::ListEntriesRequest { county_code: COUNTY.into(), policy_year: 2024, page_size: 2, page_token: token })
+            .list_entries(pb::ListEntriesRequest {
+                county_code: COUNTY.into(),
+                policy_year: 2024,
+                page_size: 2,
+                page_token: token,
+            })
             .await
             .expect("entries")
             .into_inner();
@@ -351,12 +460,17 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
         })
         .sum();
     assert_eq!(pool_fen, 140_775_000);
-    assert_eq!(all.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        all.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
 
     // The history of the objected claim tells who did what.
     let history = s
         .claims()
-        .get_claim_history(pb::GetClaimRequest { claim_id: b.claim_id.clone() })
+        .get_claim_history(pb::GetClaimRequest {
+            claim_id: b.claim_id.clone(),
+        })
         .await
         .expect("history")
         .into_inner()
@@ -387,14 +501,24 @@ async fn a_payout_the_pool_cannot_cover_is_made_and_flags_a_top_up() {
     // 1,000 rural people -> 100 insured -> 5,000 yuan premium.
     set_up_county(&s, 1_000, "5000.00").await;
     let h = enroll(&s, pb::HouseholdType::UnstableEscaped, 7).await;
-    let claim = submit(&s, &h, pb::ReliefKind::Illness, pb::Channel::VillageApplication, "admission-7").await;
+    let claim = submit(
+        &s,
+        &h,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "admission-7",
+    )
+    .await;
     assign(&s, &claim.claim_id).await;
     survey(&s, &claim.claim_id, "3000.00", "100000.00").await;
     open_publicity(&s, &claim.claim_id).await;
     s.set_date(date(2024, 3, 11));
     close_publicity(&s, &claim.claim_id).await.expect("passed");
     let paid = file_and_pay(&s, &claim.claim_id).await;
-    assert_eq!(paid.claim.expect("claim").state, pb::ClaimState::Paid as i32);
+    assert_eq!(
+        paid.claim.expect("claim").state,
+        pb::ClaimState::Paid as i32
+    );
     let flag = paid.top_up_flag.expect("a top-up flag");
     // 61,750 paid from a pool of 5,000: 56,750 uncovered.
     assert_eq!(flag.shortfall_yuan, "56750.00");
@@ -407,15 +531,52 @@ async fn a_payout_the_pool_cannot_cover_is_made_and_flags_a_top_up() {
         amount_yuan: amount.into(),
         reference: "county finance".into(),
     };
-    let partial = s.ledger().record_top_up(top_up("50000.00")).await.expect("top-up").into_inner();
+    let partial = s
+        .ledger()
+        .record_top_up(top_up("50000.00"))
+        .await
+        .expect("top-up")
+        .into_inner();
     assert!(partial.cleared.is_empty(), "the pool is still short");
-    let open = |include_cleared| pb::ListTopUpFlagsRequest { county_code: COUNTY.into(), policy_year: 2024, include_cleared };
-    assert_eq!(s.ledger().list_top_up_flags(open(false)).await.expect("flags").into_inner().flags.len(), 1);
-    let rest = s.ledger().record_top_up(top_up("6750.00")).await.expect("top-up").into_inner();
+    let open = |include_cleared| pb::ListTopUpFlagsRequest {
+        county_code: COUNTY.into(),
+        policy_year: 2024,
+        include_cleared,
+    };
+    assert_eq!(
+        s.ledger()
+            .list_top_up_flags(open(false))
+            .await
+            .expect("flags")
+            .into_inner()
+            .flags
+            .len(),
+        1
+    );
+    let rest = s
+        .ledger()
+        .record_top_up(top_up("6750.00"))
+        .await
+        .expect("top-up")
+        .into_inner();
     assert_eq!(rest.cleared.len(), 1);
     assert_eq!(rest.pool.expect("pool").pool_yuan, "0.00");
-    assert!(s.ledger().list_top_up_flags(open(false)).await.expect("flags").into_inner().flags.is_empty());
-    let all = s.ledger().list_top_up_flags(open(true)).await.expect("flags").into_inner().flags;
+    assert!(
+        s.ledger()
+            .list_top_up_flags(open(false))
+            .await
+            .expect("flags")
+            .into_inner()
+            .flags
+            .is_empty()
+    );
+    let all = s
+        .ledger()
+        .list_top_up_flags(open(true))
+        .await
+        .expect("flags")
+        .into_inner()
+        .flags;
     assert_eq!(all[0].cleared_by_entry, rest.entry.expect("entry").entry_id);
     s.stop().await;
 }
@@ -436,21 +597,42 @@ async fn retries_return_the_first_outcome_and_change_nothing() {
         description: String::new(),
         submitted_by: "village committee".into(),
     };
-    let first = s.claims().submit_claim(request.clone()).await.expect("first").into_inner();
-    let retry = s.claims().submit_claim(request.clone()).await.expect("retry").into_inner();
+    let first = s
+        .claims()
+        .submit_claim(request.clone())
+        .await
+        .expect("first")
+        .into_inner();
+    let retry = s
+        .claims()
+        .submit_claim(request.clone())
+        .await
+        .expect("retry")
+        .into_inner();
     assert_eq!(first, retry, "a retry returns the first response");
 
     // The same id for a different request is refused.
     let mut changed = request.clone();
     changed.claimed_cost_yuan = "1.00".into();
-    let reused = s.claims().submit_claim(changed).await.expect_err("reused id");
+    let reused = s
+        .claims()
+        .submit_claim(changed)
+        .await
+        .expect_err("reused id");
     assert_eq!(reused.code(), Code::InvalidArgument);
     assert_eq!(field_violations(&reused), ["request_id"]);
 
     // A new id for the same event is a duplicate open claim.
     let mut again = request.clone();
     again.request_id = request_id();
-    assert_eq!(s.claims().submit_claim(again).await.expect_err("duplicate").code(), Code::AlreadyExists);
+    assert_eq!(
+        s.claims()
+            .submit_claim(again)
+            .await
+            .expect_err("duplicate")
+            .code(),
+        Code::AlreadyExists
+    );
 
     let claim_id = first.claim.expect("claim").claim_id;
     assign(&s, &claim_id).await;
@@ -459,14 +641,34 @@ async fn retries_return_the_first_outcome_and_change_nothing() {
 
     // A business rejection is remembered: the same request id keeps its answer
     // even after the publicity period has ended.
-    let close = pb::ClosePublicityRequest { request_id: request_id(), claim_id: claim_id.clone(), closed_by: "township".into() };
-    let refused = s.publicity().close_publicity(close.clone()).await.expect_err("too early");
+    let close = pb::ClosePublicityRequest {
+        request_id: request_id(),
+        claim_id: claim_id.clone(),
+        closed_by: "township".into(),
+    };
+    let refused = s
+        .publicity()
+        .close_publicity(close.clone())
+        .await
+        .expect_err("too early");
     assert_eq!(refused.code(), Code::FailedPrecondition);
     s.set_date(date(2024, 3, 11));
-    let replayed = s.publicity().close_publicity(close).await.expect_err("stored rejection");
-    assert_eq!((replayed.code(), replayed.message()), (refused.code(), refused.message()));
-    assert!(replayed.get_details_precondition_failure().is_some(), "details survive the replay");
-    close_publicity(&s, &claim_id).await.expect("a new request id closes it");
+    let replayed = s
+        .publicity()
+        .close_publicity(close)
+        .await
+        .expect_err("stored rejection");
+    assert_eq!(
+        (replayed.code(), replayed.message()),
+        (refused.code(), refused.message())
+    );
+    assert!(
+        replayed.get_details_precondition_failure().is_some(),
+        "details survive the replay"
+    );
+    close_publicity(&s, &claim_id)
+        .await
+        .expect("a new request id closes it");
 
     s.payout()
         .file_claim(pb::FileClaimRequest {
@@ -477,13 +679,40 @@ async fn retries_return_the_first_outcome_and_change_nothing() {
         })
         .await
         .expect("file");
-    let pay = pb::PayClaimRequest { request_id: request_id(), claim_id: claim_id.clone(), paid_by: "insurer".into(), bank_reference: "tx-1".into() };
-    let paid = s.payout().pay_claim(pay.clone()).await.expect("pay").into_inner();
-    let paid_again = s.payout().pay_claim(pay).await.expect("retried pay").into_inner();
+    let pay = pb::PayClaimRequest {
+        request_id: request_id(),
+        claim_id: claim_id.clone(),
+        paid_by: "insurer".into(),
+        bank_reference: "tx-1".into(),
+    };
+    let paid = s
+        .payout()
+        .pay_claim(pay.clone())
+        .await
+        .expect("pay")
+        .into_inner();
+    let paid_again = s
+        .payout()
+        .pay_claim(pay)
+        .await
+        .expect("retried pay")
+        .into_inner();
     assert_eq!(paid, paid_again);
     // A new request to pay the same claim is refused: one payout per claim.
-    let twice = pb::PayClaimRequest { request_id: request_id(), claim_id, paid_by: "insurer".into(), bank_reference: "tx-2".into() };
-    assert_eq!(s.payout().pay_claim(twice).await.expect_err("paid already").code(), Code::FailedPrecondition);
+    let twice = pb::PayClaimRequest {
+        request_id: request_id(),
+        claim_id,
+        paid_by: "insurer".into(),
+        bank_reference: "tx-2".into(),
+    };
+    assert_eq!(
+        s.payout()
+            .pay_claim(twice)
+            .await
+            .expect_err("paid already")
+            .code(),
+        Code::FailedPrecondition
+    );
     let p = pool(&s).await;
     assert_eq!((p.entries, p.relief_paid_yuan.as_str()), (2, "61750.00"));
     s.stop().await;
@@ -511,7 +740,16 @@ async fn bad_input_names_the_fields_and_changes_nothing() {
         .await
         .expect_err("bad input");
     assert_eq!(bad.code(), Code::InvalidArgument);
-    assert_eq!(field_violations(&bad), ["request_id", "relief_kind", "event_date", "event_reference", "claimed_cost_yuan"]);
+    assert_eq!(
+        field_violations(&bad),
+        [
+            "request_id",
+            "relief_kind",
+            "event_date",
+            "event_reference",
+            "claimed_cost_yuan"
+        ]
+    );
 
     let future = s
         .claims()
@@ -558,22 +796,47 @@ async fn bad_input_names_the_fields_and_changes_nothing() {
             policy_year: 2024,
             village_code: "130427100201".into(),
             household_type: pb::HouseholdType::Marginal.into(),
-            head: Some(pb::Person { id_number: id, name: "张三".into(), relation: String::new() }),
+            head: Some(pb::Person {
+                id_number: id,
+                name: "张三".into(),
+                relation: String::new(),
+            }),
             members: vec![],
             bank_account: "6228480000000001".into(),
         })
         .await
         .expect_err("bad check digit");
-    assert_eq!(field_violations(&bad_id), ["village_code", "head.id_number"]);
+    assert_eq!(
+        field_violations(&bad_id),
+        ["village_code", "head.id_number"]
+    );
 
-    let missing = s.claims().get_claim(pb::GetClaimRequest { claim_id: uuid::Uuid::new_v4().to_string() }).await.expect_err("none");
+    let missing = s
+        .claims()
+        .get_claim(pb::GetClaimRequest {
+            claim_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .expect_err("none");
     assert_eq!(missing.code(), Code::NotFound);
 
     // A transition the state machine does not allow: filing a claim just received.
-    let claim = submit(&s, &h, pb::ReliefKind::Illness, pb::Channel::VillageApplication, "admission-21").await;
+    let claim = submit(
+        &s,
+        &h,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "admission-21",
+    )
+    .await;
     let file = s
         .payout()
-        .file_claim(pb::FileClaimRequest { request_id: request_id(), claim_id: claim.claim_id.clone(), filed_by: "county".into(), cross_check_note: "ok".into() })
+        .file_claim(pb::FileClaimRequest {
+            request_id: request_id(),
+            claim_id: claim.claim_id.clone(),
+            filed_by: "county".into(),
+            cross_check_note: "ok".into(),
+        })
         .await
         .expect_err("not publicised");
     assert_eq!(file.code(), Code::FailedPrecondition);
@@ -593,32 +856,61 @@ async fn bad_input_names_the_fields_and_changes_nothing() {
     assert_eq!(advance.code(), Code::FailedPrecondition);
 
     // Nothing above was recorded.
-    let unchanged = s.claims().get_claim(pb::GetClaimRequest { claim_id: claim.claim_id }).await.expect("claim").into_inner();
-    assert_eq!(unchanged.claim.expect("claim").state, pb::ClaimState::Received as i32);
+    let unchanged = s
+        .claims()
+        .get_claim(pb::GetClaimRequest {
+            claim_id: claim.claim_id,
+        })
+        .await
+        .expect("claim")
+        .into_inner();
+    assert_eq!(
+        unchanged.claim.expect("claim").state,
+        pb::ClaimState::Received as i32
+    );
     let p = pool(&s).await;
     assert_eq!((p.entries, p.pool_yuan.as_str()), (1, "1500000.00"));
 
     // A used policy version is frozen.
     let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
-    let mut policy = policy_to_pb(&fangpin_domain::policy::Policy::example(county, 2024), 1, false);
+    let mut policy = policy_to_pb(
+        &fangpin_domain::policy::Policy::example(county, 2024),
+        1,
+        false,
+    );
     policy.publicity_days = 7;
-    let frozen = s.policy().put_policy(pb::PutPolicyRequest { request_id: request_id(), policy: Some(policy) }).await.expect_err("frozen");
+    let frozen = s
+        .policy()
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(policy),
+        })
+        .await
+        .expect_err("frozen");
     assert_eq!(frozen.code(), Code::FailedPrecondition);
     s.stop().await;
 }
 
 #[tokio::test]
 async fn answers_health_checks_and_serves_reflection() {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
-        server_reflection_response::MessageResponse,
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let s = TestServer::start(date(2024, 3, 1)).await;
     let mut health = HealthClient::new(s.channel.clone());
-    for service in ["fangpin.v1.ClaimService", "fangpin.v1.LedgerService", "fangpin.v1.SurveyService"] {
+    for service in [
+        "fangpin.v1.ClaimService",
+        "fangpin.v1.LedgerService",
+        "fangpin.v1.SurveyService",
+    ] {
         let status = health
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .expect("health")
             .into_inner()
@@ -626,17 +918,106 @@ async fn answers_health_checks_and_serves_reflection() {
         assert_eq!(status, ServingStatus::Serving as i32, "{service}");
     }
     let mut reflection = ServerReflectionClient::new(s.channel.clone());
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
     let mut responses = reflection
         .server_reflection_info(tokio_stream::iter([request]))
         .await
         .expect("reflection")
         .into_inner();
-    let response = responses.message().await.expect("stream").expect("one response");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("expected a service list") };
+    let response = responses
+        .message()
+        .await
+        .expect("stream")
+        .expect("one response");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a service list")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for service in ["Policy", "Enrollment", "Claim", "Survey", "Publicity", "Payout", "Ledger"] {
-        assert!(names.contains(&format!("fangpin.v1.{service}Service")), "{service} in {names:?}");
+    for service in [
+        "Policy",
+        "Enrollment",
+        "Claim",
+        "Survey",
+        "Publicity",
+        "Payout",
+        "Ledger",
+    ] {
+        assert!(
+            names.contains(&format!("fangpin.v1.{service}Service")),
+            "{service} in {names:?}"
+        );
     }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_payouts_of_one_claim_post_exactly_once() {
+    let s = TestServer::start(date(2024, 3, 1)).await;
+    set_up_county(&s, 300_000, "1500000.00").await;
+    let h = enroll(&s, pb::HouseholdType::UnstableEscaped, 31).await;
+    let claim = submit(
+        &s,
+        &h,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "admission-31",
+    )
+    .await;
+    assign(&s, &claim.claim_id).await;
+    survey(&s, &claim.claim_id, "3000.00", "100000.00").await;
+    open_publicity(&s, &claim.claim_id).await;
+    s.set_date(date(2024, 3, 11));
+    close_publicity(&s, &claim.claim_id).await.expect("passed");
+    s.payout()
+        .file_claim(pb::FileClaimRequest {
+            request_id: request_id(),
+            claim_id: claim.claim_id.clone(),
+            filed_by: "county".into(),
+            cross_check_note: "ok".into(),
+        })
+        .await
+        .expect("file");
+
+    // Eight clients retry one request while eight others each send their own.
+    let retried = pb::PayClaimRequest {
+        request_id: request_id(),
+        claim_id: claim.claim_id.clone(),
+        paid_by: "insurer".into(),
+        bank_reference: "tx-retried".into(),
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let mut client = s.payout();
+        let request = if i % 2 == 0 {
+            retried.clone()
+        } else {
+            pb::PayClaimRequest {
+                request_id: request_id(),
+                bank_reference: format!("tx-{i}"),
+                ..retried.clone()
+            }
+        };
+        calls.spawn(async move { client.pay_claim(request).await.map(|r| r.into_inner()) });
+    }
+    let mut paid = Vec::new();
+    while let Some(result) = calls.join_next().await {
+        match result.expect("task") {
+            Ok(response) => paid.push(response),
+            Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        }
+    }
+    let entry_ids: std::collections::BTreeSet<String> = paid
+        .iter()
+        .map(|r| r.entry.as_ref().expect("entry").entry_id.clone())
+        .collect();
+    assert_eq!(entry_ids.len(), 1, "every success reports the one payout");
+    let p = pool(&s).await;
+    assert_eq!(
+        (p.entries, p.relief_paid_yuan.as_str(), p.pool_yuan.as_str()),
+        (2, "61750.00", "1438250.00")
+    );
     s.stop().await;
 }

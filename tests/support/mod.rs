@@ -44,14 +44,21 @@ async fn fresh_database() -> (String, TestDb) {
         Ok(admin_url) if !admin_url.is_empty() => {
             sqlx::any::install_default_drivers();
             let name = format!("fangpin_test_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to the PostgreSQL admin URL");
+            let mut admin = sqlx::AnyConnection::connect(&admin_url)
+                .await
+                .expect("connect to the PostgreSQL admin URL");
             admin
                 .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .await
                 .expect("create a test database");
             admin.close().await.expect("close admin connection");
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-            (format!("{base}/{name}"), TestDb::Postgres { admin_url, name })
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
+            (
+                format!("{base}/{name}"),
+                TestDb::Postgres { admin_url, name },
+            )
         }
         _ => {
             let dir = tempfile::tempdir().expect("temporary directory");
@@ -65,9 +72,13 @@ impl TestServer {
     /// Starts a server whose date is `today` (Beijing time) until the test moves it.
     pub async fn start(today: NaiveDate) -> TestServer {
         let (url, db) = fresh_database().await;
-        let store = Store::connect(&url).await.expect("open and migrate the test database");
+        let store = Store::connect(&url)
+            .await
+            .expect("open and migrate the test database");
         let clock = Arc::new(ManualClock::at_date(today));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("local address");
         let (tx, rx) = oneshot::channel::<()>();
         let server_clock: Arc<dyn fangpin_server::Clock> = clock.clone();
@@ -83,7 +94,14 @@ impl TestServer {
             .connect()
             .await
             .expect("connect to the test server");
-        TestServer { addr, clock, channel, shutdown: Some(tx), handle: Some(handle), db }
+        TestServer {
+            addr,
+            clock,
+            channel,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            db,
+        }
     }
 
     pub fn set_date(&self, date: NaiveDate) {
@@ -118,12 +136,19 @@ impl TestServer {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server ran cleanly");
+            handle
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
         }
         if let TestDb::Postgres { admin_url, name } = &self.db {
-            let mut admin = sqlx::AnyConnection::connect(admin_url).await.expect("connect to drop the test database");
+            let mut admin = sqlx::AnyConnection::connect(admin_url)
+                .await
+                .expect("connect to drop the test database");
             admin
-                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
                 .await
                 .expect("drop the test database");
         }
@@ -141,5 +166,8 @@ pub fn request_id() -> String {
 /// Builds a valid resident ID number from a birth date and a sequence.
 pub fn resident_id(birth: &str, sequence: u32) -> String {
     let first17 = format!("130426{birth}{sequence:03}");
-    fangpin_domain::identity::ResidentId::from_first17(&first17).expect("valid first 17 digits").as_str().to_string()
+    fangpin_domain::identity::ResidentId::from_first17(&first17)
+        .expect("valid first 17 digits")
+        .as_str()
+        .to_string()
 }
