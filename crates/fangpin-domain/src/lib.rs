@@ -5,6 +5,8 @@
 //! is a pure function of its inputs. It never reads the clock, the network or a
 //! database, and it knows nothing about gRPC or SQL: time and data are passed in.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod assessment;
 pub mod calendar;
 pub mod claim;

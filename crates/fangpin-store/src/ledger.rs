@@ -22,6 +22,10 @@ pub struct EntryRecord {
 /// Appends one posting to the county's ledger for the year. The caller holds
 /// the county's write lock, so the next sequence number is ours alone; the
 /// UNIQUE constraint on (county, year, sequence) would catch a broken lock.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each argument is one column of the entry"
+)]
 pub async fn append_entry(
     conn: &mut Conn,
     county_code: &str,

@@ -173,10 +173,10 @@ impl EnrollmentService for EnrollmentApi {
         let county = c.county("county_code", &req.county_code);
         let year = c.year("policy_year", req.policy_year);
         let village = c.village("village_code", &req.village_code);
-        if let (Some(county), Some(village)) = (&county, &village) {
-            if &village.county() != county {
-                c.bad("village_code", "the village is not in this county");
-            }
+        if let (Some(county), Some(village)) = (&county, &village)
+            && &village.county() != county
+        {
+            c.bad("village_code", "the village is not in this county");
         }
         let household_type = c.household_type("household_type", req.household_type);
         let account = req.bank_account.trim();
@@ -211,14 +211,13 @@ impl EnrollmentService for EnrollmentApi {
             } else {
                 Some(default_relation.to_string())
             };
-            if let Some(id) = &id {
-                if persons
+            if let Some(id) = &id
+                && persons
                     .iter()
                     .flatten()
                     .any(|p: &PersonRecord| &p.id_number == id)
-                {
-                    c.bad(&at("id_number", i), "the same person is listed twice");
-                }
+            {
+                c.bad(&at("id_number", i), "the same person is listed twice");
             }
             persons.push((|| {
                 Some(PersonRecord {

@@ -266,7 +266,7 @@ impl SurveyService for SurveyApi {
             let left = if claim.survey_deadline >= today {
                 calendar
                     .working_days_between(today, claim.survey_deadline)
-                    .map(|d| i64::from(d))
+                    .map(i64::from)
             } else {
                 calendar
                     .working_days_between(claim.survey_deadline, today)
