@@ -8,9 +8,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use fangpin_domain::calendar::WorkCalendar;
 use fangpin_proto::prost::Message;
 use fangpin_proto::tonic::{Code, Status};
+use fangpin_store::claims::{self as claim_store, ClaimRecord};
 use fangpin_store::idempotency::{self, Outcome};
 use fangpin_store::{Conn, Store};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::clock::{Clock, china_date};
 use crate::error::AppError;
@@ -121,6 +123,51 @@ impl App {
             }
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+impl App {
+    /// A write to one claim: under the lock of the claim's county, the claim is
+    /// loaded, `body` changes it, and it is saved in the same transaction.
+    pub async fn write_claim<Req, Resp, F>(
+        &self,
+        rpc: &'static str,
+        request: &Req,
+        request_id: &str,
+        claim_id: Uuid,
+        body: F,
+    ) -> Result<Resp, Status>
+    where
+        Req: Message,
+        Resp: Message + Default + 'static,
+        F: for<'c> FnOnce(
+                &'c mut Conn,
+                &'c mut ClaimRecord,
+                WriteContext,
+            ) -> BoxFuture<'c, Result<Resp, AppError>>
+            + Send
+            + 'static,
+    {
+        // A claim never changes county, so reading it before the lock is safe.
+        let county = {
+            let mut conn = self.store.read().await.map_err(AppError::from)?;
+            claim_store::claim_county(&mut conn, claim_id)
+                .await
+                .map_err(AppError::from)?
+                .ok_or_else(|| AppError::not_found("claim", claim_id))?
+        };
+        self.write(rpc, request, request_id, &county, move |conn, ctx| {
+            Box::pin(async move {
+                let mut claim = claim_store::get_claim(conn, claim_id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("claim", claim_id))?;
+                let now = ctx.now;
+                let response = body(conn, &mut claim, ctx).await?;
+                claim_store::update_claim(conn, &claim, now).await?;
+                Ok(response)
+            })
+        })
+        .await
     }
 }
 

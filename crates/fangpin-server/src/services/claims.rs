@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::{claim_county, claim_ids, claim_policy, load_claim, pay_out_of_pool};
+use crate::services::{claim_ids, claim_policy, load_claim, pay_out_of_pool};
 
 pub const MAX_CLAIMS_PAGE: u32 = 500;
 
@@ -239,12 +239,10 @@ impl ClaimService for ClaimApi {
             approved_by.expect("checked"),
             reason.expect("checked"),
         );
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write("PayEmergencyAdvance", &req, &request_id, &county, move |conn, ctx| {
+            .write_claim("PayEmergencyAdvance", &req, &request_id, claim_id, move |conn, claim, ctx| {
                 Box::pin(async move {
-                    let mut claim = load_claim(conn, claim_id).await?;
                     if !may_pay_emergency_advance(claim.channel, claim.state, claim.advance > fangpin_domain::Fen::ZERO) {
                         return Err(AppError::precondition(
                             "ADVANCE",
@@ -252,15 +250,14 @@ impl ClaimService for ClaimApi {
                             "an emergency advance is paid once, on an emergency claim, before the survey decides",
                         ));
                     }
-                    let policy = claim_policy(conn, &claim).await?;
+                    let policy = claim_policy(conn, claim).await?;
                     if amount > policy.case_cap {
                         return Err(AppError::invalid("amount_yuan", format!("must not exceed the case cap {}", policy.case_cap)));
                     }
                     let reference = format!("advance approved by {approved_by}: {reason}");
                     let (entry, pool, flag) =
-                        pay_out_of_pool(conn, &claim, PostingKind::EmergencyAdvance, amount, &reference, &ctx).await?;
+                        pay_out_of_pool(conn, claim, PostingKind::EmergencyAdvance, amount, &reference, &ctx).await?;
                     claim.advance = amount;
-                    claim_store::update_claim(conn, &claim, ctx.now).await?;
                     let note = TransitionRecord {
                         from_state: Some(claim.state),
                         to_state: claim.state,
@@ -271,7 +268,7 @@ impl ClaimService for ClaimApi {
                     };
                     claim_store::append_transition(conn, claim.claim_id, &note, &ctx.request_id).await?;
                     Ok(pb::AdvanceResponse {
-                        claim: Some(convert::claim_to_pb(&claim)),
+                        claim: Some(convert::claim_to_pb(claim)),
                         entry: Some(convert::entry_to_pb(&entry)),
                         pool: Some(pool),
                         top_up_flag: flag.as_ref().map(convert::flag_to_pb),

@@ -14,14 +14,13 @@ use fangpin_domain::Fen;
 use fangpin_domain::claim::ClaimEvent;
 use fangpin_domain::ledger::{Posting, PostingKind, shortfall};
 use fangpin_domain::policy::Policy;
-use fangpin_proto::tonic::Status;
 use fangpin_proto::v1 as pb;
 use fangpin_store::claims::{self as claim_store, ClaimRecord, TransitionRecord};
 use fangpin_store::ledger::{self as ledger_store, EntryRecord, TopUpFlagRecord};
 use fangpin_store::{Conn, counties, timestamp};
 use uuid::Uuid;
 
-use crate::app::{App, WriteContext};
+use crate::app::WriteContext;
 use crate::convert::{self, Check};
 use crate::error::AppError;
 
@@ -29,15 +28,6 @@ pub async fn load_claim(conn: &mut Conn, claim_id: Uuid) -> Result<ClaimRecord, 
     claim_store::get_claim(conn, claim_id)
         .await?
         .ok_or_else(|| AppError::not_found("claim", claim_id))
-}
-
-/// The county a claim belongs to, read before its write lock is taken.
-pub async fn claim_county(app: &App, claim_id: Uuid) -> Result<String, Status> {
-    let mut conn = app.store.read().await.map_err(AppError::from)?;
-    let county = claim_store::claim_county(&mut conn, claim_id)
-        .await
-        .map_err(AppError::from)?;
-    Ok(county.ok_or_else(|| AppError::not_found("claim", claim_id))?)
 }
 
 /// Parses the request id and the claim id every claim RPC carries.

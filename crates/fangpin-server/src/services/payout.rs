@@ -11,9 +11,7 @@ use fangpin_store::claims as claim_store;
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::{
-    claim_county, claim_ids, claim_response, load_claim, pay_out_of_pool, pool_balance, transition,
-};
+use crate::services::{claim_ids, claim_response, pay_out_of_pool, pool_balance, transition};
 
 pub struct PayoutApi(pub App);
 
@@ -30,17 +28,20 @@ impl PayoutService for PayoutApi {
         let note = c.text("cross_check_note", &req.cross_check_note, MAX_TEXT_CHARS);
         c.finish()?;
         let (filed_by, note) = (filed_by.expect("checked"), note.expect("checked"));
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write("FileClaim", &req, &request_id, &county, move |conn, ctx| {
-                Box::pin(async move {
-                    let mut claim = load_claim(conn, claim_id).await?;
-                    transition(conn, &mut claim, ClaimEvent::File, &filed_by, &note, &ctx).await?;
-                    claim_store::update_claim(conn, &claim, ctx.now).await?;
-                    Ok(claim_response(&claim))
-                })
-            })
+            .write_claim(
+                "FileClaim",
+                &req,
+                &request_id,
+                claim_id,
+                move |conn, claim, ctx| {
+                    Box::pin(async move {
+                        transition(conn, claim, ClaimEvent::File, &filed_by, &note, &ctx).await?;
+                        Ok(claim_response(claim))
+                    })
+                },
+            )
             .await?;
         Ok(Response::new(response))
     }
@@ -57,52 +58,56 @@ impl PayoutService for PayoutApi {
         c.finish()?;
         let (paid_by, bank_reference) =
             (paid_by.expect("checked"), bank_reference.expect("checked"));
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write("PayClaim", &req, &request_id, &county, move |conn, ctx| {
-                Box::pin(async move {
-                    let mut claim = load_claim(conn, claim_id).await?;
-                    let reason = format!("paid by {paid_by}, bank reference {bank_reference}");
-                    transition(conn, &mut claim, ClaimEvent::Pay, &paid_by, &reason, &ctx).await?;
-                    let assessed =
-                        claim.assessment.as_ref().map(|a| a.amount).ok_or_else(|| {
-                            AppError::precondition(
-                                "ASSESSMENT",
-                                format!("claim/{claim_id}"),
-                                "no assessment",
+            .write_claim(
+                "PayClaim",
+                &req,
+                &request_id,
+                claim_id,
+                move |conn, claim, ctx| {
+                    Box::pin(async move {
+                        let reason = format!("paid by {paid_by}, bank reference {bank_reference}");
+                        transition(conn, claim, ClaimEvent::Pay, &paid_by, &reason, &ctx).await?;
+                        let assessed =
+                            claim.assessment.as_ref().map(|a| a.amount).ok_or_else(|| {
+                                AppError::precondition(
+                                    "ASSESSMENT",
+                                    format!("claim/{claim_id}"),
+                                    "no assessment",
+                                )
+                            })?;
+                        let amount = net_payout(assessed, claim.advance);
+                        let (entry, pool, flag) = if amount > Fen::ZERO {
+                            let (entry, pool, flag) = pay_out_of_pool(
+                                conn,
+                                &claim,
+                                PostingKind::ReliefPayout,
+                                amount,
+                                &bank_reference,
+                                &ctx,
                             )
-                        })?;
-                    let amount = net_payout(assessed, claim.advance);
-                    let (entry, pool, flag) = if amount > Fen::ZERO {
-                        let (entry, pool, flag) = pay_out_of_pool(
-                            conn,
-                            &claim,
-                            PostingKind::ReliefPayout,
-                            amount,
-                            &bank_reference,
-                            &ctx,
-                        )
-                        .await?;
-                        (Some(entry), pool, flag)
-                    } else {
-                        // The advance already covered the relief: nothing moves.
-                        (
-                            None,
-                            pool_balance(conn, &claim.county_code, claim.policy_year).await?,
-                            None,
-                        )
-                    };
-                    claim.payout = Some(amount);
-                    claim_store::update_claim(conn, &claim, ctx.now).await?;
-                    Ok(pb::PayClaimResponse {
-                        claim: Some(convert::claim_to_pb(&claim)),
-                        entry: entry.as_ref().map(convert::entry_to_pb),
-                        pool: Some(pool),
-                        top_up_flag: flag.as_ref().map(convert::flag_to_pb),
+                            .await?;
+                            (Some(entry), pool, flag)
+                        } else {
+                            // The advance already covered the relief: nothing moves.
+                            (
+                                None,
+                                pool_balance(conn, &claim.county_code, claim.policy_year).await?,
+                                None,
+                            )
+                        };
+                        claim.payout = Some(amount);
+                        claim_store::update_claim(conn, &claim, ctx.now).await?;
+                        Ok(pb::PayClaimResponse {
+                            claim: Some(convert::claim_to_pb(&claim)),
+                            entry: entry.as_ref().map(convert::entry_to_pb),
+                            pool: Some(pool),
+                            top_up_flag: flag.as_ref().map(convert::flag_to_pb),
+                        })
                     })
-                })
-            })
+                },
+            )
             .await?;
         Ok(Response::new(response))
     }

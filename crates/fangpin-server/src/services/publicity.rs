@@ -9,9 +9,7 @@ use fangpin_store::claims as claim_store;
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::{
-    claim_county, claim_ids, claim_policy, claim_response, load_claim, transition,
-};
+use crate::services::{claim_ids, claim_policy, claim_response, transition};
 
 pub struct PublicityApi(pub App);
 
@@ -43,24 +41,22 @@ impl PublicityService for PublicityApi {
         let opened_by = c.text("opened_by", &req.opened_by, MAX_LABEL_CHARS);
         c.finish()?;
         let opened_by = opened_by.expect("checked");
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write(
+            .write_claim(
                 "OpenPublicity",
                 &req,
                 &request_id,
-                &county,
-                move |conn, ctx| {
+                claim_id,
+                move |conn, claim, ctx| {
                     Box::pin(async move {
-                        let mut claim = load_claim(conn, claim_id).await?;
-                        let policy = claim_policy(conn, &claim).await?;
+                        let policy = claim_policy(conn, claim).await?;
                         let period = PublicityPeriod::open(ctx.today, policy.publicity_days);
                         let reason =
                             format!("on the notice board until {}", period.last_objection_day);
                         transition(
                             conn,
-                            &mut claim,
+                            claim,
                             ClaimEvent::OpenPublicity,
                             &opened_by,
                             &reason,
@@ -131,18 +127,16 @@ impl PublicityService for PublicityApi {
         let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
         c.finish()?;
         let (objector, reason) = (objector.expect("checked"), reason.expect("checked"));
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write(
+            .write_claim(
                 "RaiseObjection",
                 &req,
                 &request_id,
-                &county,
-                move |conn, ctx| {
+                claim_id,
+                move |conn, claim, ctx| {
                     Box::pin(async move {
-                        let mut claim = load_claim(conn, claim_id).await?;
-                        let period = period_of(&claim)?;
+                        let period = period_of(claim)?;
                         if !period.accepts_objection(ctx.today) {
                             return Err(AppError::precondition(
                                 "PUBLICITY",
@@ -157,7 +151,7 @@ impl PublicityService for PublicityApi {
                             .await?;
                         transition(
                             conn,
-                            &mut claim,
+                            claim,
                             ClaimEvent::RaiseObjection,
                             &objector,
                             &reason,
@@ -184,18 +178,16 @@ impl PublicityService for PublicityApi {
         let closed_by = c.text("closed_by", &req.closed_by, MAX_LABEL_CHARS);
         c.finish()?;
         let closed_by = closed_by.expect("checked");
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write(
+            .write_claim(
                 "ClosePublicity",
                 &req,
                 &request_id,
-                &county,
-                move |conn, ctx| {
+                claim_id,
+                move |conn, claim, ctx| {
                     Box::pin(async move {
-                        let mut claim = load_claim(conn, claim_id).await?;
-                        let period = period_of(&claim)?;
+                        let period = period_of(claim)?;
                         if !period.has_ended(ctx.today) {
                             return Err(AppError::precondition(
                                 "PUBLICITY",
@@ -212,7 +204,7 @@ impl PublicityService for PublicityApi {
                         );
                         transition(
                             conn,
-                            &mut claim,
+                            claim,
                             ClaimEvent::PassPublicity,
                             &closed_by,
                             &reason,

@@ -12,9 +12,7 @@ use fangpin_store::counties;
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::{
-    claim_county, claim_ids, claim_policy, claim_response, load_claim, transition,
-};
+use crate::services::{claim_ids, claim_policy, claim_response, transition};
 
 pub const MAX_EVIDENCE_REFS: usize = 50;
 pub const MAX_QUEUE_PAGE: u32 = 500;
@@ -60,17 +58,15 @@ impl SurveyService for SurveyApi {
             insurer.expect("checked"),
             assigned_by.expect("checked"),
         );
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write(
+            .write_claim(
                 "AssignSurvey",
                 &req,
                 &request_id,
-                &county,
-                move |conn, ctx| {
+                claim_id,
+                move |conn, claim, ctx| {
                     Box::pin(async move {
-                        let mut claim = load_claim(conn, claim_id).await?;
                         let county = counties::get_county(conn, &claim.county_code)
                             .await?
                             .ok_or_else(|| AppError::not_found("county", &claim.county_code))?;
@@ -86,7 +82,7 @@ impl SurveyService for SurveyApi {
                         let reason = format!("assigned to {surveyor} of {insurer}");
                         transition(
                             conn,
-                            &mut claim,
+                            claim,
                             ClaimEvent::AssignSurvey,
                             &assigned_by,
                             &reason,
@@ -138,22 +134,20 @@ impl SurveyService for SurveyApi {
             notes.expect("checked"),
         );
         let evidence: Vec<String> = evidence.into_iter().map(|e| e.expect("checked")).collect();
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write(
+            .write_claim(
                 "RecordFindings",
                 &req,
                 &request_id,
-                &county,
-                move |conn, ctx| {
+                claim_id,
+                move |conn, claim, _ctx| {
                     Box::pin(async move {
-                        let mut claim = load_claim(conn, claim_id).await?;
-                        must_be_assigned_surveyor(&claim, &surveyor)?;
+                        must_be_assigned_surveyor(claim, &surveyor)?;
                         let household = counties::get_household(conn, claim.household_id)
                             .await?
                             .ok_or_else(|| AppError::not_found("household", claim.household_id))?;
-                        let policy = claim_policy(conn, &claim).await?;
+                        let policy = claim_policy(conn, claim).await?;
                         let findings = Findings {
                             household_type: household.household_type,
                             relief_kind: claim.relief_kind,
@@ -179,8 +173,7 @@ impl SurveyService for SurveyApi {
                             evidence_refs: evidence,
                             surveyed_by: surveyor,
                         });
-                        claim_store::update_claim(conn, &claim, ctx.now).await?;
-                        Ok(claim_response(&claim))
+                        Ok(claim_response(claim))
                     })
                 },
             )
@@ -200,13 +193,11 @@ impl SurveyService for SurveyApi {
         c.finish()?;
         let (surveyor, reason) = (surveyor.expect("checked"), reason.expect("checked"));
         let approve = req.approve;
-        let county = claim_county(&self.0, claim_id).await?;
         let response = self
             .0
-            .write("Recommend", &req, &request_id, &county, move |conn, ctx| {
+            .write_claim("Recommend", &req, &request_id, claim_id, move |conn, claim, ctx| {
                 Box::pin(async move {
-                    let mut claim = load_claim(conn, claim_id).await?;
-                    must_be_assigned_surveyor(&claim, &surveyor)?;
+                    must_be_assigned_surveyor(claim, &surveyor)?;
                     let event = if approve {
                         match &claim.assessment {
                             Some(a) if a.eligible && a.amount > Fen::ZERO => {}
@@ -229,10 +220,9 @@ impl SurveyService for SurveyApi {
                     } else {
                         ClaimEvent::RecommendRejection
                     };
-                    transition(conn, &mut claim, event, &surveyor, &reason, &ctx).await?;
+                    transition(conn, claim, event, &surveyor, &reason, &ctx).await?;
                     claim.recommendation_reason = Some(reason);
-                    claim_store::update_claim(conn, &claim, ctx.now).await?;
-                    Ok(claim_response(&claim))
+                    Ok(claim_response(claim))
                 })
             })
             .await?;
