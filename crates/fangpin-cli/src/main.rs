@@ -1,1 +1,165 @@
-fn main() {}
+//! `fangpin`: the command line for a county poverty-prevention office and
+//! the insurer's surveyors, to walk a 防贫保 claim from intake to payout.
+
+mod claim;
+mod county;
+mod ctx;
+mod household;
+mod names;
+mod output;
+mod payout;
+mod policy;
+mod pool;
+mod premium;
+mod publicity;
+mod status;
+mod survey;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::ctx::Ctx;
+
+#[derive(Parser)]
+#[command(
+    name = "fangpin",
+    about = "Poverty-prevention insurance (防贫保) for a county"
+)]
+struct Cli {
+    /// The fangpin server
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "FANGPIN_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    /// Id for a mutating command; pass the id printed by an earlier attempt
+    /// to retry it safely (default: a fresh UUID)
+    #[arg(
+        long,
+        global = true,
+        value_name = "UUID",
+        help_heading = "Global options"
+    )]
+    request_id: Option<Uuid>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Counties and their insurer
+    #[command(subcommand)]
+    County(county::Cmd),
+    /// A county's policy for a year: thresholds, bands, caps
+    #[command(subcommand)]
+    Policy(policy::Cmd),
+    /// Insured households
+    #[command(subcommand)]
+    Household(household::Cmd),
+    /// Premiums paid into the pool
+    #[command(subcommand)]
+    Premium(premium::Cmd),
+    /// Claims: intake, record, history, emergency advance
+    #[command(subcommand)]
+    Claim(claim::Cmd),
+    /// The insurer's field survey
+    #[command(subcommand)]
+    Survey(survey::Cmd),
+    /// Village publicity and objections
+    #[command(subcommand)]
+    Publicity(publicity::Cmd),
+    /// County filing and payment
+    #[command(subcommand)]
+    Payout(payout::Cmd),
+    /// The county fund pool
+    #[command(subcommand)]
+    Pool(pool::Cmd),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = match Ctx::new(&cli.server, cli.request_id) {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::County(cmd) => county::run(&ctx, cmd).await,
+        Command::Policy(cmd) => policy::run(&ctx, cmd).await,
+        Command::Household(cmd) => household::run(&ctx, cmd).await,
+        Command::Premium(cmd) => premium::run(&ctx, cmd).await,
+        Command::Claim(cmd) => claim::run(&ctx, cmd).await,
+        Command::Survey(cmd) => survey::run(&ctx, cmd).await,
+        Command::Publicity(cmd) => publicity::run(&ctx, cmd).await,
+        Command::Payout(cmd) => payout::run(&ctx, cmd).await,
+        Command::Pool(cmd) => pool::run(&ctx, cmd).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            status::report(&ctx, &err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn recommend_needs_exactly_one_decision() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(
+                [
+                    "fangpin",
+                    "survey",
+                    "recommend",
+                    "c1",
+                    "--surveyor",
+                    "s",
+                    "--reason",
+                    "r",
+                ]
+                .iter()
+                .chain(args),
+            )
+        };
+        assert!(parse(&["--approve"]).is_ok());
+        assert!(parse(&["--reject"]).is_ok());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--approve", "--reject"]).is_err());
+    }
+
+    #[test]
+    fn request_id_is_global() {
+        let cli = Cli::try_parse_from([
+            "fangpin",
+            "payout",
+            "pay",
+            "c1",
+            "--by",
+            "x",
+            "--bank-ref",
+            "b",
+            "--request-id",
+            "6f1c1f2e-6d1a-4c8e-9a55-0d1e2f3a4b5c",
+        ])
+        .expect("parses");
+        assert!(cli.request_id.is_some());
+    }
+}

@@ -137,9 +137,14 @@ pub fn banded_amount(rule: &ReliefRule, cost: Fen, cap: Fen) -> (Fen, Vec<String
     (amount, lines)
 }
 
-/// Formats an exact fen share as yuan with as many decimals as it needs.
+/// Formats an exact fen share as yuan: at least two decimals, more only when
+/// the share has fractions of a fen (which the single final rounding settles).
 fn share_display(share_fen: Decimal) -> String {
-    (share_fen / Decimal::ONE_HUNDRED).normalize().to_string()
+    let mut yuan = (share_fen / Decimal::ONE_HUNDRED).normalize();
+    if yuan.scale() < 2 {
+        yuan.rescale(2);
+    }
+    yuan.to_string()
 }
 
 /// What the payout pays once an emergency advance was given first (先救助后认定):
@@ -180,6 +185,8 @@ mod tests {
         assert!(a.eligible);
         assert_eq!(a.amount, Fen::from_yuan(61_750));
         assert_eq!(a.explanation.len(), 2 + 1 + 3 + 1);
+        assert_eq!(a.explanation[3], "band 1: 30000.00 x 60% = 18000.00");
+        assert_eq!(a.explanation[5], "band 3: 15000.00 x 75% = 11250.00");
     }
 
     #[test]
@@ -234,6 +241,7 @@ mod tests {
             crate::money::MAX_AMOUNT,
         );
         assert_eq!(amount, Fen::new(1));
+        assert_eq!(share_display(Decimal::new(333, 3)), "0.00333");
     }
 
     #[test]
