@@ -181,7 +181,30 @@ async fn close_publicity(s: &TestServer, claim_id: &str) -> Result<pb::Claim, St
         .map(|r| r.into_inner().claim.expect("claim"))
 }
 
-async fn file_and_pay(s: &TestServer, claim_id: &str) -> pb::PayClaimResponse {
+/// Enrols an unstable household and takes an illness claim of 100,000 yuan
+/// (relief 61,750.00) from intake until its publicity has passed (11 March 2024).
+async fn illness_claim_past_publicity(s: &TestServer, sequence: u32) -> String {
+    let h = enroll(s, pb::HouseholdType::UnstableEscaped, sequence).await;
+    let event = format!("admission-{sequence}");
+    let claim = submit(
+        s,
+        &h,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        &event,
+    )
+    .await;
+    assign(s, &claim.claim_id).await;
+    survey(s, &claim.claim_id, "3000.00", "100000.00").await;
+    open_publicity(s, &claim.claim_id).await;
+    s.set_date(date(2024, 3, 11));
+    close_publicity(s, &claim.claim_id)
+        .await
+        .expect("publicity passed");
+    claim.claim_id
+}
+
+async fn file(s: &TestServer, claim_id: &str) {
     s.payout()
         .file_claim(pb::FileClaimRequest {
             request_id: request_id(),
@@ -191,6 +214,10 @@ async fn file_and_pay(s: &TestServer, claim_id: &str) -> pb::PayClaimResponse {
         })
         .await
         .expect("file claim");
+}
+
+async fn file_and_pay(s: &TestServer, claim_id: &str) -> pb::PayClaimResponse {
+    file(s, claim_id).await;
     s.payout()
         .pay_claim(pb::PayClaimRequest {
             request_id: request_id(),
@@ -500,21 +527,8 @@ async fn a_payout_the_pool_cannot_cover_is_made_and_flags_a_top_up() {
     let s = TestServer::start(date(2024, 3, 1)).await;
     // 1,000 rural people -> 100 insured -> 5,000 yuan premium.
     set_up_county(&s, 1_000, "5000.00").await;
-    let h = enroll(&s, pb::HouseholdType::UnstableEscaped, 7).await;
-    let claim = submit(
-        &s,
-        &h,
-        pb::ReliefKind::Illness,
-        pb::Channel::VillageApplication,
-        "admission-7",
-    )
-    .await;
-    assign(&s, &claim.claim_id).await;
-    survey(&s, &claim.claim_id, "3000.00", "100000.00").await;
-    open_publicity(&s, &claim.claim_id).await;
-    s.set_date(date(2024, 3, 11));
-    close_publicity(&s, &claim.claim_id).await.expect("passed");
-    let paid = file_and_pay(&s, &claim.claim_id).await;
+    let claim_id = illness_claim_past_publicity(&s, 7).await;
+    let paid = file_and_pay(&s, &claim_id).await;
     assert_eq!(
         paid.claim.expect("claim").state,
         pb::ClaimState::Paid as i32
@@ -957,34 +971,13 @@ async fn answers_health_checks_and_serves_reflection() {
 async fn concurrent_payouts_of_one_claim_post_exactly_once() {
     let s = TestServer::start(date(2024, 3, 1)).await;
     set_up_county(&s, 300_000, "1500000.00").await;
-    let h = enroll(&s, pb::HouseholdType::UnstableEscaped, 31).await;
-    let claim = submit(
-        &s,
-        &h,
-        pb::ReliefKind::Illness,
-        pb::Channel::VillageApplication,
-        "admission-31",
-    )
-    .await;
-    assign(&s, &claim.claim_id).await;
-    survey(&s, &claim.claim_id, "3000.00", "100000.00").await;
-    open_publicity(&s, &claim.claim_id).await;
-    s.set_date(date(2024, 3, 11));
-    close_publicity(&s, &claim.claim_id).await.expect("passed");
-    s.payout()
-        .file_claim(pb::FileClaimRequest {
-            request_id: request_id(),
-            claim_id: claim.claim_id.clone(),
-            filed_by: "county".into(),
-            cross_check_note: "ok".into(),
-        })
-        .await
-        .expect("file");
+    let claim_id = illness_claim_past_publicity(&s, 31).await;
+    file(&s, &claim_id).await;
 
     // Eight clients retry one request while eight others each send their own.
     let retried = pb::PayClaimRequest {
         request_id: request_id(),
-        claim_id: claim.claim_id.clone(),
+        claim_id: claim_id.clone(),
         paid_by: "insurer".into(),
         bank_reference: "tx-retried".into(),
     };
