@@ -240,6 +240,15 @@ impl Check {
     }
 }
 
+/// The token for the page after `items`: the key of the last item when the
+/// page is full, empty when this was the last page.
+pub fn next_page_token<T>(items: &[T], page_size: u32, key: impl Fn(&T) -> String) -> String {
+    match items.last() {
+        Some(last) if items.len() == page_size as usize => key(last),
+        _ => String::new(),
+    }
+}
+
 pub fn relief_kind_from_pb(kind: pb::ReliefKind) -> Option<ReliefKind> {
     Some(match kind {
         pb::ReliefKind::Unspecified => return None,

@@ -176,14 +176,7 @@ impl ClaimService for ClaimApi {
         )
         .await
         .map_err(AppError::from)?;
-        let next_page_token = if claims.len() == size as usize {
-            claims
-                .last()
-                .map(|c| c.claim_id.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = convert::next_page_token(&claims, size, |c| c.claim_id.to_string());
         Ok(Response::new(pb::ListClaimsResponse {
             claims: claims.iter().map(convert::claim_to_pb).collect(),
             next_page_token,

@@ -168,14 +168,7 @@ impl LedgerService for LedgerApi {
         )
         .await
         .map_err(AppError::from)?;
-        let next_page_token = if entries.len() == size as usize {
-            entries
-                .last()
-                .map(|e| e.sequence.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = convert::next_page_token(&entries, size, |e| e.sequence.to_string());
         Ok(Response::new(pb::ListEntriesResponse {
             entries: entries.iter().map(convert::entry_to_pb).collect(),
             next_page_token,

@@ -271,14 +271,7 @@ impl SurveyService for SurveyApi {
                 overdue: today > claim.survey_deadline,
             });
         }
-        let next_page_token = if claims.len() == size as usize {
-            claims
-                .last()
-                .map(|c| c.claim_id.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = convert::next_page_token(&claims, size, |c| c.claim_id.to_string());
         Ok(Response::new(pb::ListWorkQueueResponse {
             items,
             next_page_token,
