@@ -6,7 +6,6 @@ use fangpin_domain::claim::ClaimEvent;
 use fangpin_domain::ledger::PostingKind;
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, payout_service_server::PayoutService};
-use fangpin_store::claims as claim_store;
 
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
@@ -81,7 +80,7 @@ impl PayoutService for PayoutApi {
                         let (entry, pool, flag) = if amount > Fen::ZERO {
                             let (entry, pool, flag) = pay_out_of_pool(
                                 conn,
-                                &claim,
+                                claim,
                                 PostingKind::ReliefPayout,
                                 amount,
                                 &bank_reference,
@@ -98,9 +97,8 @@ impl PayoutService for PayoutApi {
                             )
                         };
                         claim.payout = Some(amount);
-                        claim_store::update_claim(conn, &claim, ctx.now).await?;
                         Ok(pb::PayClaimResponse {
-                            claim: Some(convert::claim_to_pb(&claim)),
+                            claim: Some(convert::claim_to_pb(claim)),
                             entry: entry.as_ref().map(convert::entry_to_pb),
                             pool: Some(pool),
                             top_up_flag: flag.as_ref().map(convert::flag_to_pb),

@@ -64,8 +64,7 @@ impl PublicityService for PublicityApi {
                         )
                         .await?;
                         claim.publicity = Some(period);
-                        claim_store::update_claim(conn, &claim, ctx.now).await?;
-                        Ok(claim_response(&claim))
+                        Ok(claim_response(claim))
                     })
                 },
             )
@@ -159,8 +158,7 @@ impl PublicityService for PublicityApi {
                         )
                         .await?;
                         claim.objections += 1;
-                        claim_store::update_claim(conn, &claim, ctx.now).await?;
-                        Ok(claim_response(&claim))
+                        Ok(claim_response(claim))
                     })
                 },
             )
@@ -211,8 +209,7 @@ impl PublicityService for PublicityApi {
                             &ctx,
                         )
                         .await?;
-                        claim_store::update_claim(conn, &claim, ctx.now).await?;
-                        Ok(claim_response(&claim))
+                        Ok(claim_response(claim))
                     })
                 },
             )

@@ -90,8 +90,7 @@ impl SurveyService for SurveyApi {
                         )
                         .await?;
                         claim.surveyor = Some(surveyor);
-                        claim_store::update_claim(conn, &claim, ctx.now).await?;
-                        Ok(claim_response(&claim))
+                        Ok(claim_response(claim))
                     })
                 },
             )
