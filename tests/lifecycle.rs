@@ -218,6 +218,10 @@ async fn file(s: &TestServer, claim_id: &str) {
 
 async fn file_and_pay(s: &TestServer, claim_id: &str) -> pb::PayClaimResponse {
     file(s, claim_id).await;
+    pay(s, claim_id).await
+}
+
+async fn pay(s: &TestServer, claim_id: &str) -> pb::PayClaimResponse {
     s.payout()
         .pay_claim(pb::PayClaimRequest {
             request_id: request_id(),
@@ -528,15 +532,45 @@ async fn a_payout_the_pool_cannot_cover_is_made_and_flags_a_top_up() {
     // 1,000 rural people -> 100 insured -> 5,000 yuan premium.
     set_up_county(&s, 1_000, "5000.00").await;
     let claim_id = illness_claim_past_publicity(&s, 7).await;
-    let paid = file_and_pay(&s, &claim_id).await;
+    // Filing reserves 61,750 against a pool of 5,000: the flag goes up now,
+    // before any money moves, with the 56,750 the pool cannot cover.
+    file(&s, &claim_id).await;
+    let reserved = pool(&s).await;
+    assert_eq!(
+        (
+            reserved.pool_yuan.as_str(),
+            reserved.pending_yuan.as_str(),
+            reserved.available_yuan.as_str()
+        ),
+        ("5000.00", "61750.00", "-56750.00")
+    );
+    assert_eq!(reserved.shortfall_yuan, "56750.00");
+    let flags = s
+        .ledger()
+        .list_top_up_flags(pb::ListTopUpFlagsRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+            include_cleared: false,
+        })
+        .await
+        .expect("flags")
+        .into_inner()
+        .flags;
+    assert_eq!(
+        (flags.len(), flags[0].shortfall_yuan.as_str()),
+        (1, "56750.00")
+    );
+    // The payout is still made; it posts the reservation.
+    let paid = pay(&s, &claim_id).await;
     assert_eq!(
         paid.claim.expect("claim").state,
         pb::ClaimState::Paid as i32
     );
-    let flag = paid.top_up_flag.expect("a top-up flag");
-    // 61,750 paid from a pool of 5,000: 56,750 uncovered.
-    assert_eq!(flag.shortfall_yuan, "56750.00");
-    assert_eq!(pool(&s).await.pool_yuan, "-56750.00");
+    let after = pool(&s).await;
+    assert_eq!(
+        (after.pool_yuan.as_str(), after.pending_yuan.as_str()),
+        ("-56750.00", "0.00")
+    );
 
     let top_up = |amount: &str| pb::RecordTopUpRequest {
         request_id: request_id(),

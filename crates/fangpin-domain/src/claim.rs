@@ -55,10 +55,12 @@ pub enum ClaimState {
     Filed,
     /// The insurer paid the relief.
     Paid,
+    /// The bank returned the transfer; the reservation was voided. Retryable.
+    PayoutFailed,
 }
 
 impl ClaimState {
-    pub const ALL: [ClaimState; 8] = [
+    pub const ALL: [ClaimState; 9] = [
         ClaimState::Received,
         ClaimState::UnderSurvey,
         ClaimState::Recommended,
@@ -67,6 +69,7 @@ impl ClaimState {
         ClaimState::PublicityPassed,
         ClaimState::Filed,
         ClaimState::Paid,
+        ClaimState::PayoutFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +82,7 @@ impl ClaimState {
             ClaimState::PublicityPassed => "publicity_passed",
             ClaimState::Filed => "filed",
             ClaimState::Paid => "paid",
+            ClaimState::PayoutFailed => "payout_failed",
         }
     }
 
@@ -105,6 +109,8 @@ impl ClaimState {
             (S::InPublicity, E::PassPublicity) => S::PublicityPassed,
             (S::PublicityPassed, E::File) => S::Filed,
             (S::Filed, E::Pay) => S::Paid,
+            (S::Filed, E::FailPayout) => S::PayoutFailed,
+            (S::PayoutFailed, E::RetryPayout) => S::Filed,
             (from, event) => return Err(TransitionError { from, event }),
         };
         Ok(next)
@@ -121,10 +127,12 @@ pub enum ClaimEvent {
     PassPublicity,
     File,
     Pay,
+    FailPayout,
+    RetryPayout,
 }
 
 impl ClaimEvent {
-    pub const ALL: [ClaimEvent; 8] = [
+    pub const ALL: [ClaimEvent; 10] = [
         ClaimEvent::AssignSurvey,
         ClaimEvent::RecommendApproval,
         ClaimEvent::RecommendRejection,
@@ -133,6 +141,8 @@ impl ClaimEvent {
         ClaimEvent::PassPublicity,
         ClaimEvent::File,
         ClaimEvent::Pay,
+        ClaimEvent::FailPayout,
+        ClaimEvent::RetryPayout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +155,8 @@ impl ClaimEvent {
             ClaimEvent::PassPublicity => "pass_publicity",
             ClaimEvent::File => "file",
             ClaimEvent::Pay => "pay",
+            ClaimEvent::FailPayout => "fail_payout",
+            ClaimEvent::RetryPayout => "retry_payout",
         }
     }
 }
@@ -173,7 +185,7 @@ mod tests {
     use ClaimEvent as E;
     use ClaimState as S;
 
-    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 9] = [
+    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 11] = [
         (S::Received, E::AssignSurvey, S::UnderSurvey),
         (S::UnderSurvey, E::AssignSurvey, S::UnderSurvey),
         (S::UnderSurvey, E::RecommendApproval, S::Recommended),
@@ -183,6 +195,8 @@ mod tests {
         (S::InPublicity, E::PassPublicity, S::PublicityPassed),
         (S::PublicityPassed, E::File, S::Filed),
         (S::Filed, E::Pay, S::Paid),
+        (S::Filed, E::FailPayout, S::PayoutFailed),
+        (S::PayoutFailed, E::RetryPayout, S::Filed),
     ];
 
     #[test]
@@ -208,7 +222,7 @@ mod tests {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 8 * 8 - ALLOWED.len());
+        assert_eq!(refused, 9 * 10 - ALLOWED.len());
     }
 
     #[test]

@@ -22,15 +22,24 @@ pub enum Account {
     ReliefPaid,
     /// Emergency advances paid before recognition (先行救助, debit-normal).
     EmergencyAdvances,
+    /// Last year's surplus carried in (上年结转, credit-normal).
+    RolloverIn,
+    /// This year's surplus carried to the next year (结转下年, debit-normal).
+    RolloverOut,
+    /// The insurer's service fee for the year (保险公司服务费, debit-normal).
+    ServiceFee,
 }
 
 impl Account {
-    pub const ALL: [Account; 5] = [
+    pub const ALL: [Account; 8] = [
         Account::FundPool,
         Account::PremiumIncome,
         Account::CountyTopUp,
         Account::ReliefPaid,
         Account::EmergencyAdvances,
+        Account::RolloverIn,
+        Account::RolloverOut,
+        Account::ServiceFee,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +49,9 @@ impl Account {
             Account::CountyTopUp => "county_top_up",
             Account::ReliefPaid => "relief_paid",
             Account::EmergencyAdvances => "emergency_advances",
+            Account::RolloverIn => "rollover_in",
+            Account::RolloverOut => "rollover_out",
+            Account::ServiceFee => "service_fee",
         }
     }
 
@@ -51,7 +63,11 @@ impl Account {
     pub fn is_debit_normal(self) -> bool {
         matches!(
             self,
-            Account::FundPool | Account::ReliefPaid | Account::EmergencyAdvances
+            Account::FundPool
+                | Account::ReliefPaid
+                | Account::EmergencyAdvances
+                | Account::RolloverOut
+                | Account::ServiceFee
         )
     }
 }
@@ -63,14 +79,20 @@ pub enum PostingKind {
     ReliefPayout,
     EmergencyAdvance,
     TopUpReceived,
+    ServiceFee,
+    RolloverOut,
+    RolloverIn,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 4] = [
+    pub const ALL: [PostingKind; 7] = [
         PostingKind::PremiumReceived,
         PostingKind::ReliefPayout,
         PostingKind::EmergencyAdvance,
         PostingKind::TopUpReceived,
+        PostingKind::ServiceFee,
+        PostingKind::RolloverOut,
+        PostingKind::RolloverIn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +101,9 @@ impl PostingKind {
             PostingKind::ReliefPayout => "relief_payout",
             PostingKind::EmergencyAdvance => "emergency_advance",
             PostingKind::TopUpReceived => "top_up_received",
+            PostingKind::ServiceFee => "service_fee",
+            PostingKind::RolloverOut => "rollover_out",
+            PostingKind::RolloverIn => "rollover_in",
         }
     }
 
@@ -93,17 +118,23 @@ impl PostingKind {
             PostingKind::TopUpReceived => (Account::FundPool, Account::CountyTopUp),
             PostingKind::ReliefPayout => (Account::ReliefPaid, Account::FundPool),
             PostingKind::EmergencyAdvance => (Account::EmergencyAdvances, Account::FundPool),
+            PostingKind::ServiceFee => (Account::ServiceFee, Account::FundPool),
+            PostingKind::RolloverOut => (Account::RolloverOut, Account::FundPool),
+            PostingKind::RolloverIn => (Account::FundPool, Account::RolloverIn),
         }
     }
 }
 
-/// One balanced transfer between two accounts of a ledger.
+/// One balanced transfer between two accounts of a ledger. A reversal moves
+/// the amount back (debit and credit swapped); entries are never changed, so
+/// a mistake is undone by a reversal that names the entry it reverses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Posting {
     pub kind: PostingKind,
     pub debit: Account,
     pub credit: Account,
     pub amount: Fen,
+    pub reversal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,12 +163,32 @@ impl Posting {
             debit,
             credit,
             amount,
+            reversal: false,
         })
+    }
+
+    /// The posting that undoes this one.
+    pub fn reversed(&self) -> Posting {
+        assert!(
+            !self.reversal,
+            "a reversal is not reversed again; post the original anew"
+        );
+        Posting {
+            debit: self.credit,
+            credit: self.debit,
+            reversal: true,
+            ..*self
+        }
     }
 
     /// Re-checks a posting read back from storage against the chart.
     pub fn verify(&self) -> Result<(), LedgerError> {
-        let (debit, credit) = self.kind.accounts();
+        let (debit, credit) = if self.reversal {
+            let (d, c) = self.kind.accounts();
+            (c, d)
+        } else {
+            self.kind.accounts()
+        };
         if (self.debit, self.credit) != (debit, credit) {
             return Err(LedgerError::WrongAccounts {
                 kind: self.kind.as_str(),
@@ -255,6 +306,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reversal_undoes_its_posting() {
+        let fee = Posting::new(PostingKind::ServiceFee, Fen::from_yuan(10)).expect("valid");
+        let undo = fee.reversed();
+        assert_eq!(
+            (undo.debit, undo.credit),
+            (Account::FundPool, Account::ServiceFee)
+        );
+        assert_eq!(undo.verify(), Ok(()));
+        let b = Balances::from_postings([&fee, &undo]).expect("balanced");
+        assert_eq!(
+            (b.pool(), b.balance(Account::ServiceFee)),
+            (Fen::ZERO, Fen::ZERO)
+        );
+        let mut forged = undo;
+        forged.reversal = false;
+        assert!(
+            forged.verify().is_err(),
+            "swapped accounts need the reversal mark"
+        );
+    }
+
+    #[test]
     fn refuses_bad_amounts_and_accounts() {
         assert!(Posting::new(PostingKind::TopUpReceived, Fen::ZERO).is_err());
         assert!(Posting::new(PostingKind::TopUpReceived, Fen::new(-1)).is_err());
@@ -268,19 +341,23 @@ mod tests {
     proptest! {
         #[test]
         fn every_sequence_of_postings_balances(
-            ops in proptest::collection::vec((0usize..4, 1i64..=MAX_AMOUNT.get() / 1000), 0..200)
+            ops in proptest::collection::vec((0usize..7, 1i64..=MAX_AMOUNT.get() / 1000, proptest::bool::ANY), 0..200)
         ) {
             let postings: Vec<Posting> = ops
                 .into_iter()
-                .map(|(k, amount)| Posting::new(PostingKind::ALL[k], Fen::new(amount)).expect("valid"))
+                .flat_map(|(k, amount, reverse)| {
+                    let p = Posting::new(PostingKind::ALL[k], Fen::new(amount)).expect("valid");
+                    if reverse { vec![p, p.reversed()] } else { vec![p] }
+                })
                 .collect();
             let b = Balances::from_postings(&postings).expect("always balanced");
             let total_debits: Fen = Account::ALL.iter().map(|&a| b.debits(a)).sum();
             let total_credits: Fen = Account::ALL.iter().map(|&a| b.credits(a)).sum();
             prop_assert_eq!(total_debits, total_credits);
             // The pool is what came in less what went out.
-            let inflow = b.balance(Account::PremiumIncome).checked_add(b.balance(Account::CountyTopUp)).expect("fits");
-            let outflow = b.balance(Account::ReliefPaid).checked_add(b.balance(Account::EmergencyAdvances)).expect("fits");
+            let sum = |accounts: &[Account]| accounts.iter().map(|&a| b.balance(a)).sum::<Fen>();
+            let inflow = sum(&[Account::PremiumIncome, Account::CountyTopUp, Account::RolloverIn]);
+            let outflow = sum(&[Account::ReliefPaid, Account::EmergencyAdvances, Account::RolloverOut, Account::ServiceFee]);
             prop_assert_eq!(b.pool(), inflow.checked_sub(outflow).expect("fits"));
         }
     }

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod assessment;
+pub mod bank;
 pub mod calendar;
 pub mod claim;
 pub mod identity;
@@ -15,5 +16,6 @@ pub mod ledger;
 pub mod money;
 pub mod policy;
 pub mod publicity;
+pub mod year;
 
 pub use money::Fen;

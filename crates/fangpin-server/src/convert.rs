@@ -4,15 +4,16 @@
 
 use chrono::NaiveDate;
 use fangpin_domain::Fen;
+use fangpin_domain::assessment::net_payout;
 use fangpin_domain::claim::{Channel, ClaimState};
 use fangpin_domain::identity::{CountyCode, ResidentId, VillageCode};
-use fangpin_domain::ledger::{Account, Balances, shortfall};
 use fangpin_domain::policy::{
     Band, Comparison, HouseholdType, IncomeLine, Policy, ReliefKind, ReliefRule,
 };
+use fangpin_domain::year::YearTotals;
 use fangpin_proto::v1 as pb;
 use fangpin_store::claims::ClaimRecord;
-use fangpin_store::ledger::{EntryRecord, TopUpFlagRecord};
+use fangpin_store::ledger::{EntryRecord, TopUpFlagRecord, YearState};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -301,6 +302,15 @@ pub fn state_to_pb(s: ClaimState) -> pb::ClaimState {
         ClaimState::PublicityPassed => pb::ClaimState::PublicityPassed,
         ClaimState::Filed => pb::ClaimState::Filed,
         ClaimState::Paid => pb::ClaimState::Paid,
+        ClaimState::PayoutFailed => pb::ClaimState::PayoutFailed,
+    }
+}
+
+/// What the pool holds for a claim: its net relief while filed and unpaid.
+pub fn reserved(c: &ClaimRecord) -> Fen {
+    match (&c.assessment, c.state) {
+        (Some(a), ClaimState::Filed) => net_payout(a.amount, c.advance),
+        _ => Fen::ZERO,
     }
 }
 
@@ -346,6 +356,7 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
         recommendation_reason: c.recommendation_reason.clone().unwrap_or_default(),
         description: c.description.clone(),
         objections: c.objections,
+        reserved_yuan: reserved(c).to_string(),
     }
 }
 
@@ -362,6 +373,7 @@ pub fn entry_to_pb(e: &EntryRecord) -> pb::LedgerEntry {
         claim_id: e.claim_id.map(|c| c.to_string()).unwrap_or_default(),
         reference: e.reference.clone(),
         posted_at: e.posted_at.clone(),
+        reverses_entry_id: e.reverses.map(|r| r.to_string()).unwrap_or_default(),
     }
 }
 
@@ -384,19 +396,26 @@ pub fn flag_to_pb(f: &TopUpFlagRecord) -> pb::TopUpFlag {
 pub fn pool_to_pb(
     county_code: &str,
     policy_year: i32,
-    balances: &Balances,
+    totals: &YearTotals,
     entries: u64,
+    state: YearState,
 ) -> pb::PoolBalance {
     pb::PoolBalance {
         county_code: county_code.to_string(),
         policy_year,
-        pool_yuan: balances.pool().to_string(),
-        premiums_yuan: balances.balance(Account::PremiumIncome).to_string(),
-        top_ups_yuan: balances.balance(Account::CountyTopUp).to_string(),
-        relief_paid_yuan: balances.balance(Account::ReliefPaid).to_string(),
-        advances_yuan: balances.balance(Account::EmergencyAdvances).to_string(),
-        shortfall_yuan: shortfall(balances.pool()).to_string(),
+        pool_yuan: totals.pool.to_string(),
+        premiums_yuan: totals.premiums.to_string(),
+        top_ups_yuan: totals.top_ups.to_string(),
+        relief_paid_yuan: totals.relief.to_string(),
+        advances_yuan: totals.advances.to_string(),
+        shortfall_yuan: totals.shortfall().to_string(),
         entries,
+        pending_yuan: totals.pending.to_string(),
+        available_yuan: totals.available().to_string(),
+        opening_yuan: totals.opening.to_string(),
+        service_fee_yuan: totals.service_fee.to_string(),
+        rolled_over_yuan: totals.rolled_over.to_string(),
+        year_state: state.as_str().to_string(),
     }
 }
 

@@ -31,7 +31,26 @@ pub enum AppError {
     #[error("request_id was already used for a different request")]
     RequestIdReused,
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for AppError {
+    /// A closed year is the county's state, not a fault of the service.
+    fn from(e: StoreError) -> AppError {
+        match e {
+            StoreError::YearClosed {
+                county_code,
+                policy_year,
+            } => AppError::precondition(
+                "YEAR_CLOSED",
+                format!("ledger/{county_code}/{policy_year}"),
+                format!(
+                    "policy year {policy_year} of county {county_code} is closed; the county office must reopen it first"
+                ),
+            ),
+            other => AppError::Store(other),
+        }
+    }
 }
 
 impl AppError {

@@ -15,95 +15,249 @@ pub struct EntryRecord {
     pub sequence: u64,
     pub posting: Posting,
     pub claim_id: Option<Uuid>,
+    /// Set on a reversal: the entry it undoes.
+    pub reverses: Option<Uuid>,
     pub reference: String,
     pub posted_at: String,
 }
 
-/// Appends one posting to the county's ledger for the year. The caller holds
-/// the county's write lock, so the next sequence number is ours alone; the
-/// UNIQUE constraint on (county, year, sequence) would catch a broken lock.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "each argument is one column of the entry"
-)]
-pub async fn append_entry(
+/// An entry to append.
+#[derive(Clone, Debug)]
+pub struct NewEntry<'a> {
+    pub county_code: &'a str,
+    pub policy_year: i32,
+    pub posting: Posting,
+    pub claim_id: Option<Uuid>,
+    pub reverses: Option<Uuid>,
+    pub reference: &'a str,
+    pub request_id: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YearState {
+    Open,
+    Closed,
+}
+
+impl YearState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YearState::Open => "open",
+            YearState::Closed => "closed",
+        }
+    }
+}
+
+pub async fn year_state(conn: &mut Conn, county_code: &str, policy_year: i32) -> Result<YearState> {
+    let row =
+        sqlx::query("SELECT state FROM ledger_years WHERE county_code = $1 AND policy_year = $2")
+            .bind(county_code)
+            .bind(i64::from(policy_year))
+            .fetch_optional(conn)
+            .await?;
+    match row
+        .map(|r| col::<String>(&r, "state"))
+        .transpose()?
+        .as_deref()
+    {
+        None | Some("open") => Ok(YearState::Open),
+        Some("closed") => Ok(YearState::Closed),
+        Some(other) => Err(StoreError::Corrupt(format!("unknown year state {other:?}"))),
+    }
+}
+
+pub async fn set_year_state(
     conn: &mut Conn,
     county_code: &str,
     policy_year: i32,
-    posting: Posting,
-    claim_id: Option<Uuid>,
-    reference: &str,
-    request_id: &str,
-    now: DateTime<Utc>,
-) -> Result<EntryRecord> {
-    posting
-        .verify()
-        .map_err(|e| StoreError::Corrupt(format!("refusing to store a bad posting: {e}")))?;
-    let row = sqlx::query(
-        "SELECT COALESCE(MAX(sequence), 0) AS last FROM ledger_entries WHERE county_code = $1 AND policy_year = $2",
+    state: YearState,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ledger_years (county_code, policy_year, state) VALUES ($1, $2, $3) \
+         ON CONFLICT (county_code, policy_year) DO UPDATE SET state = excluded.state",
     )
     .bind(county_code)
     .bind(i64::from(policy_year))
+    .bind(state.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YearEventRecord {
+    pub event: String,
+    pub actor: String,
+    pub reason: String,
+    pub at: String,
+}
+
+pub async fn append_year_event(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    event: &YearEventRecord,
+    request_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO year_events (county_code, policy_year, seq, event, actor, reason, request_id, at) \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7 FROM year_events \
+         WHERE county_code = $1 AND policy_year = $2",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(&event.event)
+    .bind(&event.actor)
+    .bind(&event.reason)
+    .bind(request_id)
+    .bind(&event.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A year is closed and reopened a handful of times at most.
+pub const MAX_YEAR_EVENTS: i64 = 1_000;
+
+pub async fn list_year_events(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+) -> Result<Vec<YearEventRecord>> {
+    let rows = sqlx::query(
+        "SELECT event, actor, reason, at FROM year_events WHERE county_code = $1 AND policy_year = $2 \
+         ORDER BY seq LIMIT $3",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(MAX_YEAR_EVENTS)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(YearEventRecord {
+                event: col(r, "event")?,
+                actor: col(r, "actor")?,
+                reason: col(r, "reason")?,
+                at: col(r, "at")?,
+            })
+        })
+        .collect()
+}
+
+/// Appends one posting to the county's ledger for the year and adds it to the
+/// cached account totals. The caller holds the county's write lock, so the next
+/// sequence number is ours alone; the UNIQUE constraint on (county, year,
+/// sequence) would catch a broken lock. A closed year takes no postings.
+pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRecord> {
+    let posting = new.posting;
+    posting
+        .verify()
+        .map_err(|e| StoreError::Corrupt(format!("refusing to store a bad posting: {e}")))?;
+    assert_eq!(
+        posting.reversal,
+        new.reverses.is_some(),
+        "a reversal names what it reverses"
+    );
+    if year_state(&mut *conn, new.county_code, new.policy_year).await? == YearState::Closed {
+        return Err(StoreError::YearClosed {
+            county_code: new.county_code.to_string(),
+            policy_year: new.policy_year,
+        });
+    }
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(sequence), 0) AS last FROM ledger_entries WHERE county_code = $1 AND policy_year = $2",
+    )
+    .bind(new.county_code)
+    .bind(i64::from(new.policy_year))
     .fetch_one(&mut *conn)
     .await?;
     let last: i64 = col(&row, "last")?;
     let entry = EntryRecord {
         entry_id: Uuid::now_v7(),
-        county_code: county_code.to_string(),
-        policy_year,
+        county_code: new.county_code.to_string(),
+        policy_year: new.policy_year,
         sequence: u64::try_from(last + 1)
             .map_err(|_| StoreError::Corrupt("negative ledger sequence".into()))?,
         posting,
-        claim_id,
-        reference: reference.to_string(),
-        posted_at: timestamp(now),
+        claim_id: new.claim_id,
+        reverses: new.reverses,
+        reference: new.reference.to_string(),
+        posted_at: timestamp(new.now),
     };
     sqlx::query(
         "INSERT INTO ledger_entries (entry_id, county_code, policy_year, sequence, kind, debit_account, \
-         credit_account, amount_fen, claim_id, reference, request_id, posted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         credit_account, amount_fen, claim_id, reference, request_id, posted_at, reverses_entry_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(entry.entry_id.to_string())
-    .bind(county_code)
-    .bind(i64::from(policy_year))
+    .bind(new.county_code)
+    .bind(i64::from(new.policy_year))
     .bind(last + 1)
     .bind(posting.kind.as_str())
     .bind(posting.debit.as_str())
     .bind(posting.credit.as_str())
     .bind(posting.amount.get())
-    .bind(claim_id.map(|c| c.to_string()))
-    .bind(reference)
-    .bind(request_id)
+    .bind(new.claim_id.map(|c| c.to_string()))
+    .bind(new.reference)
+    .bind(new.request_id)
     .bind(&entry.posted_at)
+    .bind(new.reverses.map(|r| r.to_string()))
     .execute(&mut *conn)
     .await?;
+    for (account, debit, credit) in [
+        (posting.debit, posting.amount, Fen::ZERO),
+        (posting.credit, Fen::ZERO, posting.amount),
+    ] {
+        sqlx::query(
+            "INSERT INTO account_balances (county_code, policy_year, account, debits_fen, credits_fen) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (county_code, policy_year, account) DO UPDATE SET \
+             debits_fen = account_balances.debits_fen + excluded.debits_fen, \
+             credits_fen = account_balances.credits_fen + excluded.credits_fen",
+        )
+        .bind(new.county_code)
+        .bind(i64::from(new.policy_year))
+        .bind(account.as_str())
+        .bind(debit.get())
+        .bind(credit.get())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(entry)
 }
 
-/// Per-account totals of one ledger, checked to balance before they are returned.
+/// Per-account totals of one ledger from the cached balances, checked to
+/// balance, with the number of entries (sequences run 1..=n without gaps).
 pub async fn balances(
     conn: &mut Conn,
     county_code: &str,
     policy_year: i32,
 ) -> Result<(Balances, u64)> {
-    // SUM over BIGINT is NUMERIC in PostgreSQL; the cast keeps one decoder for both.
     let rows = sqlx::query(
-        "SELECT account, CAST(SUM(debit_fen) AS BIGINT) AS debits, CAST(SUM(credit_fen) AS BIGINT) AS credits, \
-         CAST(SUM(n) AS BIGINT) AS n FROM ( \
-           SELECT debit_account AS account, amount_fen AS debit_fen, 0 AS credit_fen, 1 AS n FROM ledger_entries \
-             WHERE county_code = $1 AND policy_year = $2 \
-           UNION ALL \
-           SELECT credit_account AS account, 0 AS debit_fen, amount_fen AS credit_fen, 0 AS n FROM ledger_entries \
-             WHERE county_code = $1 AND policy_year = $2 \
-         ) sides GROUP BY account",
+        "SELECT account, debits_fen AS debits, credits_fen AS credits FROM account_balances \
+         WHERE county_code = $1 AND policy_year = $2",
     )
     .bind(county_code)
     .bind(i64::from(policy_year))
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let balances = decode_totals(&rows)?;
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(sequence), 0) AS n FROM ledger_entries WHERE county_code = $1 AND policy_year = $2",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .fetch_one(conn)
+    .await?;
+    let entries = u64::try_from(col::<i64>(&row, "n")?)
+        .map_err(|_| StoreError::Corrupt("negative entry count".into()))?;
+    Ok((balances, entries))
+}
+
+fn decode_totals(rows: &[sqlx::any::AnyRow]) -> Result<Balances> {
     let mut totals = Vec::with_capacity(rows.len());
-    let mut entries = 0i64;
-    for row in &rows {
+    for row in rows {
         let name: String = col(row, "account")?;
         let account = Account::parse(&name)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown account {name:?}")))?;
@@ -112,9 +266,40 @@ pub async fn balances(
             Fen::new(col(row, "debits")?),
             Fen::new(col(row, "credits")?),
         ));
+    }
+    Balances::from_totals(totals).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Per-account totals summed from the entries themselves, optionally only those
+/// posted before `before` (an RFC 3339 UTC timestamp): the authority the cached
+/// balances are checked against, and the balance as of a past moment.
+pub async fn balances_from_entries(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    before: Option<&str>,
+) -> Result<(Balances, u64)> {
+    // SUM over BIGINT is NUMERIC in PostgreSQL; the cast keeps one decoder for both.
+    let rows = sqlx::query(
+        "SELECT account, CAST(SUM(debit_fen) AS BIGINT) AS debits, CAST(SUM(credit_fen) AS BIGINT) AS credits, \
+         CAST(SUM(n) AS BIGINT) AS n FROM ( \
+           SELECT debit_account AS account, amount_fen AS debit_fen, 0 AS credit_fen, 1 AS n FROM ledger_entries \
+             WHERE county_code = $1 AND policy_year = $2 AND ($3 = '' OR posted_at < $3) \
+           UNION ALL \
+           SELECT credit_account AS account, 0 AS debit_fen, amount_fen AS credit_fen, 0 AS n FROM ledger_entries \
+             WHERE county_code = $1 AND policy_year = $2 AND ($3 = '' OR posted_at < $3) \
+         ) sides GROUP BY account",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(before.unwrap_or(""))
+    .fetch_all(conn)
+    .await?;
+    let balances = decode_totals(&rows)?;
+    let mut entries = 0i64;
+    for row in &rows {
         entries += col::<i64>(row, "n")?;
     }
-    let balances = Balances::from_totals(totals).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let entries =
         u64::try_from(entries).map_err(|_| StoreError::Corrupt("negative entry count".into()))?;
     Ok((balances, entries))
@@ -128,11 +313,10 @@ pub async fn list_entries(
     after_sequence: u64,
     limit: u32,
 ) -> Result<Vec<EntryRecord>> {
-    let rows = sqlx::query(
-        "SELECT entry_id, county_code, policy_year, sequence, kind, debit_account, credit_account, amount_fen, \
-         claim_id, reference, posted_at FROM ledger_entries \
-         WHERE county_code = $1 AND policy_year = $2 AND sequence > $3 ORDER BY sequence LIMIT $4",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries \
+         WHERE county_code = $1 AND policy_year = $2 AND sequence > $3 ORDER BY sequence LIMIT $4"
+    )))
     .bind(county_code)
     .bind(i64::from(policy_year))
     .bind(i64::try_from(after_sequence).unwrap_or(i64::MAX))
@@ -144,6 +328,10 @@ pub async fn list_entries(
 
 fn decode_entry(row: &sqlx::any::AnyRow) -> Result<EntryRecord> {
     let kind: String = col(row, "kind")?;
+    let reverses = col::<Option<String>>(row, "reverses_entry_id")?
+        .as_deref()
+        .map(parse_uuid)
+        .transpose()?;
     let debit: String = col(row, "debit_account")?;
     let credit: String = col(row, "credit_account")?;
     let bad = |what: &str, v: &str| StoreError::Corrupt(format!("unknown {what} {v:?}"));
@@ -152,6 +340,7 @@ fn decode_entry(row: &sqlx::any::AnyRow) -> Result<EntryRecord> {
         debit: Account::parse(&debit).ok_or_else(|| bad("account", &debit))?,
         credit: Account::parse(&credit).ok_or_else(|| bad("account", &credit))?,
         amount: Fen::new(col(row, "amount_fen")?),
+        reversal: reverses.is_some(),
     };
     // Checked after reading as well as before writing.
     posting
@@ -170,6 +359,7 @@ fn decode_entry(row: &sqlx::any::AnyRow) -> Result<EntryRecord> {
             .as_deref()
             .map(parse_uuid)
             .transpose()?,
+        reverses,
         reference: col(row, "reference")?,
         posted_at: col(row, "posted_at")?,
     })
@@ -265,12 +455,247 @@ pub async fn list_flags(
         .collect()
 }
 
-/// Clears every open flag of the ledger, naming the top-up entry that did it.
-pub async fn clear_flags(
+const ENTRY_COLUMNS: &str = "entry_id, county_code, policy_year, sequence, kind, debit_account, credit_account, \
+    amount_fen, claim_id, reference, posted_at, reverses_entry_id";
+
+/// Entries of the given kinds that are neither reversals nor reversed: what a
+/// reopen must undo.
+pub async fn unreversed_entries(
     conn: &mut Conn,
     county_code: &str,
     policy_year: i32,
-    entry_id: Uuid,
+    kinds: &[PostingKind],
+) -> Result<Vec<EntryRecord>> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries e WHERE county_code = $1 AND policy_year = $2 \
+         AND reverses_entry_id IS NULL AND kind IN ($3, $4, $5) \
+         AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.entry_id) \
+         ORDER BY sequence LIMIT 100"
+    )))
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(kinds.first().copied().unwrap_or(""))
+    .bind(kinds.get(1).copied().unwrap_or(""))
+    .bind(kinds.get(2).copied().unwrap_or(""))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode_entry).collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservationRecord {
+    pub reservation_id: Uuid,
+    pub claim_id: Uuid,
+    pub amount: Fen,
+}
+
+pub async fn insert_reservation(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    claim_id: Uuid,
+    amount: Fen,
+    now: DateTime<Utc>,
+) -> Result<ReservationRecord> {
+    assert!(amount > Fen::ZERO, "a reservation holds a positive amount");
+    if year_state(&mut *conn, county_code, policy_year).await? == YearState::Closed {
+        return Err(StoreError::YearClosed {
+            county_code: county_code.to_string(),
+            policy_year,
+        });
+    }
+    let record = ReservationRecord {
+        reservation_id: Uuid::now_v7(),
+        claim_id,
+        amount,
+    };
+    sqlx::query(
+        "INSERT INTO reservations (reservation_id, county_code, policy_year, claim_id, amount_fen, state, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
+    )
+    .bind(record.reservation_id.to_string())
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(claim_id.to_string())
+    .bind(amount.get())
+    .bind(timestamp(now))
+    .execute(conn)
+    .await?;
+    Ok(record)
+}
+
+pub async fn pending_reservation(
+    conn: &mut Conn,
+    claim_id: Uuid,
+) -> Result<Option<ReservationRecord>> {
+    let row = sqlx::query(
+        "SELECT reservation_id, claim_id, amount_fen FROM reservations WHERE claim_id = $1 AND state = 'pending'",
+    )
+    .bind(claim_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(ReservationRecord {
+            reservation_id: parse_uuid(&col::<String>(&r, "reservation_id")?)?,
+            claim_id: parse_uuid(&col::<String>(&r, "claim_id")?)?,
+            amount: Fen::new(col(&r, "amount_fen")?),
+        })
+    })
+    .transpose()
+}
+
+/// Posts (with the entry that paid it) or voids a pending reservation.
+pub async fn resolve_reservation(
+    conn: &mut Conn,
+    reservation_id: Uuid,
+    posted_entry: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let state = if posted_entry.is_some() {
+        "posted"
+    } else {
+        "voided"
+    };
+    let done = sqlx::query(
+        "UPDATE reservations SET state = $1, resolved_at = $2, posted_entry = $3 \
+         WHERE reservation_id = $4 AND state = 'pending'",
+    )
+    .bind(state)
+    .bind(timestamp(now))
+    .bind(posted_entry.map(|e| e.to_string()))
+    .bind(reservation_id.to_string())
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "reservation {reservation_id} is not pending"
+        )));
+    }
+    Ok(())
+}
+
+/// Count and sum of the year's pending reservations.
+pub async fn pending_totals(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+) -> Result<(u64, Fen)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS amount FROM reservations \
+         WHERE county_code = $1 AND policy_year = $2 AND state = 'pending'",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .fetch_one(conn)
+    .await?;
+    let n: i64 = col(&row, "n")?;
+    Ok((
+        u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))?,
+        Fen::new(col(&row, "amount")?),
+    ))
+}
+
+/// One line of a reconciliation breakdown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakdownLine {
+    pub key: String,
+    pub claims: u64,
+    pub relief: Fen,
+    pub advances: Fen,
+}
+
+/// Relief and advances of the year's claims, grouped by relief kind or by
+/// township (the first nine digits of the village code). Reversals count
+/// negatively, so the lines always add up to the ledger's totals.
+pub async fn breakdown(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    by_township: bool,
+) -> Result<Vec<BreakdownLine>> {
+    let key = if by_township {
+        "SUBSTR(c.village_code, 1, 9)"
+    } else {
+        "c.relief_kind"
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {key} AS k, COUNT(DISTINCT c.claim_id) AS claims, \
+         CAST(SUM(CASE WHEN e.kind = 'relief_payout' THEN s.sign * e.amount_fen ELSE 0 END) AS BIGINT) AS relief, \
+         CAST(SUM(CASE WHEN e.kind = 'emergency_advance' THEN s.sign * e.amount_fen ELSE 0 END) AS BIGINT) AS advances \
+         FROM ledger_entries e \
+         JOIN claims c ON c.claim_id = e.claim_id \
+         JOIN (SELECT 1 AS reversed, -1 AS sign UNION ALL SELECT 0, 1) s \
+           ON s.reversed = CASE WHEN e.reverses_entry_id IS NULL THEN 0 ELSE 1 END \
+         WHERE e.county_code = $1 AND e.policy_year = $2 AND e.kind IN ('relief_payout', 'emergency_advance') \
+         GROUP BY {key} ORDER BY {key}"
+    )))
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let claims: i64 = col(r, "claims")?;
+            Ok(BreakdownLine {
+                key: col(r, "k")?,
+                claims: u64::try_from(claims)
+                    .map_err(|_| StoreError::Corrupt("negative count".into()))?,
+                relief: Fen::new(col(r, "relief")?),
+                advances: Fen::new(col(r, "advances")?),
+            })
+        })
+        .collect()
+}
+
+/// A relief payout with the account it was sent to, for bank matching.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaidEntry {
+    pub entry: EntryRecord,
+    pub bank_account: String,
+}
+
+/// Most payouts one county pays in a year, far above the seeds' figures.
+pub const MAX_PAYOUTS_PER_YEAR: i64 = 200_000;
+
+pub async fn payouts_with_accounts(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+) -> Result<Vec<PaidEntry>> {
+    let columns: String = ENTRY_COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns}, h.bank_account FROM ledger_entries e \
+         JOIN claims c ON c.claim_id = e.claim_id JOIN households h ON h.household_id = c.household_id \
+         WHERE e.county_code = $1 AND e.policy_year = $2 AND e.kind = 'relief_payout' \
+         AND e.reverses_entry_id IS NULL ORDER BY e.sequence LIMIT $3"
+    )))
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(MAX_PAYOUTS_PER_YEAR)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PaidEntry {
+                entry: decode_entry(r)?,
+                bank_account: col(r, "bank_account")?,
+            })
+        })
+        .collect()
+}
+
+/// Clears every open flag of the ledger; `entry_id` names the top-up that did
+/// it, or is None when a voided reservation made the shortfall go away.
+pub async fn clear_flags_by(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    entry_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<Vec<TopUpFlagRecord>> {
     let open = list_flags(&mut *conn, county_code, policy_year, false).await?;
@@ -280,7 +705,7 @@ pub async fn clear_flags(
          WHERE county_code = $3 AND policy_year = $4 AND cleared_at IS NULL",
     )
     .bind(&at)
-    .bind(entry_id.to_string())
+    .bind(entry_id.map(|e| e.to_string()))
     .bind(county_code)
     .bind(i64::from(policy_year))
     .execute(conn)
@@ -289,7 +714,7 @@ pub async fn clear_flags(
         .into_iter()
         .map(|f| TopUpFlagRecord {
             cleared_at: Some(at.clone()),
-            cleared_by_entry: Some(entry_id),
+            cleared_by_entry: entry_id,
             ..f
         })
         .collect())

@@ -50,6 +50,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A posting to a policy year that has been closed.
+    #[error("policy year {policy_year} of county {county_code} is closed")]
+    YearClosed {
+        county_code: String,
+        policy_year: i32,
+    },
     /// A stored row that breaks an invariant: a bug or tampering, never a
     /// client's mistake.
     #[error("stored data is inconsistent: {0}")]

@@ -326,17 +326,17 @@ impl EnrollmentService for EnrollmentApi {
                             return Err(AppError::not_found("county", &county));
                         }
                         current_policy(conn, &county, year).await?;
-                        let entry = ledger_store::append_entry(
-                            conn,
-                            &county,
-                            year,
+                        let new = ledger_store::NewEntry {
+                            county_code: &county,
+                            policy_year: year,
                             posting,
-                            None,
-                            &reference,
-                            &ctx.request_id,
-                            ctx.now,
-                        )
-                        .await?;
+                            claim_id: None,
+                            reverses: None,
+                            reference: &reference,
+                            request_id: &ctx.request_id,
+                            now: ctx.now,
+                        };
+                        let entry = ledger_store::append_entry(conn, new).await?;
                         Ok(pb::PostingResponse {
                             entry: Some(convert::entry_to_pb(&entry)),
                             pool: Some(pool_balance(conn, &county, year).await?),

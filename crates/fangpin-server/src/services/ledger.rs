@@ -1,16 +1,20 @@
-//! LedgerService: the fund pool's balance, entries, and county top-ups.
+//! LedgerService: the fund pool's balances, statement and reconciliation,
+//! county top-ups, the year-end close with rollover, and bank matching.
 
+use chrono::{Days, FixedOffset};
 use fangpin_domain::Fen;
+use fangpin_domain::bank::{self, PayoutLine};
 use fangpin_domain::ledger::{Posting, PostingKind};
+use fangpin_domain::year::{YearTotals, plan_close};
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, ledger_service_server::LedgerService};
-use fangpin_store::counties;
-use fangpin_store::ledger as ledger_store;
+use fangpin_store::ledger::{self as ledger_store, NewEntry, YearEventRecord, YearState};
+use fangpin_store::{Conn, counties, timestamp};
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS};
+use crate::app::{App, WriteContext};
+use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::pool_balance;
+use crate::services::{pool_balance, settle_flags, year_totals};
 
 pub const MAX_ENTRIES_PAGE: u32 = 1_000;
 
@@ -24,11 +28,142 @@ fn county_and_year(c: &mut Check, county_code: &str, year: i32) -> (Option<Strin
     )
 }
 
-async fn require_county(conn: &mut fangpin_store::Conn, county: &str) -> Result<(), AppError> {
+fn checked_county_and_year(county_code: &str, year: i32) -> Result<(String, i32), AppError> {
+    let mut c = Check::new();
+    let (county, year) = county_and_year(&mut c, county_code, year);
+    c.finish()?;
+    Ok((county.expect("checked"), year.expect("checked")))
+}
+
+async fn require_county(conn: &mut Conn, county: &str) -> Result<(), AppError> {
     match counties::get_county(conn, county).await? {
         Some(_) => Ok(()),
         None => Err(AppError::not_found("county", county)),
     }
+}
+
+/// The reconciliation report, summed from the entries themselves and checked
+/// against the cached balances and the breakdowns: `ties` is true only when
+/// every one of those agrees to the fen.
+async fn reconciliation(
+    conn: &mut Conn,
+    county: &str,
+    year: i32,
+) -> Result<pb::Reconciliation, AppError> {
+    let (from_entries, entries) =
+        ledger_store::balances_from_entries(conn, county, year, None).await?;
+    let (cached, _) = ledger_store::balances(conn, county, year).await?;
+    let (_, pending) = ledger_store::pending_totals(conn, county, year).await?;
+    let totals = YearTotals::new(&from_entries, pending);
+    let state = ledger_store::year_state(conn, county, year).await?;
+    let by_kind = ledger_store::breakdown(conn, county, year, false).await?;
+    let by_township = ledger_store::breakdown(conn, county, year, true).await?;
+    let sums = |lines: &[ledger_store::BreakdownLine]| {
+        (
+            lines.iter().map(|l| l.relief).sum::<Fen>(),
+            lines.iter().map(|l| l.advances).sum::<Fen>(),
+        )
+    };
+    let ties = totals.check().is_ok()
+        && cached == from_entries
+        && sums(&by_kind) == (totals.relief, totals.advances)
+        && sums(&by_township) == (totals.relief, totals.advances);
+    if !ties {
+        tracing::error!(
+            county,
+            year,
+            "reconciliation does not tie: cached balances, entries or breakdowns disagree"
+        );
+    }
+    let lines = |lines: Vec<ledger_store::BreakdownLine>| {
+        lines
+            .into_iter()
+            .map(|l| pb::ReconciliationLine {
+                key: l.key,
+                claims: l.claims,
+                relief_yuan: l.relief.to_string(),
+                advances_yuan: l.advances.to_string(),
+            })
+            .collect()
+    };
+    Ok(pb::Reconciliation {
+        county_code: county.to_string(),
+        policy_year: year,
+        year_state: state.as_str().to_string(),
+        opening_yuan: totals.opening.to_string(),
+        premiums_yuan: totals.premiums.to_string(),
+        top_ups_yuan: totals.top_ups.to_string(),
+        relief_yuan: totals.relief.to_string(),
+        advances_yuan: totals.advances.to_string(),
+        service_fee_yuan: totals.service_fee.to_string(),
+        closing_yuan: totals.closing().to_string(),
+        rolled_over_yuan: totals.rolled_over.to_string(),
+        pool_yuan: totals.pool.to_string(),
+        pending_yuan: totals.pending.to_string(),
+        ties,
+        by_relief_kind: lines(by_kind),
+        by_township: lines(by_township),
+        entries,
+    })
+}
+
+async fn post(
+    conn: &mut Conn,
+    county: &str,
+    year: i32,
+    posting: Posting,
+    reverses: Option<uuid::Uuid>,
+    reference: &str,
+    ctx: &WriteContext,
+) -> Result<ledger_store::EntryRecord, AppError> {
+    let new = NewEntry {
+        county_code: county,
+        policy_year: year,
+        posting,
+        claim_id: None,
+        reverses,
+        reference,
+        request_id: &ctx.request_id,
+        now: ctx.now,
+    };
+    Ok(ledger_store::append_entry(conn, new).await?)
+}
+
+async fn year_event(
+    conn: &mut Conn,
+    county: &str,
+    year: i32,
+    event: &str,
+    actor: &str,
+    reason: &str,
+    ctx: &WriteContext,
+) -> Result<(), AppError> {
+    let record = YearEventRecord {
+        event: event.into(),
+        actor: actor.into(),
+        reason: reason.into(),
+        at: timestamp(ctx.now),
+    };
+    Ok(ledger_store::append_year_event(conn, county, year, &record, &ctx.request_id).await?)
+}
+
+async fn year_status(conn: &mut Conn, county: &str, year: i32) -> Result<pb::YearStatus, AppError> {
+    let state = ledger_store::year_state(conn, county, year).await?;
+    let events = ledger_store::list_year_events(conn, county, year).await?;
+    Ok(pb::YearStatus {
+        county_code: county.to_string(),
+        policy_year: year,
+        state: state.as_str().to_string(),
+        events: events
+            .into_iter()
+            .map(|e| pb::YearEvent {
+                event: e.event,
+                actor: e.actor,
+                reason: e.reason,
+                at: e.at,
+            })
+            .collect(),
+    })
 }
 
 #[tonic::async_trait]
@@ -38,15 +173,10 @@ impl LedgerService for LedgerApi {
         request: Request<pb::PoolRequest>,
     ) -> Result<Response<pb::PoolBalance>, Status> {
         let req = request.into_inner();
-        let mut c = Check::new();
-        let (county, year) = county_and_year(&mut c, &req.county_code, req.policy_year);
-        c.finish()?;
-        let county = county.expect("checked");
+        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         require_county(&mut conn, &county).await?;
-        Ok(Response::new(
-            pool_balance(&mut conn, &county, year.expect("checked")).await?,
-        ))
+        Ok(Response::new(pool_balance(&mut conn, &county, year).await?))
     }
 
     async fn list_top_up_flags(
@@ -54,20 +184,12 @@ impl LedgerService for LedgerApi {
         request: Request<pb::ListTopUpFlagsRequest>,
     ) -> Result<Response<pb::ListTopUpFlagsResponse>, Status> {
         let req = request.into_inner();
-        let mut c = Check::new();
-        let (county, year) = county_and_year(&mut c, &req.county_code, req.policy_year);
-        c.finish()?;
-        let county = county.expect("checked");
+        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         require_county(&mut conn, &county).await?;
-        let flags = ledger_store::list_flags(
-            &mut conn,
-            &county,
-            year.expect("checked"),
-            req.include_cleared,
-        )
-        .await
-        .map_err(AppError::from)?;
+        let flags = ledger_store::list_flags(&mut conn, &county, year, req.include_cleared)
+            .await
+            .map_err(AppError::from)?;
         Ok(Response::new(pb::ListTopUpFlagsResponse {
             flags: flags.iter().map(convert::flag_to_pb).collect(),
         }))
@@ -102,31 +224,14 @@ impl LedgerService for LedgerApi {
                 move |conn, ctx| {
                     Box::pin(async move {
                         require_county(conn, &county).await?;
-                        let entry = ledger_store::append_entry(
-                            conn,
-                            &county,
-                            year,
-                            posting,
-                            None,
-                            &reference,
-                            &ctx.request_id,
-                            ctx.now,
-                        )
-                        .await?;
-                        let (balances, entries) =
-                            ledger_store::balances(conn, &county, year).await?;
-                        // Flags stay open until the pool is whole again: a partial
-                        // top-up leaves county finance's call standing.
-                        let cleared = if balances.pool() < Fen::ZERO {
-                            Vec::new()
-                        } else {
-                            ledger_store::clear_flags(conn, &county, year, entry.entry_id, ctx.now)
-                                .await?
-                        };
-                        let pool = convert::pool_to_pb(&county, year, &balances, entries);
+                        let entry =
+                            post(conn, &county, year, posting, None, &reference, &ctx).await?;
+                        let cleared =
+                            settle_flags(conn, &county, year, Some(entry.entry_id), ctx.now)
+                                .await?;
                         Ok(pb::TopUpResponse {
                             entry: Some(convert::entry_to_pb(&entry)),
-                            pool: Some(pool),
+                            pool: Some(pool_balance(conn, &county, year).await?),
                             cleared: cleared.iter().map(convert::flag_to_pb).collect(),
                         })
                     })
@@ -172,6 +277,348 @@ impl LedgerService for LedgerApi {
         Ok(Response::new(pb::ListEntriesResponse {
             entries: entries.iter().map(convert::entry_to_pb).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn get_balance_as_of(
+        &self,
+        request: Request<pb::BalanceAsOfRequest>,
+    ) -> Result<Response<pb::PoolBalance>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let (county, year) = county_and_year(&mut c, &req.county_code, req.policy_year);
+        let as_of = c.date("as_of", &req.as_of);
+        c.finish()?;
+        let (county, year, as_of) = (
+            county.expect("checked"),
+            year.expect("checked"),
+            as_of.expect("checked"),
+        );
+        // Entries posted before the next Beijing midnight count.
+        let beijing = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+        let next_day = as_of
+            .checked_add_days(Days::new(1))
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .and_then(|d| d.and_local_timezone(beijing).single())
+            .ok_or_else(|| AppError::invalid("as_of", "is out of range"))?;
+        let before = timestamp(next_day.with_timezone(&chrono::Utc));
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        require_county(&mut conn, &county).await?;
+        let (balances, entries) =
+            ledger_store::balances_from_entries(&mut conn, &county, year, Some(&before))
+                .await
+                .map_err(AppError::from)?;
+        // Reservations are a present-tense fact; a past balance shows posted money only.
+        let totals = YearTotals::new(&balances, Fen::ZERO);
+        let state = ledger_store::year_state(&mut conn, &county, year)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(convert::pool_to_pb(
+            &county, year, &totals, entries, state,
+        )))
+    }
+
+    async fn get_reconciliation(
+        &self,
+        request: Request<pb::PoolRequest>,
+    ) -> Result<Response<pb::Reconciliation>, Status> {
+        let req = request.into_inner();
+        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        require_county(&mut conn, &county).await?;
+        Ok(Response::new(
+            reconciliation(&mut conn, &county, year).await?,
+        ))
+    }
+
+    async fn close_year(
+        &self,
+        request: Request<pb::CloseYearRequest>,
+    ) -> Result<Response<pb::CloseYearResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let (county, year) = county_and_year(&mut c, &req.county_code, req.policy_year);
+        let closed_by = c.text("closed_by", &req.closed_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let (county, year, closed_by) = (
+            county.expect("checked"),
+            year.expect("checked"),
+            closed_by.expect("checked"),
+        );
+        let lock = county.clone();
+        let response = self
+            .0
+            .write(
+                "CloseYear",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &lock,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        require_county(conn, &county).await?;
+                        if ledger_store::year_state(conn, &county, year).await? == YearState::Closed
+                        {
+                            // Closing twice changes nothing.
+                            return Ok(pb::CloseYearResponse {
+                                reconciliation: Some(reconciliation(conn, &county, year).await?),
+                                ..Default::default()
+                            });
+                        }
+                        let policy = counties::get_policy(conn, &county, year, None)
+                            .await?
+                            .ok_or_else(|| {
+                                AppError::precondition(
+                                    "POLICY",
+                                    format!("policy/{county}/{year}"),
+                                    "the year has no policy",
+                                )
+                            })?;
+                        let (pending_count, _) =
+                            ledger_store::pending_totals(conn, &county, year).await?;
+                        let open_flags = ledger_store::list_flags(conn, &county, year, false)
+                            .await?
+                            .len() as u64;
+                        let (totals, _) = year_totals(conn, &county, year).await?;
+                        let plan = plan_close(
+                            &totals,
+                            pending_count,
+                            open_flags,
+                            policy.policy.service_fee_rate,
+                        )
+                        .map_err(|e| {
+                            AppError::precondition(
+                                "YEAR_CLOSE",
+                                format!("ledger/{county}/{year}"),
+                                e.to_string(),
+                            )
+                        })?;
+                        let mut response = pb::CloseYearResponse::default();
+                        if plan.service_fee > Fen::ZERO {
+                            let fee = Posting::new(PostingKind::ServiceFee, plan.service_fee)
+                                .map_err(|e| AppError::invalid("service_fee", e.to_string()))?;
+                            let reference =
+                                format!("service fee {} x relief", policy.policy.service_fee_rate);
+                            response.service_fee_entry = Some(convert::entry_to_pb(
+                                &post(conn, &county, year, fee, None, &reference, &ctx).await?,
+                            ));
+                        }
+                        if plan.rollover > Fen::ZERO {
+                            let out = Posting::new(PostingKind::RolloverOut, plan.rollover)
+                                .map_err(|e| AppError::invalid("rollover", e.to_string()))?;
+                            let into = Posting::new(PostingKind::RolloverIn, plan.rollover)
+                                .map_err(|e| AppError::invalid("rollover", e.to_string()))?;
+                            let out = post(
+                                conn,
+                                &county,
+                                year,
+                                out,
+                                None,
+                                &format!("carried to {}", year + 1),
+                                &ctx,
+                            )
+                            .await?;
+                            let into = post(
+                                conn,
+                                &county,
+                                year + 1,
+                                into,
+                                None,
+                                &format!("carried from {year}"),
+                                &ctx,
+                            )
+                            .await?;
+                            response.rollover_out_entry = Some(convert::entry_to_pb(&out));
+                            response.rollover_in_entry = Some(convert::entry_to_pb(&into));
+                        }
+                        ledger_store::set_year_state(conn, &county, year, YearState::Closed)
+                            .await?;
+                        year_event(
+                            conn,
+                            &county,
+                            year,
+                            "close",
+                            &closed_by,
+                            "year-end close",
+                            &ctx,
+                        )
+                        .await?;
+                        let report = reconciliation(conn, &county, year).await?;
+                        assert!(report.ties, "a freshly closed year ties to its ledger");
+                        assert_eq!(
+                            report.pool_yuan, "0.00",
+                            "a closed year carries everything over"
+                        );
+                        response.reconciliation = Some(report);
+                        Ok(response)
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn reopen_year(
+        &self,
+        request: Request<pb::ReopenYearRequest>,
+    ) -> Result<Response<pb::YearStatus>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let (county, year) = county_and_year(&mut c, &req.county_code, req.policy_year);
+        let reopened_by = c.text("reopened_by", &req.reopened_by, MAX_LABEL_CHARS);
+        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (county, year) = (county.expect("checked"), year.expect("checked"));
+        let (reopened_by, reason) = (reopened_by.expect("checked"), reason.expect("checked"));
+        let lock = county.clone();
+        let response = self
+            .0
+            .write(
+                "ReopenYear",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &lock,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        require_county(conn, &county).await?;
+                        if ledger_store::year_state(conn, &county, year).await? != YearState::Closed
+                        {
+                            return Err(AppError::precondition(
+                                "YEAR_STATE",
+                                format!("ledger/{county}/{year}"),
+                                "the year is not closed",
+                            ));
+                        }
+                        if ledger_store::year_state(conn, &county, year + 1).await?
+                            == YearState::Closed
+                        {
+                            return Err(AppError::precondition(
+                                "YEAR_STATE",
+                                format!("ledger/{county}/{}", year + 1),
+                                "the next year is closed too: reopen it first",
+                            ));
+                        }
+                        ledger_store::set_year_state(conn, &county, year, YearState::Open).await?;
+                        // Undo the close: the fee and the carry-out in this year,
+                        // the carry-in in the next, each by a reversal naming it.
+                        let reference = format!("reopened by {reopened_by}: {reason}");
+                        let this_year = ledger_store::unreversed_entries(
+                            conn,
+                            &county,
+                            year,
+                            &[PostingKind::ServiceFee, PostingKind::RolloverOut],
+                        )
+                        .await?;
+                        let next_year = ledger_store::unreversed_entries(
+                            conn,
+                            &county,
+                            year + 1,
+                            &[PostingKind::RolloverIn],
+                        )
+                        .await?;
+                        for (entry_year, entry) in this_year
+                            .iter()
+                            .map(|e| (year, e))
+                            .chain(next_year.iter().map(|e| (year + 1, e)))
+                        {
+                            post(
+                                conn,
+                                &county,
+                                entry_year,
+                                entry.posting.reversed(),
+                                Some(entry.entry_id),
+                                &reference,
+                                &ctx,
+                            )
+                            .await?;
+                        }
+                        year_event(conn, &county, year, "reopen", &reopened_by, &reason, &ctx)
+                            .await?;
+                        year_status(conn, &county, year).await
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_year_status(
+        &self,
+        request: Request<pb::PoolRequest>,
+    ) -> Result<Response<pb::YearStatus>, Status> {
+        let req = request.into_inner();
+        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        require_county(&mut conn, &county).await?;
+        Ok(Response::new(year_status(&mut conn, &county, year).await?))
+    }
+
+    async fn match_bank_statement(
+        &self,
+        request: Request<pb::MatchBankStatementRequest>,
+    ) -> Result<Response<pb::BankMatchReport>, Status> {
+        let req = request.into_inner();
+        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
+        let statement = bank::parse_statement(&req.statement_csv)
+            .map_err(|e| AppError::invalid("statement_csv", e.to_string()))?;
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        require_county(&mut conn, &county).await?;
+        let paid = ledger_store::payouts_with_accounts(&mut conn, &county, year)
+            .await
+            .map_err(AppError::from)?;
+        let payouts: Vec<PayoutLine> = paid
+            .iter()
+            .map(|p| PayoutLine {
+                entry_id: p.entry.entry_id.to_string(),
+                claim_id: p.entry.claim_id.map(|c| c.to_string()).unwrap_or_default(),
+                amount: p.entry.posting.amount,
+                account: p.bank_account.clone(),
+                reference: p.entry.reference.clone(),
+            })
+            .collect();
+        let report = bank::match_payouts(&statement.lines, &payouts);
+        let by_id: std::collections::HashMap<String, &ledger_store::EntryRecord> = paid
+            .iter()
+            .map(|p| (p.entry.entry_id.to_string(), &p.entry))
+            .collect();
+        let entry_pb = |id: &str| {
+            by_id
+                .get(id)
+                .map(|e| convert::entry_to_pb(e))
+                .unwrap_or_default()
+        };
+        let line_pb = |l: &bank::BankLine| pb::BankLine {
+            line: u32::try_from(l.line).unwrap_or(u32::MAX),
+            date: l.date.to_string(),
+            amount_yuan: l.amount.to_string(),
+            account: l.account.clone(),
+            reference: l.reference.clone(),
+        };
+        Ok(Response::new(pb::BankMatchReport {
+            encoding: statement.encoding.to_string(),
+            matched: report
+                .matched
+                .iter()
+                .map(|m| pb::BankMatch {
+                    bank: Some(line_pb(&m.bank)),
+                    entry: Some(entry_pb(&m.payout.entry_id)),
+                })
+                .collect(),
+            unmatched_in_bank: report.unmatched_in_bank.iter().map(line_pb).collect(),
+            unmatched_in_ledger: report
+                .unmatched_in_ledger
+                .iter()
+                .map(|p| entry_pb(&p.entry_id))
+                .collect(),
+            bad_lines: statement
+                .bad_lines
+                .iter()
+                .map(|b| pb::BadBankLine {
+                    line: u32::try_from(b.line).unwrap_or(u32::MAX),
+                    reason: b.reason.clone(),
+                })
+                .collect(),
         }))
     }
 }

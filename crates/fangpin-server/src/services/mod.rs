@@ -14,9 +14,10 @@ use fangpin_domain::Fen;
 use fangpin_domain::claim::ClaimEvent;
 use fangpin_domain::ledger::{Posting, PostingKind, shortfall};
 use fangpin_domain::policy::Policy;
+use fangpin_domain::year::YearTotals;
 use fangpin_proto::v1 as pb;
 use fangpin_store::claims::{self as claim_store, ClaimRecord, TransitionRecord};
-use fangpin_store::ledger::{self as ledger_store, EntryRecord, TopUpFlagRecord};
+use fangpin_store::ledger::{self as ledger_store, EntryRecord, NewEntry, TopUpFlagRecord};
 use fangpin_store::{Conn, counties, timestamp};
 use uuid::Uuid;
 
@@ -83,23 +84,64 @@ pub async fn transition(
     Ok(())
 }
 
+/// The year's totals from the cached balances and the pending reservations.
+pub async fn year_totals(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+) -> Result<(YearTotals, u64), AppError> {
+    let (balances, entries) = ledger_store::balances(conn, county_code, policy_year).await?;
+    let (_, pending) = ledger_store::pending_totals(conn, county_code, policy_year).await?;
+    Ok((YearTotals::new(&balances, pending), entries))
+}
+
 pub async fn pool_balance(
     conn: &mut Conn,
     county_code: &str,
     policy_year: i32,
 ) -> Result<pb::PoolBalance, AppError> {
-    let (balances, entries) = ledger_store::balances(conn, county_code, policy_year).await?;
+    let (totals, entries) = year_totals(conn, county_code, policy_year).await?;
+    let state = ledger_store::year_state(conn, county_code, policy_year).await?;
     Ok(convert::pool_to_pb(
         county_code,
         policy_year,
-        &balances,
+        &totals,
         entries,
+        state,
     ))
 }
 
-/// A payment out of the pool for a claim (relief or emergency advance). It is
-/// never held back for lack of funds: if it takes the pool below zero, a
-/// top-up flag records the part the pool could not cover.
+/// Raises a top-up flag for the part of `amount` that the available balance
+/// (posted pool less reservations) could not cover; earlier shortfalls already
+/// have flags of their own.
+async fn flag_uncovered(
+    conn: &mut Conn,
+    claim: &ClaimRecord,
+    available_before: Fen,
+    available_after: Fen,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<TopUpFlagRecord>, AppError> {
+    let uncovered = shortfall(available_after)
+        .checked_sub(shortfall(available_before))
+        .expect("bounded shortfalls");
+    if uncovered <= Fen::ZERO {
+        return Ok(None);
+    }
+    let flag = ledger_store::raise_flag(
+        conn,
+        &claim.county_code,
+        claim.policy_year,
+        claim.claim_id,
+        uncovered,
+        now,
+    )
+    .await?;
+    Ok(Some(flag))
+}
+
+/// A payment out of the pool for a claim that was not reserved first (an
+/// emergency advance). It is never held back for lack of funds: if it takes
+/// the available balance below zero, a top-up flag records the uncovered part.
 pub async fn pay_out_of_pool(
     conn: &mut Conn,
     claim: &ClaimRecord,
@@ -110,51 +152,86 @@ pub async fn pay_out_of_pool(
 ) -> Result<(EntryRecord, pb::PoolBalance, Option<TopUpFlagRecord>), AppError> {
     let posting =
         Posting::new(kind, amount).map_err(|e| AppError::invalid("amount_yuan", e.to_string()))?;
-    let (before, _) = ledger_store::balances(conn, &claim.county_code, claim.policy_year).await?;
-    let entry = ledger_store::append_entry(
+    let (before, _) = year_totals(conn, &claim.county_code, claim.policy_year).await?;
+    let entry = post_for_claim(conn, claim, posting, reference, ctx).await?;
+    let (after, _) = year_totals(conn, &claim.county_code, claim.policy_year).await?;
+    assert_eq!(
+        before.pool.checked_sub(amount),
+        Some(after.pool),
+        "the pool falls by exactly the amount paid"
+    );
+    let flag = flag_uncovered(conn, claim, before.available(), after.available(), ctx.now).await?;
+    Ok((
+        entry,
+        pool_balance(conn, &claim.county_code, claim.policy_year).await?,
+        flag,
+    ))
+}
+
+pub async fn post_for_claim(
+    conn: &mut Conn,
+    claim: &ClaimRecord,
+    posting: Posting,
+    reference: &str,
+    ctx: &WriteContext,
+) -> Result<EntryRecord, AppError> {
+    let new = NewEntry {
+        county_code: &claim.county_code,
+        policy_year: claim.policy_year,
+        posting,
+        claim_id: Some(claim.claim_id),
+        reverses: None,
+        reference,
+        request_id: &ctx.request_id,
+        now: ctx.now,
+    };
+    Ok(ledger_store::append_entry(conn, new).await?)
+}
+
+/// Filing reserves the relief still to pay (two-phase: reserve, then post or
+/// void). A reservation the available balance cannot cover raises a top-up flag.
+pub async fn reserve_relief(
+    conn: &mut Conn,
+    claim: &ClaimRecord,
+    amount: Fen,
+    ctx: &WriteContext,
+) -> Result<Option<TopUpFlagRecord>, AppError> {
+    if amount == Fen::ZERO {
+        return Ok(None);
+    }
+    let (before, _) = year_totals(conn, &claim.county_code, claim.policy_year).await?;
+    ledger_store::insert_reservation(
         conn,
         &claim.county_code,
         claim.policy_year,
-        posting,
-        Some(claim.claim_id),
-        reference,
-        &ctx.request_id,
+        claim.claim_id,
+        amount,
         ctx.now,
     )
     .await?;
-    let (after, entries) =
-        ledger_store::balances(conn, &claim.county_code, claim.policy_year).await?;
+    let (after, _) = year_totals(conn, &claim.county_code, claim.policy_year).await?;
     assert_eq!(
-        before.pool().checked_sub(amount),
-        Some(after.pool()),
-        "the pool must fall by exactly the amount paid"
+        before.available().checked_sub(amount),
+        Some(after.available()),
+        "a reservation lowers availability by its amount"
     );
-    // Only the part of this payment the pool could not cover; earlier
-    // shortfalls already have flags of their own.
-    let uncovered = shortfall(after.pool())
-        .checked_sub(shortfall(before.pool()))
-        .expect("shortfalls are bounded");
-    debug_assert!(uncovered >= Fen::ZERO && uncovered <= amount);
-    let flag = if uncovered > Fen::ZERO {
-        Some(
-            ledger_store::raise_flag(
-                conn,
-                &claim.county_code,
-                claim.policy_year,
-                claim.claim_id,
-                uncovered,
-                ctx.now,
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
-    Ok((
-        entry,
-        convert::pool_to_pb(&claim.county_code, claim.policy_year, &after, entries),
-        flag,
-    ))
+    flag_uncovered(conn, claim, before.available(), after.available(), ctx.now).await
+}
+
+/// Clears open top-up flags once every reservation is covered again.
+pub async fn settle_flags(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    by_entry: Option<uuid::Uuid>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<TopUpFlagRecord>, AppError> {
+    let (totals, _) = year_totals(conn, county_code, policy_year).await?;
+    if totals.available() < Fen::ZERO {
+        // A partial top-up leaves county finance's call standing.
+        return Ok(Vec::new());
+    }
+    Ok(ledger_store::clear_flags_by(conn, county_code, policy_year, by_entry, now).await?)
 }
 
 pub fn claim_response(claim: &ClaimRecord) -> pb::ClaimResponse {

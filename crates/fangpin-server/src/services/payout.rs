@@ -1,18 +1,53 @@
-//! PayoutService: county filing (备案) and the one payout of each claim.
+//! PayoutService: county filing (备案), which reserves the relief in the pool,
+//! and the insurer's payout, which posts it exactly once or, when the bank
+//! returns the transfer, voids it until the payout is retried.
 
 use fangpin_domain::Fen;
 use fangpin_domain::assessment::net_payout;
 use fangpin_domain::claim::ClaimEvent;
-use fangpin_domain::ledger::PostingKind;
+use fangpin_domain::ledger::{Posting, PostingKind};
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, payout_service_server::PayoutService};
+use fangpin_store::Conn;
+use fangpin_store::claims::ClaimRecord;
+use fangpin_store::ledger as ledger_store;
 
-use crate::app::App;
+use crate::app::{App, WriteContext};
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::{claim_ids, claim_response, pay_out_of_pool, pool_balance, transition};
+use crate::services::{
+    claim_ids, claim_response, pool_balance, post_for_claim, reserve_relief, settle_flags,
+    transition,
+};
 
 pub struct PayoutApi(pub App);
+
+/// The relief still owed: the assessed amount less any emergency advance.
+fn relief_due(claim: &ClaimRecord) -> Result<Fen, AppError> {
+    let assessed = claim.assessment.as_ref().map(|a| a.amount).ok_or_else(|| {
+        AppError::precondition(
+            "ASSESSMENT",
+            format!("claim/{}", claim.claim_id),
+            "the claim has no assessment",
+        )
+    })?;
+    Ok(net_payout(assessed, claim.advance))
+}
+
+/// Moves the claim to Filed and reserves what it is owed.
+async fn file_and_reserve(
+    conn: &mut Conn,
+    claim: &mut ClaimRecord,
+    event: ClaimEvent,
+    actor: &str,
+    reason: &str,
+    ctx: &WriteContext,
+) -> Result<(), AppError> {
+    transition(conn, claim, event, actor, reason, ctx).await?;
+    let due = relief_due(claim)?;
+    reserve_relief(conn, claim, due, ctx).await?;
+    Ok(())
+}
 
 #[tonic::async_trait]
 impl PayoutService for PayoutApi {
@@ -36,7 +71,8 @@ impl PayoutService for PayoutApi {
                 claim_id,
                 move |conn, claim, ctx| {
                     Box::pin(async move {
-                        transition(conn, claim, ClaimEvent::File, &filed_by, &note, &ctx).await?;
+                        file_and_reserve(conn, claim, ClaimEvent::File, &filed_by, &note, &ctx)
+                            .await?;
                         Ok(claim_response(claim))
                     })
                 },
@@ -68,41 +104,149 @@ impl PayoutService for PayoutApi {
                     Box::pin(async move {
                         let reason = format!("paid by {paid_by}, bank reference {bank_reference}");
                         transition(conn, claim, ClaimEvent::Pay, &paid_by, &reason, &ctx).await?;
-                        let assessed =
-                            claim.assessment.as_ref().map(|a| a.amount).ok_or_else(|| {
-                                AppError::precondition(
-                                    "ASSESSMENT",
-                                    format!("claim/{claim_id}"),
-                                    "no assessment",
-                                )
-                            })?;
-                        let amount = net_payout(assessed, claim.advance);
-                        let (entry, pool, flag) = if amount > Fen::ZERO {
-                            let (entry, pool, flag) = pay_out_of_pool(
-                                conn,
-                                claim,
-                                PostingKind::ReliefPayout,
-                                amount,
-                                &bank_reference,
-                                &ctx,
-                            )
-                            .await?;
-                            (Some(entry), pool, flag)
-                        } else {
-                            // The advance already covered the relief: nothing moves.
-                            (
-                                None,
-                                pool_balance(conn, &claim.county_code, claim.policy_year).await?,
-                                None,
-                            )
-                        };
-                        claim.payout = Some(amount);
+                        let due = relief_due(claim)?;
+                        // Post the reservation made at filing: the pool falls, the
+                        // pending amount falls by as much, availability is unchanged.
+                        let entry =
+                            match ledger_store::pending_reservation(conn, claim.claim_id).await? {
+                                Some(reservation) => {
+                                    assert_eq!(
+                                        reservation.amount, due,
+                                        "the reservation holds what the claim is owed"
+                                    );
+                                    let posting = Posting::new(PostingKind::ReliefPayout, due)
+                                        .map_err(|e| AppError::invalid("amount", e.to_string()))?;
+                                    let entry =
+                                        post_for_claim(conn, claim, posting, &bank_reference, &ctx)
+                                            .await?;
+                                    ledger_store::resolve_reservation(
+                                        conn,
+                                        reservation.reservation_id,
+                                        Some(entry.entry_id),
+                                        ctx.now,
+                                    )
+                                    .await?;
+                                    Some(entry)
+                                }
+                                // The advance already covered the relief: nothing moves.
+                                None if due == Fen::ZERO => None,
+                                None => {
+                                    return Err(AppError::Store(
+                                        fangpin_store::StoreError::Corrupt(format!(
+                                            "filed claim {} owes {due} without a reservation",
+                                            claim.claim_id
+                                        )),
+                                    ));
+                                }
+                            };
+                        claim.payout = Some(due);
                         Ok(pb::PayClaimResponse {
                             claim: Some(convert::claim_to_pb(claim)),
                             entry: entry.as_ref().map(convert::entry_to_pb),
-                            pool: Some(pool),
-                            top_up_flag: flag.as_ref().map(convert::flag_to_pb),
+                            pool: Some(
+                                pool_balance(conn, &claim.county_code, claim.policy_year).await?,
+                            ),
+                            top_up_flag: None,
                         })
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn record_payout_failure(
+        &self,
+        request: Request<pb::RecordPayoutFailureRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let recorded_by = c.text("recorded_by", &req.recorded_by, MAX_LABEL_CHARS);
+        let bank_reference = c.text("bank_reference", &req.bank_reference, MAX_LABEL_CHARS);
+        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (recorded_by, bank_reference, reason) = (
+            recorded_by.expect("checked"),
+            bank_reference.expect("checked"),
+            reason.expect("checked"),
+        );
+        let response = self
+            .0
+            .write_claim(
+                "RecordPayoutFailure",
+                &req,
+                &request_id,
+                claim_id,
+                move |conn, claim, ctx| {
+                    Box::pin(async move {
+                        let why = format!("bank returned transfer {bank_reference}: {reason}");
+                        transition(
+                            conn,
+                            claim,
+                            ClaimEvent::FailPayout,
+                            &recorded_by,
+                            &why,
+                            &ctx,
+                        )
+                        .await?;
+                        if let Some(reservation) =
+                            ledger_store::pending_reservation(conn, claim.claim_id).await?
+                        {
+                            ledger_store::resolve_reservation(
+                                conn,
+                                reservation.reservation_id,
+                                None,
+                                ctx.now,
+                            )
+                            .await?;
+                            settle_flags(
+                                conn,
+                                &claim.county_code,
+                                claim.policy_year,
+                                None,
+                                ctx.now,
+                            )
+                            .await?;
+                        }
+                        Ok(claim_response(claim))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn retry_payout(
+        &self,
+        request: Request<pb::RetryPayoutRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let retried_by = c.text("retried_by", &req.retried_by, MAX_LABEL_CHARS);
+        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
+        c.finish()?;
+        let (retried_by, reason) = (retried_by.expect("checked"), reason.expect("checked"));
+        let response = self
+            .0
+            .write_claim(
+                "RetryPayout",
+                &req,
+                &request_id,
+                claim_id,
+                move |conn, claim, ctx| {
+                    Box::pin(async move {
+                        file_and_reserve(
+                            conn,
+                            claim,
+                            ClaimEvent::RetryPayout,
+                            &retried_by,
+                            &reason,
+                            &ctx,
+                        )
+                        .await?;
+                        Ok(claim_response(claim))
                     })
                 },
             )
