@@ -4,6 +4,7 @@
 //! reconciliation of both years ties to the ledger; a GBK bank statement is
 //! matched to the payouts.
 
+use calamine::Reader;
 use fangpin_proto::tonic::Code;
 use fangpin_proto::v1 as pb;
 use fangpin_tests::flow::{
@@ -282,6 +283,25 @@ async fn two_years_roll_over_run_short_top_up_and_reconcile() {
         .expect("as of")
         .into_inner();
     assert_eq!(as_of.pool_yuan, "38250.00");
+
+    // The finance bureau's spreadsheet: a real XLSX, read back cell by cell.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("对账-2024.xlsx");
+    fangpin_cli::export::write_reconciliation_xlsx(&r2024, &path).expect("write xlsx");
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook(&path).expect("the workbook opens");
+    assert_eq!(workbook.sheet_names(), ["汇总", "按救助类型", "按乡镇"]);
+    let summary = workbook.worksheet_range("汇总").expect("summary sheet");
+    let amount_of = |label: &str| {
+        summary
+            .rows()
+            .find(|row| row.first().is_some_and(|c| *c == label))
+            .and_then(|row| row.get(2).cloned())
+            .unwrap_or_else(|| panic!("no row {label}"))
+    };
+    assert_eq!(amount_of("期末余额"), calamine::Data::Float(28_987.5));
+    assert_eq!(amount_of("服务费"), calamine::Data::Float(9_262.5));
+    assert_eq!(amount_of("防贫救助"), calamine::Data::Float(61_750.0));
 
     // A GBK bank statement: the payout matches, an unrelated line does not.
     let csv = format!(

@@ -238,11 +238,9 @@ async fn run(seed: u64) {
             8 if step > STEPS / 3 => {
                 // Year end: the county pays or returns every filed claim,
                 // covers any shortfall and the fee, and closes.
-                for i in 0..claims.len() {
-                    if claims[i].1 == Stage::Filed {
-                        pay(&s, &claims[i].0).await;
-                        claims[i].1 = Stage::Paid;
-                    }
+                for claim in claims.iter_mut().filter(|c| c.1 == Stage::Filed) {
+                    pay(&s, &claim.0).await;
+                    claim.1 = Stage::Paid;
                 }
                 let short = fen(&pool(&s, year).await.shortfall_yuan);
                 let cover = short.checked_add(Fen::from_yuan(200_000)).expect("small");

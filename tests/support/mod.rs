@@ -38,12 +38,14 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), String>>>,
     db: TestDb,
+    database_url: String,
 }
 
-/// The database URL of a fresh, empty database for one test.
-async fn fresh_database() -> (String, TestDb) {
-    match std::env::var(PG_ENV) {
-        Ok(admin_url) if !admin_url.is_empty() => {
+/// The database URL of a fresh, empty database for one test: a new database on
+/// the PostgreSQL server of `postgres_admin_url`, or SQLite when it is None.
+async fn fresh_database(postgres_admin_url: Option<String>) -> (String, TestDb) {
+    match postgres_admin_url {
+        Some(admin_url) if !admin_url.is_empty() => {
             sqlx::any::install_default_drivers();
             let name = format!("fangpin_test_{}", uuid::Uuid::new_v4().simple());
             let mut admin = sqlx::AnyConnection::connect(&admin_url)
@@ -73,7 +75,13 @@ async fn fresh_database() -> (String, TestDb) {
 impl TestServer {
     /// Starts a server whose date is `today` (Beijing time) until the test moves it.
     pub async fn start(today: NaiveDate) -> TestServer {
-        let (url, db) = fresh_database().await;
+        TestServer::start_on(today, std::env::var(PG_ENV).ok()).await
+    }
+
+    /// As `start`, on a new database of the PostgreSQL server `postgres_admin_url`
+    /// names, or on SQLite when it is None, whatever `FANGPIN_TEST_DATABASE_URL` says.
+    pub async fn start_on(today: NaiveDate, postgres_admin_url: Option<String>) -> TestServer {
+        let (url, db) = fresh_database(postgres_admin_url).await;
         let store = Store::connect(&url)
             .await
             .expect("open and migrate the test database");
@@ -103,7 +111,13 @@ impl TestServer {
             shutdown: Some(tx),
             handle: Some(handle),
             db,
+            database_url: url,
         }
+    }
+
+    /// The URL of the server's database, for a benchmark that bulk-loads it.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     pub fn set_date(&self, date: NaiveDate) {

@@ -4,6 +4,7 @@
 mod claim;
 mod county;
 mod ctx;
+mod export;
 mod household;
 mod names;
 mod output;
@@ -143,6 +144,82 @@ mod tests {
         assert!(parse(&["--reject"]).is_ok());
         assert!(parse(&[]).is_err());
         assert!(parse(&["--approve", "--reject"]).is_err());
+    }
+
+    #[test]
+    fn new_pool_and_payout_commands_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["fangpin"].iter().chain(args));
+        let ok = [
+            &["pool", "balance", "--county", "410102", "--year", "2024"][..],
+            &[
+                "pool",
+                "balance",
+                "--county",
+                "410102",
+                "--year",
+                "2024",
+                "--as-of",
+                "2024-06-30",
+            ],
+            &[
+                "pool", "close", "--county", "410102", "--year", "2024", "--by", "f",
+            ],
+            &[
+                "pool", "reopen", "--county", "410102", "--year", "2024", "--by", "o", "--reason",
+                "r",
+            ],
+            &["pool", "year", "--county", "410102", "--year", "2024"],
+            &[
+                "pool", "match", "--county", "410102", "--year", "2024", "--file", "s.csv",
+            ],
+            &["pool", "reconcile", "--county", "410102", "--year", "2024"],
+            &[
+                "pool",
+                "reconcile",
+                "--county",
+                "410102",
+                "--year",
+                "2024",
+                "--csv",
+                "r.csv",
+                "--xlsx",
+                "r.xlsx",
+            ],
+            &[
+                "payout",
+                "fail",
+                "c1",
+                "--by",
+                "x",
+                "--bank-ref",
+                "b",
+                "--reason",
+                "account closed",
+            ],
+            &["payout", "retry", "c1", "--by", "x", "--reason", "fixed"],
+            &[
+                "claim",
+                "list",
+                "--county",
+                "410102",
+                "--state",
+                "payout_failed",
+            ],
+        ];
+        for args in ok {
+            assert!(parse(args).is_ok(), "{args:?}");
+        }
+        let missing = [
+            &[
+                "pool", "reopen", "--county", "410102", "--year", "2024", "--by", "o",
+            ][..],
+            &["pool", "match", "--county", "410102", "--year", "2024"],
+            &["payout", "fail", "c1", "--by", "x", "--bank-ref", "b"],
+            &["payout", "retry", "c1", "--by", "x"],
+        ];
+        for args in missing {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

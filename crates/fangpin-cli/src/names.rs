@@ -134,6 +134,7 @@ pub enum ClaimStateArg {
     PublicityPassed,
     Filed,
     Paid,
+    PayoutFailed,
 }
 
 impl From<ClaimStateArg> for pb::ClaimState {
@@ -147,6 +148,7 @@ impl From<ClaimStateArg> for pb::ClaimState {
             ClaimStateArg::PublicityPassed => Self::PublicityPassed,
             ClaimStateArg::Filed => Self::Filed,
             ClaimStateArg::Paid => Self::Paid,
+            ClaimStateArg::PayoutFailed => Self::PayoutFailed,
         }
     }
 }
@@ -205,6 +207,10 @@ mod tests {
             "village_application"
         );
         assert_eq!(comparison(pb::Comparison::AtLeast as i32), "at_least");
+        assert_eq!(
+            claim_state(pb::ClaimState::PayoutFailed as i32),
+            "payout_failed"
+        );
         assert_eq!(claim_state(0), "unspecified");
     }
 
@@ -243,6 +249,7 @@ mod tests {
                 S::PublicityPassed,
                 S::Filed,
                 S::Paid,
+                S::PayoutFailed,
             ],
             claim_state,
         );

@@ -107,6 +107,8 @@ fn claim_rows(c: &pb::Claim) -> Vec<(&'static str, String)> {
         ("surveyor", c.surveyor.clone()),
         ("recommendation", c.recommendation_reason.clone()),
         ("advance paid", c.advance_paid_yuan.clone()),
+        // Held in the pool between filing and payout.
+        ("reserved", c.reserved_yuan.clone()),
         ("publicity opens", c.publicity_opens_on.clone()),
         ("last objection day", c.publicity_last_objection_day.clone()),
         ("objections", count(c.objections)),
@@ -161,8 +163,13 @@ pub fn claims_table<'a>(claims: impl IntoIterator<Item = &'a pb::Claim>) -> Tabl
     table
 }
 
+/// A reversal names the entry it undoes by id; the table shows entries by
+/// sequence, so the reversed one is shown as `#seq` when it is in the same
+/// list, by id otherwise. The column appears only when some entry has it.
 pub fn entries_table<'a>(entries: impl IntoIterator<Item = &'a pb::LedgerEntry>) -> Table {
-    let mut table = table([
+    let entries: Vec<&pb::LedgerEntry> = entries.into_iter().collect();
+    let reversals = entries.iter().any(|e| !e.reverses_entry_id.is_empty());
+    let mut header = vec![
         "seq",
         "kind",
         "debit",
@@ -171,9 +178,17 @@ pub fn entries_table<'a>(entries: impl IntoIterator<Item = &'a pb::LedgerEntry>)
         "claim",
         "reference",
         "posted at",
-    ]);
-    for e in entries {
-        table.add_row([
+    ];
+    if reversals {
+        header.push("reverses");
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    for e in &entries {
+        let mut row = vec![
             e.sequence.to_string(),
             e.kind.clone(),
             e.debit_account.clone(),
@@ -182,21 +197,42 @@ pub fn entries_table<'a>(entries: impl IntoIterator<Item = &'a pb::LedgerEntry>)
             e.claim_id.clone(),
             e.reference.clone(),
             e.posted_at.clone(),
-        ]);
+        ];
+        if reversals {
+            row.push(reversed_entry(&entries, &e.reverses_entry_id));
+        }
+        table.add_row(row);
     }
     table
+}
+
+fn reversed_entry(entries: &[&pb::LedgerEntry], id: &str) -> String {
+    if id.is_empty() {
+        return String::new();
+    }
+    entries
+        .iter()
+        .find(|e| e.entry_id == id)
+        .map_or_else(|| id.to_owned(), |e| format!("#{}", e.sequence))
 }
 
 pub fn pool_record(p: &pb::PoolBalance) -> Table {
     record(vec![
         ("county", p.county_code.clone()),
         ("policy year", year(p.policy_year)),
-        ("pool", p.pool_yuan.clone()),
+        ("year state", p.year_state.clone()),
+        ("opening", p.opening_yuan.clone()),
         ("premiums", p.premiums_yuan.clone()),
         ("top-ups", p.top_ups_yuan.clone()),
         ("relief paid", p.relief_paid_yuan.clone()),
         ("advances", p.advances_yuan.clone()),
+        ("service fee", p.service_fee_yuan.clone()),
+        ("pool", p.pool_yuan.clone()),
+        // Filed relief reserved but not yet paid, and what is left to promise.
+        ("pending", p.pending_yuan.clone()),
+        ("available", p.available_yuan.clone()),
         ("shortfall", p.shortfall_yuan.clone()),
+        ("rolled over", p.rolled_over_yuan.clone()),
         ("entries", p.entries.to_string()),
     ])
 }

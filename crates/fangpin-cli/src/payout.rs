@@ -28,6 +28,28 @@ pub enum Cmd {
         #[arg(long)]
         bank_ref: String,
     },
+    /// Record that the bank returned a filed claim's transfer: its
+    /// reservation is voided and the claim becomes payout_failed
+    Fail {
+        id: String,
+        #[arg(long)]
+        by: String,
+        /// The returned transfer's bank reference
+        #[arg(long)]
+        bank_ref: String,
+        /// What the bank said, e.g. account closed, name mismatch
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reserve the relief again for a failed payout once the account is fixed
+    Retry {
+        id: String,
+        #[arg(long)]
+        by: String,
+        /// What was corrected
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
@@ -60,6 +82,36 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 paid.pool.as_ref(),
                 paid.top_up_flag.as_ref(),
             );
+        }
+        Cmd::Fail {
+            id,
+            by,
+            bank_ref,
+            reason,
+        } => {
+            let request = pb::RecordPayoutFailureRequest {
+                request_id: ctx.request_id(),
+                claim_id: id,
+                recorded_by: by,
+                bank_reference: bank_ref,
+                reason,
+            };
+            let claim = client
+                .record_payout_failure(request)
+                .await?
+                .into_inner()
+                .claim;
+            print_claim(&required(claim, "claim")?, Detail::Summary);
+        }
+        Cmd::Retry { id, by, reason } => {
+            let request = pb::RetryPayoutRequest {
+                request_id: ctx.request_id(),
+                claim_id: id,
+                retried_by: by,
+                reason,
+            };
+            let claim = client.retry_payout(request).await?.into_inner().claim;
+            print_claim(&required(claim, "claim")?, Detail::Summary);
         }
     }
     Ok(())

@@ -26,9 +26,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use app::App;
 pub use clock::{Clock, ManualClock, SystemClock};
 
-/// Largest request or response accepted. fangpin's messages are small; a
-/// large one is a mistake or an attack, and must not exhaust memory.
-pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest request or response accepted: a bank statement of up to 4 MiB
+/// (`bank::MAX_STATEMENT_BYTES`) plus its envelope. Every other message is
+/// small; a large one is a mistake or an attack and must not exhaust memory.
+pub const MAX_MESSAGE_BYTES: usize = fangpin_domain::bank::MAX_STATEMENT_BYTES + 64 * 1024;
 /// A request still running after this is cancelled; its transaction rolls back.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Concurrent requests per client connection; the store's pool is the real
