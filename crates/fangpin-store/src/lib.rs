@@ -25,6 +25,8 @@ pub mod ledger;
 
 /// A transaction on either backend.
 pub type Tx = sqlx::Transaction<'static, Any>;
+/// A pooled connection for reads.
+pub type ReadConn = sqlx::pool::PoolConnection<Any>;
 pub use sqlx::AnyConnection as Conn;
 
 /// Connections per pool. SQLite has one writer, so a few readers suffice; a
@@ -149,7 +151,7 @@ impl Store {
     }
 
     /// A read-only view; consistent enough for queries that do not decide a write.
-    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+    pub async fn read(&self) -> Result<ReadConn> {
         Ok(self.pool.acquire().await?)
     }
 

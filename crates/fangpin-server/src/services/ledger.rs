@@ -166,6 +166,21 @@ async fn year_status(conn: &mut Conn, county: &str, year: i32) -> Result<pb::Yea
     })
 }
 
+impl LedgerApi {
+    /// The read path of the per-year RPCs: valid county and year, a
+    /// connection, and a county that exists.
+    async fn read_year(
+        &self,
+        county_code: &str,
+        year: i32,
+    ) -> Result<(fangpin_store::ReadConn, String, i32), AppError> {
+        let (county, year) = checked_county_and_year(county_code, year)?;
+        let mut conn = self.0.store.read().await?;
+        require_county(&mut conn, &county).await?;
+        Ok((conn, county, year))
+    }
+}
+
 #[tonic::async_trait]
 impl LedgerService for LedgerApi {
     async fn get_pool_balance(
@@ -173,9 +188,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::PoolRequest>,
     ) -> Result<Response<pb::PoolBalance>, Status> {
         let req = request.into_inner();
-        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
+        let (mut conn, county, year) = self.read_year(&req.county_code, req.policy_year).await?;
         Ok(Response::new(pool_balance(&mut conn, &county, year).await?))
     }
 
@@ -184,9 +197,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::ListTopUpFlagsRequest>,
     ) -> Result<Response<pb::ListTopUpFlagsResponse>, Status> {
         let req = request.into_inner();
-        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
+        let (mut conn, county, year) = self.read_year(&req.county_code, req.policy_year).await?;
         let flags = ledger_store::list_flags(&mut conn, &county, year, req.include_cleared)
             .await
             .map_err(AppError::from)?;
@@ -323,9 +334,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::PoolRequest>,
     ) -> Result<Response<pb::Reconciliation>, Status> {
         let req = request.into_inner();
-        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
+        let (mut conn, county, year) = self.read_year(&req.county_code, req.policy_year).await?;
         Ok(Response::new(
             reconciliation(&mut conn, &county, year).await?,
         ))
@@ -548,9 +557,7 @@ impl LedgerService for LedgerApi {
         request: Request<pb::PoolRequest>,
     ) -> Result<Response<pb::YearStatus>, Status> {
         let req = request.into_inner();
-        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
+        let (mut conn, county, year) = self.read_year(&req.county_code, req.policy_year).await?;
         Ok(Response::new(year_status(&mut conn, &county, year).await?))
     }
 
@@ -559,11 +566,9 @@ impl LedgerService for LedgerApi {
         request: Request<pb::MatchBankStatementRequest>,
     ) -> Result<Response<pb::BankMatchReport>, Status> {
         let req = request.into_inner();
-        let (county, year) = checked_county_and_year(&req.county_code, req.policy_year)?;
         let statement = bank::parse_statement(&req.statement_csv)
             .map_err(|e| AppError::invalid("statement_csv", e.to_string()))?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
+        let (mut conn, county, year) = self.read_year(&req.county_code, req.policy_year).await?;
         let paid = ledger_store::payouts_with_accounts(&mut conn, &county, year)
             .await
             .map_err(AppError::from)?;
