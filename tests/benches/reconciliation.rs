@@ -19,6 +19,8 @@
 //!     [--entries N] [--runs N] [--pause-secs N]
 //! ```
 //!
+//! Each backend also prints the median time of every store call the report
+//! makes, on a connection of its own (no gRPC), to show where the time goes.
 //! `--pause-secs N` keeps the loaded database (and the server) for N seconds
 //! after the timings, printing its URL, so the queries can be examined by hand.
 
@@ -574,11 +576,23 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
             "reference",
             "request_id",
             "posted_at",
+            "relief_kind",
+            "township_code",
         ],
         plan.slots.len(),
         ROWS_PER_INSERT,
         |q, i| {
             let sequence = u64::try_from(i).expect("fits") + 1;
+            // The keys the reconciliation groups by, as post_for_claim writes them.
+            let keys = |k: usize| {
+                let c = &plan.claims[k];
+                let village = &plan.households[c.household].village;
+                (Some(RELIEF_KINDS[c.kind]), Some(village[..9].to_string()))
+            };
+            let (relief_kind, township) = match plan.slots[i] {
+                Slot::Payout(k) | Slot::Advance(k) => keys(k),
+                _ => (None, None),
+            };
             let (kind, debit, credit, amount, claim, reference) = match plan.slots[i] {
                 Slot::OpeningPremium => (
                     "premium_received",
@@ -633,6 +647,8 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
                 .bind(reference)
                 .bind(Uuid::new_v4().to_string())
                 .bind(timestamp(clock.at(sequence)))
+                .bind(relief_kind)
+                .bind(township)
         },
     )
     .await;
@@ -807,6 +823,8 @@ async fn bench_backend(name: &str, postgres: Option<String>, args: &Args) -> Str
         ms(balance.max())
     );
 
+    per_query(name, s.database_url(), args.runs).await;
+
     if let Some(pause) = args.pause {
         println!(
             "{name}: database {} kept for {} s",
@@ -833,6 +851,64 @@ async fn bench_backend(name: &str, postgres: Option<String>, args: &Args) -> Str
         GOAL.as_millis(),
         load_time.as_secs_f64()
     )
+}
+
+/// Times each store call the reconciliation makes, on a pooled connection
+/// configured as the server's are, to show where the time goes (without gRPC).
+async fn per_query(name: &str, url: &str, runs: usize) {
+    use fangpin_store::ledger as store;
+    let st = fangpin_store::Store::connect(url)
+        .await
+        .expect("open the store");
+    let mut pooled = st.read().await.expect("a read connection");
+    let conn: &mut AnyConnection = &mut pooled;
+    let mut lines = Vec::new();
+    for step in 0..5 {
+        let mut times = Vec::with_capacity(runs);
+        // One warm-up, then the timed runs.
+        for run in 0..=runs {
+            let c = &mut *conn;
+            let t = Instant::now();
+            let label = match step {
+                0 => {
+                    store::balances_from_entries(c, COUNTY, YEAR, None)
+                        .await
+                        .expect("query");
+                    "balances_from_entries"
+                }
+                1 => {
+                    store::balances(c, COUNTY, YEAR).await.expect("query");
+                    "balances (cached)"
+                }
+                2 => {
+                    store::pending_totals(c, COUNTY, YEAR).await.expect("query");
+                    "pending_totals"
+                }
+                3 => {
+                    store::year_state(c, COUNTY, YEAR).await.expect("query");
+                    "year_state"
+                }
+                _ => {
+                    store::breakdown_cells(c, COUNTY, YEAR)
+                        .await
+                        .expect("query");
+                    "breakdown cells (relief kind x township)"
+                }
+            };
+            if run > 0 {
+                times.push(t.elapsed());
+            }
+            if run == runs {
+                lines.push(format!(
+                    "{label} {:.1} ms",
+                    ms(Timings::new(std::mem::take(&mut times)).median())
+                ));
+            }
+        }
+    }
+    drop(pooled);
+    st.close().await;
+    println!("{name}: per query (median): {}", lines.join(", "));
 }
 
 /// The report must tie and show exactly the year that was loaded.

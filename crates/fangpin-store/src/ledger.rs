@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use fangpin_domain::Fen;
 use fangpin_domain::ledger::{Account, Balances, Posting, PostingKind};
+use fangpin_domain::policy::ReliefKind;
 use uuid::Uuid;
 
 use crate::{Conn, Result, StoreError, col, parse_uuid, timestamp};
@@ -27,11 +28,20 @@ pub struct NewEntry<'a> {
     pub county_code: &'a str,
     pub policy_year: i32,
     pub posting: Posting,
-    pub claim_id: Option<Uuid>,
+    pub claim: Option<ClaimKeys<'a>>,
     pub reverses: Option<Uuid>,
     pub reference: &'a str,
     pub request_id: &'a str,
     pub now: DateTime<Utc>,
+}
+
+/// The claim an entry pays, with the keys the reconciliation groups it by.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimKeys<'a> {
+    pub claim_id: Uuid,
+    pub relief_kind: ReliefKind,
+    /// The first nine digits of the village code.
+    pub township_code: &'a str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,15 +191,15 @@ pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRec
         sequence: u64::try_from(last + 1)
             .map_err(|_| StoreError::Corrupt("negative ledger sequence".into()))?,
         posting,
-        claim_id: new.claim_id,
+        claim_id: new.claim.map(|c| c.claim_id),
         reverses: new.reverses,
         reference: new.reference.to_string(),
         posted_at: timestamp(new.now),
     };
     sqlx::query(
         "INSERT INTO ledger_entries (entry_id, county_code, policy_year, sequence, kind, debit_account, \
-         credit_account, amount_fen, claim_id, reference, request_id, posted_at, reverses_entry_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         credit_account, amount_fen, claim_id, reference, request_id, posted_at, reverses_entry_id, \
+         relief_kind, township_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(entry.entry_id.to_string())
     .bind(new.county_code)
@@ -199,11 +209,13 @@ pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRec
     .bind(posting.debit.as_str())
     .bind(posting.credit.as_str())
     .bind(posting.amount.get())
-    .bind(new.claim_id.map(|c| c.to_string()))
+    .bind(new.claim.map(|c| c.claim_id.to_string()))
     .bind(new.reference)
     .bind(new.request_id)
     .bind(&entry.posted_at)
     .bind(new.reverses.map(|r| r.to_string()))
+    .bind(new.claim.map(|c| c.relief_kind.as_str()))
+    .bind(new.claim.map(|c| c.township_code.to_string()))
     .execute(&mut *conn)
     .await?;
     for (account, debit, credit) in [
@@ -279,15 +291,19 @@ pub async fn balances_from_entries(
     policy_year: i32,
     before: Option<&str>,
 ) -> Result<(Balances, u64)> {
-    // SUM over BIGINT is NUMERIC in PostgreSQL; the cast keeps one decoder for both.
+    // One pass over the year grouped by account pair (a handful of groups),
+    // then each pair split into its debit and credit side. SUM over BIGINT is
+    // NUMERIC in PostgreSQL; the casts keep one decoder for both databases.
     let rows = sqlx::query(
-        "SELECT account, CAST(SUM(debit_fen) AS BIGINT) AS debits, CAST(SUM(credit_fen) AS BIGINT) AS credits, \
+        "WITH pairs AS ( \
+           SELECT debit_account, credit_account, SUM(amount_fen) AS amount, COUNT(*) AS n FROM ledger_entries \
+           WHERE county_code = $1 AND policy_year = $2 AND ($3 = '' OR posted_at < $3) \
+           GROUP BY debit_account, credit_account) \
+         SELECT account, CAST(SUM(debit_fen) AS BIGINT) AS debits, CAST(SUM(credit_fen) AS BIGINT) AS credits, \
          CAST(SUM(n) AS BIGINT) AS n FROM ( \
-           SELECT debit_account AS account, amount_fen AS debit_fen, 0 AS credit_fen, 1 AS n FROM ledger_entries \
-             WHERE county_code = $1 AND policy_year = $2 AND ($3 = '' OR posted_at < $3) \
+           SELECT debit_account AS account, amount AS debit_fen, 0 AS credit_fen, n FROM pairs \
            UNION ALL \
-           SELECT credit_account AS account, 0 AS debit_fen, amount_fen AS credit_fen, 0 AS n FROM ledger_entries \
-             WHERE county_code = $1 AND policy_year = $2 AND ($3 = '' OR posted_at < $3) \
+           SELECT credit_account AS account, 0 AS debit_fen, amount AS credit_fen, 0 AS n FROM pairs \
          ) sides GROUP BY account",
     )
     .bind(county_code)
@@ -596,40 +612,34 @@ pub async fn pending_totals(
     ))
 }
 
-/// One line of a reconciliation breakdown.
+/// Relief and advances of one relief kind in one township.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BreakdownLine {
-    pub key: String,
+pub struct BreakdownCell {
+    pub relief_kind: String,
+    pub township_code: String,
     pub claims: u64,
     pub relief: Fen,
     pub advances: Fen,
 }
 
-/// Relief and advances of the year's claims, grouped by relief kind or by
-/// township (the first nine digits of the village code). Reversals count
-/// negatively, so the lines always add up to the ledger's totals.
-pub async fn breakdown(
+/// The year's relief and advances by (relief kind, township), from the keys each
+/// claim's entries carry. A claim has one kind and one township, so cells add
+/// up exactly along either dimension. Reversals count negatively.
+pub async fn breakdown_cells(
     conn: &mut Conn,
     county_code: &str,
     policy_year: i32,
-    by_township: bool,
-) -> Result<Vec<BreakdownLine>> {
-    let key = if by_township {
-        "SUBSTR(c.village_code, 1, 9)"
-    } else {
-        "c.relief_kind"
-    };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {key} AS k, COUNT(DISTINCT c.claim_id) AS claims, \
-         CAST(SUM(CASE WHEN e.kind = 'relief_payout' THEN s.sign * e.amount_fen ELSE 0 END) AS BIGINT) AS relief, \
-         CAST(SUM(CASE WHEN e.kind = 'emergency_advance' THEN s.sign * e.amount_fen ELSE 0 END) AS BIGINT) AS advances \
-         FROM ledger_entries e \
-         JOIN claims c ON c.claim_id = e.claim_id \
-         JOIN (SELECT 1 AS reversed, -1 AS sign UNION ALL SELECT 0, 1) s \
-           ON s.reversed = CASE WHEN e.reverses_entry_id IS NULL THEN 0 ELSE 1 END \
-         WHERE e.county_code = $1 AND e.policy_year = $2 AND e.kind IN ('relief_payout', 'emergency_advance') \
-         GROUP BY {key} ORDER BY {key}"
-    )))
+) -> Result<Vec<BreakdownCell>> {
+    let rows = sqlx::query(
+        "SELECT relief_kind, township_code, COUNT(DISTINCT claim_id) AS claims, \
+         CAST(SUM(CASE WHEN kind = 'relief_payout' THEN \
+           (CASE WHEN reverses_entry_id IS NULL THEN amount_fen ELSE -amount_fen END) ELSE 0 END) AS BIGINT) AS relief, \
+         CAST(SUM(CASE WHEN kind = 'emergency_advance' THEN \
+           (CASE WHEN reverses_entry_id IS NULL THEN amount_fen ELSE -amount_fen END) ELSE 0 END) AS BIGINT) AS advances \
+         FROM ledger_entries \
+         WHERE county_code = $1 AND policy_year = $2 AND kind IN ('relief_payout', 'emergency_advance') \
+         GROUP BY relief_kind, township_code ORDER BY relief_kind, township_code",
+    )
     .bind(county_code)
     .bind(i64::from(policy_year))
     .fetch_all(conn)
@@ -637,8 +647,13 @@ pub async fn breakdown(
     rows.iter()
         .map(|r| {
             let claims: i64 = col(r, "claims")?;
-            Ok(BreakdownLine {
-                key: col(r, "k")?,
+            let key = |name: &str| -> Result<String> {
+                col::<Option<String>>(r, name)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("a claim's entry has no {name}")))
+            };
+            Ok(BreakdownCell {
+                relief_kind: key("relief_kind")?,
+                township_code: key("township_code")?,
                 claims: u64::try_from(claims)
                     .map_err(|_| StoreError::Corrupt("negative count".into()))?,
                 relief: Fen::new(col(r, "relief")?),

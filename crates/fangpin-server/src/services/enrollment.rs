@@ -330,7 +330,7 @@ impl EnrollmentService for EnrollmentApi {
                             county_code: &county,
                             policy_year: year,
                             posting,
-                            claim_id: None,
+                            claim: None,
                             reverses: None,
                             reference: &reference,
                             request_id: &ctx.request_id,

@@ -56,9 +56,10 @@ async fn reconciliation(
     let (_, pending) = ledger_store::pending_totals(conn, county, year).await?;
     let totals = YearTotals::new(&from_entries, pending);
     let state = ledger_store::year_state(conn, county, year).await?;
-    let by_kind = ledger_store::breakdown(conn, county, year, false).await?;
-    let by_township = ledger_store::breakdown(conn, county, year, true).await?;
-    let sums = |lines: &[ledger_store::BreakdownLine]| {
+    let cells = ledger_store::breakdown_cells(conn, county, year).await?;
+    let by_kind = sum_cells(&cells, |c| &c.relief_kind);
+    let by_township = sum_cells(&cells, |c| &c.township_code);
+    let sums = |lines: &[ledger_store::BreakdownCell]| {
         (
             lines.iter().map(|l| l.relief).sum::<Fen>(),
             lines.iter().map(|l| l.advances).sum::<Fen>(),
@@ -75,17 +76,20 @@ async fn reconciliation(
             "reconciliation does not tie: cached balances, entries or breakdowns disagree"
         );
     }
-    let lines = |lines: Vec<ledger_store::BreakdownLine>| {
+    let lines = |lines: Vec<ledger_store::BreakdownCell>,
+                 key: fn(&ledger_store::BreakdownCell) -> &String| {
         lines
-            .into_iter()
+            .iter()
             .map(|l| pb::ReconciliationLine {
-                key: l.key,
+                key: key(l).clone(),
                 claims: l.claims,
                 relief_yuan: l.relief.to_string(),
                 advances_yuan: l.advances.to_string(),
             })
             .collect()
     };
+    let by_kind = lines(by_kind, |c| &c.relief_kind);
+    let by_township = lines(by_township, |c| &c.township_code);
     Ok(pb::Reconciliation {
         county_code: county.to_string(),
         policy_year: year,
@@ -101,10 +105,38 @@ async fn reconciliation(
         pool_yuan: totals.pool.to_string(),
         pending_yuan: totals.pending.to_string(),
         ties,
-        by_relief_kind: lines(by_kind),
-        by_township: lines(by_township),
+        by_relief_kind: by_kind,
+        by_township,
         entries,
     })
+}
+
+/// Adds the (relief kind, township) cells up along one dimension. Each claim
+/// lies in exactly one cell, so claim counts add up as well as amounts.
+fn sum_cells(
+    cells: &[ledger_store::BreakdownCell],
+    key: fn(&ledger_store::BreakdownCell) -> &String,
+) -> Vec<ledger_store::BreakdownCell> {
+    let mut sums: std::collections::BTreeMap<String, ledger_store::BreakdownCell> =
+        std::collections::BTreeMap::new();
+    for cell in cells {
+        let sum = sums
+            .entry(key(cell).clone())
+            .or_insert_with(|| ledger_store::BreakdownCell {
+                relief_kind: cell.relief_kind.clone(),
+                township_code: cell.township_code.clone(),
+                claims: 0,
+                relief: Fen::ZERO,
+                advances: Fen::ZERO,
+            });
+        sum.claims += cell.claims;
+        sum.relief = sum.relief.checked_add(cell.relief).expect("bounded totals");
+        sum.advances = sum
+            .advances
+            .checked_add(cell.advances)
+            .expect("bounded totals");
+    }
+    sums.into_values().collect()
 }
 
 async fn post(
@@ -120,7 +152,7 @@ async fn post(
         county_code: county,
         policy_year: year,
         posting,
-        claim_id: None,
+        claim: None,
         reverses,
         reference,
         request_id: &ctx.request_id,

@@ -17,7 +17,9 @@ use fangpin_domain::policy::Policy;
 use fangpin_domain::year::YearTotals;
 use fangpin_proto::v1 as pb;
 use fangpin_store::claims::{self as claim_store, ClaimRecord, TransitionRecord};
-use fangpin_store::ledger::{self as ledger_store, EntryRecord, NewEntry, TopUpFlagRecord};
+use fangpin_store::ledger::{
+    self as ledger_store, ClaimKeys, EntryRecord, NewEntry, TopUpFlagRecord,
+};
 use fangpin_store::{Conn, counties, timestamp};
 use uuid::Uuid;
 
@@ -179,7 +181,11 @@ pub async fn post_for_claim(
         county_code: &claim.county_code,
         policy_year: claim.policy_year,
         posting,
-        claim_id: Some(claim.claim_id),
+        claim: Some(ClaimKeys {
+            claim_id: claim.claim_id,
+            relief_kind: claim.relief_kind,
+            township_code: claim.village_code.get(..9).unwrap_or(&claim.village_code),
+        }),
         reverses: None,
         reference,
         request_id: &ctx.request_id,
