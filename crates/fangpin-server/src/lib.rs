@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fangpin_proto::tonic::transport::Server;
+use fangpin_proto::tonic::transport::server::TcpIncoming;
 use fangpin_proto::v1::{
     claim_service_server::ClaimServiceServer, enrollment_service_server::EnrollmentServiceServer,
     ledger_service_server::LedgerServiceServer, payout_service_server::PayoutServiceServer,
@@ -21,7 +22,6 @@ use fangpin_proto::v1::{
 };
 use fangpin_store::Store;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use app::App;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -118,6 +118,9 @@ pub async fn run(
             .await;
         tracing::info!("shutting down: finishing in-flight calls");
     };
+    // Without TCP_NODELAY, Nagle's algorithm holds back the tail of every
+    // larger response for tens of milliseconds.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
         .timeout(DEFAULT_REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
@@ -130,7 +133,7 @@ pub async fn run(
         .add_service(publicity)
         .add_service(payout)
         .add_service(ledger)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .serve_with_incoming_shutdown(incoming, stop)
         .await?;
     app.store.close().await;
     Ok(())
