@@ -130,6 +130,26 @@ async fn two_years_roll_over_run_short_top_up_and_reconcile() {
         (1, d.as_str(), "56262.50")
     );
 
+    // 2025 has promised more than it holds: 2024 cannot be reopened and take
+    // its 28,987.50 carry-in back.
+    let reopen_2024 = s
+        .ledger()
+        .reopen_year(pb::ReopenYearRequest {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+            reopened_by: "county office".into(),
+            reason: "correction".into(),
+        })
+        .await
+        .expect_err("next year is short");
+    assert_eq!(reopen_2024.code(), Code::FailedPrecondition);
+    assert!(
+        reopen_2024.message().contains("28987.50"),
+        "{}",
+        reopen_2024.message()
+    );
+
     // The bank returns one transfer: the reservation is voided, the claim can be retried.
     let failed = s
         .payout()

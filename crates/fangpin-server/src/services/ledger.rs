@@ -540,6 +540,31 @@ impl LedgerService for LedgerApi {
                                 "the next year is closed too: reopen it first",
                             ));
                         }
+                        // The carry-in goes back out of next year: refuse if
+                        // next year has already promised or spent it.
+                        let carried_in: Fen = ledger_store::unreversed_entries(
+                            conn,
+                            &county,
+                            year + 1,
+                            &[PostingKind::RolloverIn],
+                        )
+                        .await?
+                        .iter()
+                        .map(|e| e.posting.amount)
+                        .sum();
+                        let (next, _) = year_totals(conn, &county, year + 1).await?;
+                        if next.available().checked_sub(carried_in).is_none_or(|left| left < Fen::ZERO) {
+                            return Err(AppError::precondition(
+                                "YEAR_STATE",
+                                format!("ledger/{county}/{}", year + 1),
+                                format!(
+                                    "{} has only {} available of the {} carried in from {year}; top it up first",
+                                    year + 1,
+                                    next.available(),
+                                    carried_in
+                                ),
+                            ));
+                        }
                         ledger_store::set_year_state(conn, &county, year, YearState::Open).await?;
                         // Undo the close: the fee and the carry-out in this year,
                         // the carry-in in the next, each by a reversal naming it.
