@@ -77,11 +77,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             if paid.entry.is_none() {
                 println!("No posting: the emergency advance already covered the relief.");
             }
-            print_posting(
-                paid.entry.as_ref(),
-                paid.pool.as_ref(),
-                paid.top_up_flag.as_ref(),
-            );
+            // Shortfalls are flagged at filing, so a payout carries no flag.
+            print_posting(paid.entry.as_ref(), paid.pool.as_ref(), None);
         }
         Cmd::Fail {
             id,

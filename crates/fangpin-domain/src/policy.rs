@@ -307,11 +307,6 @@ impl Policy {
             .find(|r| r.household_type == household_type && r.relief_kind == relief_kind)
     }
 
-    /// A relief kind is known to this county when any household type has a rule for it.
-    pub fn knows_relief_kind(&self, relief_kind: ReliefKind) -> bool {
-        self.rules.iter().any(|r| r.relief_kind == relief_kind)
-    }
-
     pub fn covers(&self, date: NaiveDate) -> bool {
         self.starts_on <= date && date <= self.ends_on
     }

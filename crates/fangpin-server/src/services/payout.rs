@@ -146,7 +146,7 @@ impl PayoutService for PayoutApi {
                             pool: Some(
                                 pool_balance(conn, &claim.county_code, claim.policy_year).await?,
                             ),
-                            top_up_flag: None,
+                            ..Default::default()
                         })
                     })
                 },
