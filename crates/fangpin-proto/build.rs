@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 8] = [
+const PROTOS: [&str; 9] = [
     "fangpin/v1/common.proto",
     "fangpin/v1/policy.proto",
     "fangpin/v1/enrollment.proto",
@@ -11,6 +11,7 @@ const PROTOS: [&str; 8] = [
     "fangpin/v1/publicity.proto",
     "fangpin/v1/payout.proto",
     "fangpin/v1/ledger.proto",
+    "fangpin/v1/screening.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("fangpin_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Feed chunks are handed to the parser thread as they are: `Bytes`
+    // avoids a copy of every megabyte.
+    tonic_prost_build::configure()
+        .bytes(".fangpin.v1.ImportFeedRequest.data")
+        .compile_fds(fds)?;
     Ok(())
 }

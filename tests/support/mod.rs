@@ -16,7 +16,7 @@ use fangpin_proto::v1::{
     claim_service_client::ClaimServiceClient, enrollment_service_client::EnrollmentServiceClient,
     ledger_service_client::LedgerServiceClient, payout_service_client::PayoutServiceClient,
     policy_service_client::PolicyServiceClient, publicity_service_client::PublicityServiceClient,
-    survey_service_client::SurveyServiceClient,
+    screening_service_client::ScreeningServiceClient, survey_service_client::SurveyServiceClient,
 };
 use fangpin_server::ManualClock;
 use fangpin_store::Store;
@@ -144,6 +144,9 @@ impl TestServer {
     }
     pub fn ledger(&self) -> LedgerServiceClient<Channel> {
         LedgerServiceClient::new(self.channel.clone())
+    }
+    pub fn screening(&self) -> ScreeningServiceClient<Channel> {
+        ScreeningServiceClient::new(self.channel.clone())
     }
 
     /// Shuts the server down and drops a PostgreSQL test database.

@@ -30,6 +30,16 @@ impl Ctx {
         })
     }
 
+    /// A channel whose calls may run for `timeout` instead of the usual
+    /// 30 seconds: a feed file of gigabytes takes minutes to stream.
+    pub fn long_channel(&self, timeout: Duration) -> Result<Channel> {
+        Ok(Endpoint::from_shared(self.server.clone())
+            .with_context(|| format!("invalid server address {:?}", self.server))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect_lazy())
+    }
+
     /// The id for this command's one mutating call. It goes to stderr before
     /// the call is sent: if the answer is lost on the network, rerunning the
     /// command with `--request-id <it>` repeats the same request instead of

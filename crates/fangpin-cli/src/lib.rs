@@ -1,5 +1,8 @@
 //! The parts of the CLI other crates use: the reconciliation export, which the
-//! integration tests write from a live server and read back.
+//! integration tests write from a live server and read back, and the SQLite
+//! backup and restore of `fangpin admin`, which they run beside a live server.
+
+pub mod admin;
 
 #[path = "export.rs"]
 pub mod export;

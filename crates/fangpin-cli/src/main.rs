@@ -5,6 +5,7 @@ mod claim;
 mod county;
 mod ctx;
 mod export;
+mod feed;
 mod household;
 mod names;
 mod output;
@@ -13,12 +14,14 @@ mod policy;
 mod pool;
 mod premium;
 mod publicity;
+mod screening;
 mod status;
 mod survey;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fangpin_cli::admin;
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
@@ -80,6 +83,18 @@ enum Command {
     /// The county fund pool
     #[command(subcommand)]
     Pool(pool::Cmd),
+    /// Department data files (医保, 教育, 交警/消防, 产业, 民政)
+    #[command(subcommand)]
+    Feed(feed::Cmd),
+    /// Screening runs over the imported feeds, and claims from them
+    #[command(subcommand)]
+    Screening(screening::Cmd),
+    /// Backup and restore of a SQLite database. Unlike every other command,
+    /// these open the database file directly instead of asking the server
+    /// (a backup runs beside a live server; a restore needs it stopped).
+    /// For PostgreSQL, see docs/backup.md (pg_dump and pg_restore).
+    #[command(subcommand)]
+    Admin(admin::Cmd),
 }
 
 #[tokio::main]
@@ -102,6 +117,9 @@ async fn main() -> ExitCode {
         Command::Publicity(cmd) => publicity::run(&ctx, cmd).await,
         Command::Payout(cmd) => payout::run(&ctx, cmd).await,
         Command::Pool(cmd) => pool::run(&ctx, cmd).await,
+        Command::Feed(cmd) => feed::run(&ctx, cmd).await,
+        Command::Screening(cmd) => screening::run(&ctx, cmd).await,
+        Command::Admin(cmd) => admin::run(cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,6 +216,23 @@ mod tests {
             ],
             &["payout", "retry", "c1", "--by", "x", "--reason", "fixed"],
             &[
+                "admin",
+                "backup",
+                "--database",
+                "sqlite:///var/lib/fangpin/fangpin.db",
+                "--to",
+                "b.db",
+            ],
+            &[
+                "admin",
+                "restore",
+                "--from",
+                "b.db",
+                "--database",
+                "sqlite://fangpin.db",
+                "--force",
+            ],
+            &[
                 "claim",
                 "list",
                 "--county",
@@ -216,6 +251,8 @@ mod tests {
             &["pool", "match", "--county", "410102", "--year", "2024"],
             &["payout", "fail", "c1", "--by", "x", "--bank-ref", "b"],
             &["payout", "retry", "c1", "--by", "x"],
+            &["admin", "backup", "--database", "sqlite://fangpin.db"],
+            &["admin", "restore", "--from", "b.db"],
         ];
         for args in missing {
             assert!(parse(args).is_err(), "{args:?}");

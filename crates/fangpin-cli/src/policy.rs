@@ -135,6 +135,7 @@ struct RuleFile {
     bands: Vec<BandFile>,
     #[serde(deserialize_with = "decimal")]
     cap_yuan: String,
+    screening_window_months: u32,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +207,7 @@ impl From<RuleFile> for pb::ReliefRule {
             relief_kind: pb::ReliefKind::from(r.relief_kind).into(),
             threshold_yuan: r.threshold_yuan,
             comparison: pb::Comparison::from(r.comparison).into(),
+            screening_window_months: r.screening_window_months,
             bands: r
                 .bands
                 .into_iter()

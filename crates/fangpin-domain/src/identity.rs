@@ -216,6 +216,57 @@ impl ResidentId {
     }
 }
 
+/// A resident ID reduced to a number for lookups in bulk data: the first 17
+/// digits as an integer (the 18th is a function of them). Department feeds
+/// carry millions of ID numbers; keying them as `u64` instead of `String`
+/// keeps the enrolled-person index small and allocation-free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonKey(pub u64);
+
+impl PersonKey {
+    pub fn of(id: &ResidentId) -> PersonKey {
+        PersonKey(first17_value(&id.0.as_bytes()[..17]))
+    }
+
+    /// Validates raw bytes exactly as `ResidentId::parse` does, without
+    /// allocating: the hot path of a feed import.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<PersonKey, IdError> {
+        if bytes.len() != 18 || !bytes.is_ascii() {
+            // Not ASCII: fall back to the careful path for the right message.
+            return ResidentId::parse(&String::from_utf8_lossy(bytes)).map(|id| PersonKey::of(&id));
+        }
+        if let Some(position) = bytes[..17].iter().position(|b| !b.is_ascii_digit()) {
+            return Err(IdError::NonDigit {
+                position: position + 1,
+            });
+        }
+        let last = bytes[17];
+        if !(last.is_ascii_digit() || last == b'X' || last == b'x') {
+            return Err(IdError::BadCheckCharacter);
+        }
+        // All ASCII, checked above.
+        let text = std::str::from_utf8(bytes).map_err(|_| IdError::BadCheckCharacter)?;
+        if !is_province_code(&text[0..2]) {
+            return Err(IdError::UnknownProvince {
+                province: text[0..2].to_owned(),
+            });
+        }
+        check_birth_date(&text[6..14])?;
+        let expected = check_char(&bytes[..17]);
+        let got = char::from(last).to_ascii_uppercase();
+        if expected != got {
+            return Err(IdError::CheckDigitMismatch { expected, got });
+        }
+        Ok(PersonKey(first17_value(&bytes[..17])))
+    }
+}
+
+fn first17_value(digits: &[u8]) -> u64 {
+    digits
+        .iter()
+        .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'))
+}
+
 impl fmt::Debug for ResidentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Debug output lands in logs and panic messages, so it gets the masked form.

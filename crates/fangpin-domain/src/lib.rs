@@ -11,11 +11,13 @@ pub mod assessment;
 pub mod bank;
 pub mod calendar;
 pub mod claim;
+pub mod feeds;
 pub mod identity;
 pub mod ledger;
 pub mod money;
 pub mod policy;
 pub mod publicity;
+pub mod screening;
 pub mod year;
 
 pub use money::Fen;

@@ -120,6 +120,21 @@ pub struct ReliefRule {
     /// The cap for this kind (Baihe: 20,000 for schooling); the policy's case
     /// cap applies as well.
     pub cap: Fen,
+    /// How many calendar months of department data a screening run adds up
+    /// for this kind, ending with the month of the run ("一年内": 12 for
+    /// illness in Handan). Policies stored before screening existed had no
+    /// such field; they were all written with the yearly rule in mind.
+    #[serde(default = "ReliefRule::yearly_window")]
+    pub screening_window_months: u32,
+}
+
+/// The longest screening window a rule may ask for: two years of monthly data.
+pub const MAX_SCREENING_WINDOW_MONTHS: u32 = 24;
+
+impl ReliefRule {
+    fn yearly_window() -> u32 {
+        12
+    }
 }
 
 /// An absolute income line that replaces "multiplier × poverty line" for one
@@ -234,6 +249,9 @@ impl Policy {
             }
             if rule.cap <= Fen::ZERO || rule.cap > MAX_AMOUNT {
                 bad(at("cap"), "must be positive");
+            }
+            if !(1..=MAX_SCREENING_WINDOW_MONTHS).contains(&rule.screening_window_months) {
+                bad(at("screening_window_months"), "must be between 1 and 24");
             }
             if rule.bands.is_empty() || rule.bands.len() > MAX_BANDS {
                 bad(at("bands"), "between 1 and 16 bands are needed");
@@ -359,6 +377,7 @@ impl Policy {
             comparison,
             bands: bands(),
             cap: Fen::from_yuan(200_000),
+            screening_window_months: 12,
         };
         use Comparison::*;
         use HouseholdType::*;

@@ -171,6 +171,33 @@ impl App {
     }
 }
 
+impl App {
+    /// The outcome of a request that was already done, if any. Expensive
+    /// requests (a feed import, a screening run) check this first, so that a
+    /// client's retry is answered from the record without redoing the work.
+    /// `write` checks again under the lock, which is what makes it exact.
+    pub async fn recorded<Req, Resp>(
+        &self,
+        rpc: &'static str,
+        request: &Req,
+        request_id: &str,
+    ) -> Result<Option<Resp>, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
+        let request_hash = hex::encode(Sha256::digest(request.encode_to_vec()));
+        let mut conn = self.store.read().await.map_err(AppError::from)?;
+        match idempotency::find(&mut conn, rpc, request_id)
+            .await
+            .map_err(AppError::from)?
+        {
+            Some(first) => replay(first, &request_hash).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 fn replay<Resp: Message + Default>(first: Outcome, request_hash: &str) -> Result<Resp, Status> {
     if first.request_hash != request_hash {
         return Err(AppError::RequestIdReused.into());

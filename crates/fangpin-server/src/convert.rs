@@ -451,6 +451,7 @@ pub fn policy_to_pb(policy: &Policy, version: u32, frozen: bool) -> pb::Policy {
                 relief_kind: relief_kind_to_pb(r.relief_kind).into(),
                 threshold_yuan: r.threshold.to_string(),
                 comparison: comparison_to_pb(r.comparison).into(),
+                screening_window_months: r.screening_window_months,
                 bands: r
                     .bands
                     .iter()
@@ -540,6 +541,7 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
                 comparison: comparison?,
                 bands: bands.into_iter().collect::<Option<Vec<_>>>()?,
                 cap: cap?,
+                screening_window_months: r.screening_window_months,
             })
         })
         .collect();

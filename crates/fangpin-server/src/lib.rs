@@ -1,24 +1,28 @@
 //! fangpin's gRPC server. `run` takes a bound listener, a store, a clock and a
 //! shutdown future, so the binary and the integration tests start the very
 //! same server (the tests on port 0, with a clock they control).
+//! `run_with` takes the operator's limits as well (`ServerOptions`).
 
 pub mod app;
 pub mod clock;
 pub mod convert;
+mod drain;
 pub mod error;
+pub mod feed_import;
 pub mod services;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fangpin_proto::tonic::server::NamedService;
 use fangpin_proto::tonic::transport::Server;
 use fangpin_proto::tonic::transport::server::TcpIncoming;
 use fangpin_proto::v1::{
     claim_service_server::ClaimServiceServer, enrollment_service_server::EnrollmentServiceServer,
     ledger_service_server::LedgerServiceServer, payout_service_server::PayoutServiceServer,
     policy_service_server::PolicyServiceServer, publicity_service_server::PublicityServiceServer,
-    survey_service_server::SurveyServiceServer,
+    screening_service_server::ScreeningServiceServer, survey_service_server::SurveyServiceServer,
 };
 use fangpin_store::Store;
 use tokio::net::TcpListener;
@@ -32,17 +36,54 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub const MAX_MESSAGE_BYTES: usize = fangpin_domain::bank::MAX_STATEMENT_BYTES + 64 * 1024;
 /// A request still running after this is cancelled; its transaction rolls back.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight calls may run after the shutdown signal. Below the 30 s
+/// Kubernetes and systemd wait before SIGKILL, so the cut is ours and clean.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// After the grace period, how long the cut calls and the database pool get
+/// to wind down before `run` returns regardless.
+const SHUTDOWN_WIND_DOWN: Duration = Duration::from_secs(5);
 /// Concurrent requests per client connection; the store's pool is the real
 /// limit, this keeps one client from queueing without bound.
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
 
-/// Serves every fangpin service, gRPC health and reflection on `listener`
-/// until `shutdown` completes, then stops accepting and lets in-flight calls
-/// finish.
+/// The operator's limits for one server (`server.*` in fangpind.toml).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// A call still running after this is cancelled.
+    pub request_timeout: Duration,
+    /// How long in-flight calls may run after the shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// `run_with` and the default `ServerOptions`.
 pub async fn run(
     listener: TcpListener,
     store: Store,
     clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(listener, store, clock, ServerOptions::default(), shutdown).await
+}
+
+/// Serves every fangpin service, gRPC health and reflection on `listener`
+/// until `shutdown` completes. Then: health turns NOT_SERVING, the listener
+/// closes, calls in flight get `options.shutdown_grace` to finish (those still
+/// running after it are cut with UNAVAILABLE and counted in the log), and the
+/// database pool is closed.
+pub async fn run_with(
+    listener: TcpListener,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = App::new(store, clock);
@@ -84,6 +125,12 @@ pub async fn run(
         LedgerServiceServer,
         services::ledger::LedgerApi(app.clone())
     );
+    // Feed files arrive as a stream of chunks of at most 1 MiB each, so the
+    // per-message limit holds for them too.
+    let screening = limited!(
+        ScreeningServiceServer,
+        services::screening::ScreeningApi(app.clone())
+    );
 
     health
         .set_serving::<PolicyServiceServer<services::policy::PolicyApi>>()
@@ -106,24 +153,42 @@ pub async fn run(
     health
         .set_serving::<LedgerServiceServer<services::ledger::LedgerApi>>()
         .await;
+    health
+        .set_serving::<ScreeningServiceServer<services::screening::ScreeningApi>>()
+        .await;
 
     let local = listener.local_addr()?;
+    // `local` is the bound address, which is how a caller that asked for
+    // port 0 learns the port (the ops tests read it from this line).
     tracing::info!(%local, backend = ?app.store.backend(), "fangpind serving");
+    let drain = drain::Drain::new();
     let drain_health = health.clone();
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = async move {
         shutdown.await;
-        // Load balancers watching health stop sending before the listener closes.
+        // Health turns NOT_SERVING first, so load balancers watching it stop
+        // sending before the listener closes.
         drain_health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
-        tracing::info!("shutting down: finishing in-flight calls");
+        for name in SERVICE_NAMES {
+            drain_health
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        tracing::info!(
+            grace_secs = options.shutdown_grace.as_secs(),
+            "shutting down: no new calls, finishing in-flight calls"
+        );
+        let _ = stopping_tx.send(());
     };
     // Without TCP_NODELAY, Nagle's algorithm holds back the tail of every
     // larger response for tens of milliseconds.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
-        .timeout(DEFAULT_REQUEST_TIMEOUT)
+    let incoming = drain::Listening::new(TcpIncoming::from(listener).with_nodelay(Some(true)));
+    let serve = Server::builder()
+        .timeout(options.request_timeout)
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
+        .layer(drain.clone())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(policy)
@@ -133,8 +198,58 @@ pub async fn run(
         .add_service(publicity)
         .add_service(payout)
         .add_service(ledger)
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await?;
-    app.store.close().await;
+        .add_service(screening)
+        .serve_with_incoming_shutdown(incoming, stop);
+    tokio::pin!(serve);
+
+    // Serve until the signal; from then on, the grace period runs.
+    tokio::select! {
+        biased;
+        served = &mut serve => {
+            served?;
+        }
+        // Err only when `serve` ended and dropped the sender: the arm above.
+        Ok(()) = stopping_rx => {
+            match tokio::time::timeout(options.shutdown_grace, &mut serve).await {
+                Ok(served) => served?,
+                Err(_) => {
+                    let cut = drain.in_flight();
+                    tracing::warn!(
+                        cut,
+                        grace_secs = options.shutdown_grace.as_secs(),
+                        "grace period over: cutting the calls still in flight"
+                    );
+                    drain.cut();
+                    // Cut calls answer at once and their connections close;
+                    // a client that keeps a health watch open would hold
+                    // `serve` forever, so this wait is bounded too.
+                    if tokio::time::timeout(SHUTDOWN_WIND_DOWN, &mut serve).await.is_err() {
+                        tracing::warn!("connections still open after the cut; leaving them");
+                    }
+                }
+            }
+        }
+    }
+    // Connections handed back by cut calls close as they return; one still
+    // held by a stuck task must not keep the process alive.
+    if tokio::time::timeout(SHUTDOWN_WIND_DOWN, app.store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database pool still busy after shutdown; closing anyway");
+    }
+    tracing::info!("fangpind stopped");
     Ok(())
 }
+
+/// Every fangpin service, as gRPC health names them.
+const SERVICE_NAMES: [&str; 8] = [
+    <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
+    <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,
+    <ClaimServiceServer<services::claims::ClaimApi> as NamedService>::NAME,
+    <SurveyServiceServer<services::survey::SurveyApi> as NamedService>::NAME,
+    <PublicityServiceServer<services::publicity::PublicityApi> as NamedService>::NAME,
+    <PayoutServiceServer<services::payout::PayoutApi> as NamedService>::NAME,
+    <LedgerServiceServer<services::ledger::LedgerApi> as NamedService>::NAME,
+    <ScreeningServiceServer<services::screening::ScreeningApi> as NamedService>::NAME,
+];

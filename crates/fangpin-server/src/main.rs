@@ -1,6 +1,12 @@
-//! fangpind: the fangpin server. Parses flags, opens the store, binds the
-//! socket and hands both to `fangpin_server::run`.
+//! fangpind: the fangpin server. Loads the configuration (defaults, file,
+//! environment, flags: see `config`), opens the store, binds the socket and
+//! hands both to `fangpin_server::run_with`.
 
+mod config;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,52 +16,125 @@ use fangpin_server::{Clock, ManualClock, SystemClock};
 use fangpin_store::Store;
 use tracing_subscriber::EnvFilter;
 
-/// The default database: a SQLite file in the working directory, so that
-/// `cargo run` needs nothing else installed.
-const DEFAULT_DATABASE_URL: &str = "sqlite://fangpin.db";
+use crate::config::{Config, LogFormat};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "fangpind",
     version,
-    about = "Poverty-prevention insurance (防贫保) service for a county"
+    about = "Poverty-prevention insurance (防贫保) service for a county",
+    after_help = "Settings come from built-in defaults, then the file (--config or \
+FANGPIN_CONFIG), then the environment (FANGPIN_LISTEN, FANGPIN_DATABASE_URL or \
+DATABASE_URL, FANGPIN_REQUEST_TIMEOUT_SECS, FANGPIN_SHUTDOWN_GRACE_SECS, \
+FANGPIN_MAX_CONNECTIONS, FANGPIN_LOG_FILTER or RUST_LOG, FANGPIN_LOG_FORMAT), \
+then these flags; each overrides the one before."
 )]
 struct Args {
-    /// Address to listen on for gRPC.
-    #[arg(long, env = "FANGPIN_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: String,
-    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB (production).
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    database_url: String,
+    /// TOML configuration file [env: FANGPIN_CONFIG] (default: none).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on for gRPC, IP:PORT (default 127.0.0.1:50051).
+    /// Port 0 picks a free port; the log line "fangpind serving" names it.
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
+    /// sqlite://PATH (embedded, the default sqlite://fangpin.db) or
+    /// postgres://USER@HOST/DB (production).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Pin the service's date (YYYY-MM-DD), for training and demonstrations
     /// only: deadlines and publicity periods are counted from this date.
     #[arg(long)]
     today: Option<NaiveDate>,
+    /// Load and validate the configuration, print it (password hidden) and
+    /// exit, without binding or opening the database.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let store = Store::connect(&args.database_url)
+    let flags = config::Flags {
+        config: args.config.clone(),
+        listen: args.listen.clone(),
+        database_url: args.database_url.clone(),
+    };
+    let config = match config::load(&flags, &|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("fangpind: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        print!("{}", config.render());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = init_logging(&config) {
+        eprintln!("fangpind: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let result = serve(&config, args.today).await;
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "fangpind failed");
+    }
+    flush_logs();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fangpind: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> {
+    let store = Store::connect_with(&config.database_url, config.max_connections)
         .await
-        .with_context(|| format!("opening the database at {}", redact(&args.database_url)))?;
-    let clock: Arc<dyn Clock> = match args.today {
+        .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
+    let clock: Arc<dyn Clock> = match today {
         Some(date) => {
             tracing::warn!(%date, "the service's date is pinned (--today): for training and demonstrations only");
             Arc::new(ManualClock::at_date(date))
         }
         None => Arc::new(SystemClock),
     };
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    fangpin_server::run(listener, store, clock, shutdown_signal()).await
+        .with_context(|| format!("binding {}", config.listen))?;
+    fangpin_server::run_with(
+        listener,
+        store,
+        clock,
+        config.server_options(),
+        shutdown_signal(),
+    )
+    .await
 }
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    // Validated with the configuration, so this fails only on a bug.
+    let filter = EnvFilter::try_new(&config.log_filter).context("log filter")?;
+    let installed = match config.log_format {
+        // Colour only on a terminal: journald and files get plain text.
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
+        // Fields at the top level of each object, where collectors look.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("installing the logger: {e}"))
+}
+
+/// The one place where buffered telemetry is flushed before the process
+/// exits. The fmt subscriber writes each line as it goes, so there is
+/// nothing to do yet; an OpenTelemetry exporter's `shutdown()` goes here.
+fn flush_logs() {}
 
 /// Completes on Ctrl-C or SIGTERM (what systemd and Kubernetes send).
 async fn shutdown_signal() {

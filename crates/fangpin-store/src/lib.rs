@@ -22,6 +22,7 @@ pub mod claims;
 pub mod counties;
 pub mod idempotency;
 pub mod ledger;
+pub mod screening;
 
 /// A transaction on either backend.
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -91,9 +92,32 @@ pub struct Store {
     backend: Backend,
 }
 
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Backend> {
+        backend_of(url)
+    }
+
+    /// The pool size used when the operator names none.
+    pub fn default_max_connections(self) -> u32 {
+        match self {
+            Backend::Sqlite => DEFAULT_SQLITE_MAX_CONNECTIONS,
+            Backend::Postgres => DEFAULT_POSTGRES_MAX_CONNECTIONS,
+        }
+    }
+}
+
 impl Store {
-    /// Connects, creating a SQLite file if needed, and applies migrations.
+    /// Connects, creating a SQLite file if needed, and applies migrations,
+    /// with the backend's default pool size.
     pub async fn connect(url: &str) -> Result<Store> {
+        let max_connections = backend_of(url)?.default_max_connections();
+        Store::connect_with(url, max_connections).await
+    }
+
+    /// As `connect`, with a pool of at most `max_connections` connections
+    /// (the operator's `server.max_connections`).
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = backend_of(url)?;
         let url = match backend {
@@ -104,10 +128,6 @@ impl Store {
             _ => url.to_string(),
         };
         let options: AnyConnectOptions = url.parse()?;
-        let max_connections = match backend {
-            Backend::Sqlite => DEFAULT_SQLITE_MAX_CONNECTIONS,
-            Backend::Postgres => DEFAULT_POSTGRES_MAX_CONNECTIONS,
-        };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
@@ -172,6 +192,9 @@ impl Store {
         }
     }
 
+    /// Closes the pool: waiters fail at once, idle connections close now and
+    /// busy ones as they are returned. Completes when all are closed, so a
+    /// caller with a deadline wraps it in a timeout.
     pub async fn close(&self) {
         self.pool.close().await;
     }

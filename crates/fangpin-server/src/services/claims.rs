@@ -80,63 +80,19 @@ impl ClaimService for ClaimApi {
         };
         let response = self
             .0
-            .write("SubmitClaim", &req, &request_id.expect("checked").to_string(), &lock, move |conn, ctx| {
-                Box::pin(async move {
-                    let policy = counties::get_policy(conn, &claim.county_code, claim.policy_year, None)
-                        .await?
-                        .ok_or_else(|| {
-                            AppError::precondition(
-                                "POLICY",
-                                format!("policy/{}/{}", claim.county_code, claim.policy_year),
-                                "the household's county has no policy for its policy year",
-                            )
-                        })?;
-                    if policy.policy.rule(household.household_type, relief_kind).is_none() {
-                        return Err(AppError::invalid(
-                            "relief_kind",
-                            format!(
-                                "the county's policy has no {} relief for {} households",
-                                relief_kind.as_str(),
-                                household.household_type.as_str()
-                            ),
-                        ));
-                    }
-                    if !policy.policy.covers(claim.event_date) {
-                        return Err(AppError::invalid(
-                            "event_date",
-                            format!(
-                                "must fall within the policy year {} to {}",
-                                policy.policy.starts_on, policy.policy.ends_on
-                            ),
-                        ));
-                    }
-                    claim.policy_version = policy.version;
-                    claim.survey_deadline = calendar
-                        .add_working_days(ctx.today, policy.policy.survey_deadline_working_days)
-                        .map_err(|e| AppError::precondition("CALENDAR", "working-day calendar", e.to_string()))?;
-                    match claim_store::insert_claim(conn, &claim, ctx.now).await {
-                        Err(e) if e.is_unique_violation() => {
-                            return Err(AppError::AlreadyExists(
-                                "an open claim for this household, relief kind and event already exists".into(),
-                            ));
-                        }
-                        other => other?,
-                    }
-                    // The version is frozen from its first use: the assessment
-                    // must follow the rules the claim was taken in under.
-                    counties::freeze_policy(conn, &claim.county_code, claim.policy_year, policy.version).await?;
-                    let intake = TransitionRecord {
-                        from_state: None,
-                        to_state: ClaimState::Received,
-                        event: format!("submit_{}", claim.channel.as_str()),
-                        actor: claim.submitted_by.clone(),
-                        reason: claim.description.clone(),
-                        at: timestamp(ctx.now),
-                    };
-                    claim_store::append_transition(conn, claim.claim_id, &intake, &ctx.request_id).await?;
-                    Ok(super::claim_response(&claim))
-                })
-            })
+            .write(
+                "SubmitClaim",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &lock,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        open_claim(conn, &ctx, calendar, &mut claim, household.household_type)
+                            .await?;
+                        Ok(super::claim_response(&claim))
+                    })
+                },
+            )
             .await?;
         Ok(Response::new(response))
     }
@@ -271,4 +227,71 @@ impl ClaimService for ClaimApi {
             .await?;
         Ok(Response::new(response))
     }
+}
+
+/// Takes a new claim in: checks it against the county's current policy,
+/// fixes the policy version and the survey deadline, inserts it, freezes the
+/// policy version and records the intake transition. Shared by SubmitClaim
+/// and by claims made from screening runs.
+pub(crate) async fn open_claim(
+    conn: &mut fangpin_store::Conn,
+    ctx: &crate::app::WriteContext,
+    calendar: &fangpin_domain::calendar::WorkCalendar,
+    claim: &mut ClaimRecord,
+    household_type: fangpin_domain::policy::HouseholdType,
+) -> Result<(), AppError> {
+    let relief_kind = claim.relief_kind;
+    let policy = counties::get_policy(conn, &claim.county_code, claim.policy_year, None)
+        .await?
+        .ok_or_else(|| {
+            AppError::precondition(
+                "POLICY",
+                format!("policy/{}/{}", claim.county_code, claim.policy_year),
+                "the household's county has no policy for its policy year",
+            )
+        })?;
+    if policy.policy.rule(household_type, relief_kind).is_none() {
+        return Err(AppError::invalid(
+            "relief_kind",
+            format!(
+                "the county's policy has no {} relief for {} households",
+                relief_kind.as_str(),
+                household_type.as_str()
+            ),
+        ));
+    }
+    if !policy.policy.covers(claim.event_date) {
+        return Err(AppError::invalid(
+            "event_date",
+            format!(
+                "must fall within the policy year {} to {}",
+                policy.policy.starts_on, policy.policy.ends_on
+            ),
+        ));
+    }
+    claim.policy_version = policy.version;
+    claim.survey_deadline = calendar
+        .add_working_days(ctx.today, policy.policy.survey_deadline_working_days)
+        .map_err(|e| AppError::precondition("CALENDAR", "working-day calendar", e.to_string()))?;
+    match claim_store::insert_claim(conn, claim, ctx.now).await {
+        Err(e) if e.is_unique_violation() => {
+            return Err(AppError::AlreadyExists(
+                "an open claim for this household, relief kind and event already exists".into(),
+            ));
+        }
+        other => other?,
+    }
+    // The version is frozen from its first use: the assessment
+    // must follow the rules the claim was taken in under.
+    counties::freeze_policy(conn, &claim.county_code, claim.policy_year, policy.version).await?;
+    let intake = TransitionRecord {
+        from_state: None,
+        to_state: ClaimState::Received,
+        event: format!("submit_{}", claim.channel.as_str()),
+        actor: claim.submitted_by.clone(),
+        reason: claim.description.clone(),
+        at: timestamp(ctx.now),
+    };
+    claim_store::append_transition(conn, claim.claim_id, &intake, &ctx.request_id).await?;
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod payout;
 pub mod policy;
 pub mod publicity;
+pub mod screening;
 pub mod survey;
 
 use fangpin_domain::Fen;

@@ -1,0 +1,317 @@
+//! `fangpin admin`: backup and restore of a SQLite database. The one part of
+//! the CLI that opens the database itself instead of speaking gRPC, because a
+//! backup must not depend on the server being up (and a restore needs it
+//! down). PostgreSQL has its own tools for this: see docs/backup.md.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, Row};
+
+/// How long a backup waits on a database locked by a checkpoint or by
+/// another process's exclusive lock; the same as the server's busy timeout.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Copy a live SQLite database to a new file: a consistent snapshot,
+    /// taken while the server keeps reading and writing (SQLite's VACUUM
+    /// INTO). The copy is then checked and its tables counted.
+    Backup {
+        /// The database to copy, as the server's --database-url (sqlite://PATH)
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// The new file; an existing file is never overwritten
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Put a backup in place of a database. Stop the server first: it must
+    /// not have the old file open while it is replaced.
+    Restore {
+        /// A file written by `fangpin admin backup`
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Where the server will find it, as its --database-url (sqlite://PATH)
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// Replace an existing database at that path
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// What a check of a database file found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub file: PathBuf,
+    /// Every table but SQLite's own, with its row count, by name.
+    pub tables: Vec<(String, i64)>,
+}
+
+pub async fn run(cmd: Cmd) -> Result<()> {
+    let report = match cmd {
+        Cmd::Backup { database, to } => {
+            let report = backup(&database, &to).await?;
+            println!("backup written to {}", report.file.display());
+            report
+        }
+        Cmd::Restore {
+            from,
+            database,
+            force,
+        } => {
+            let report = restore(&from, &database, force).await?;
+            println!(
+                "restored {} to {}; start the server on it",
+                from.display(),
+                report.file.display()
+            );
+            report
+        }
+    };
+    print_report(&report);
+    Ok(())
+}
+
+fn print_report(report: &Report) {
+    println!("integrity check: ok");
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["table", "rows"]);
+    for (name, rows) in &report.tables {
+        table.add_row([name.clone(), rows.to_string()]);
+    }
+    println!("{table}");
+}
+
+/// Writes a consistent copy of the SQLite database `database_url` names to
+/// the new file `to`, checks the copy's integrity and counts its rows.
+pub async fn backup(database_url: &str, to: &Path) -> Result<Report> {
+    let source = sqlite_path(database_url)?;
+    if !source.exists() {
+        bail!("no database at {}", source.display());
+    }
+    if to.exists() {
+        bail!(
+            "{} already exists; a backup never overwrites a file (choose a new name)",
+            to.display()
+        );
+    }
+    let target = to
+        .to_str()
+        .with_context(|| format!("{} is not a UTF-8 path", to.display()))?;
+    let options = SqliteConnectOptions::new()
+        .filename(&source)
+        .create_if_missing(false)
+        .busy_timeout(BUSY_TIMEOUT);
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("opening {}", source.display()))?;
+    // VACUUM INTO reads the database in one read transaction, so the copy is
+    // the database as of one commit, while the server's writer goes on in
+    // the WAL. It refuses to write over a file that exists by now.
+    sqlx::query("VACUUM INTO ?")
+        .bind(target)
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("copying {} to {}", source.display(), to.display()))?;
+    conn.close().await.ok();
+    // SQLite does not sync the file VACUUM INTO writes; a backup that a
+    // power cut can lose is not one.
+    sync_file(to)?;
+    check(to).await
+}
+
+/// Replaces (with `force`) or creates the SQLite database `database_url`
+/// names with a copy of `from`, after checking `from`'s integrity. The copy
+/// is written beside the target and renamed over it, so the target is either
+/// the old database or the whole backup, never half of it.
+pub async fn restore(from: &Path, database_url: &str, force: bool) -> Result<Report> {
+    let target = sqlite_path(database_url)?;
+    check(from)
+        .await
+        .with_context(|| format!("{} is not a sound backup; nothing restored", from.display()))?;
+    if target.exists() {
+        if !force {
+            bail!(
+                "{} already exists; stop the server and pass --force to replace it",
+                target.display()
+            );
+        }
+        ensure_unused(&target).await?;
+    }
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .with_context(|| format!("{} names no file", target.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let temporary = dir.join(format!(".{name}.restore-{}", uuid::Uuid::new_v4().simple()));
+    let copied = std::fs::copy(from, &temporary)
+        .with_context(|| format!("copying {} to {}", from.display(), temporary.display()))
+        .and_then(|_| sync_file(&temporary));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
+    // A write-ahead log left by the old database would be replayed into the
+    // new one on first open and corrupt it, so it goes with the old file.
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let side = dir.join(format!("{name}{suffix}"));
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(e).with_context(|| format!("removing {}", side.display()));
+            }
+        }
+    }
+    std::fs::rename(&temporary, &target)
+        .with_context(|| format!("renaming {} to {}", temporary.display(), target.display()))?;
+    // The rename is durable only once the directory is synced.
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
+    check(&target).await
+}
+
+/// The file of a sqlite:// URL; any other database is refused.
+fn sqlite_path(database_url: &str) -> Result<PathBuf> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        bail!(
+            "fangpin admin backs up SQLite only; for PostgreSQL use pg_dump -Fc and pg_restore (see docs/backup.md)"
+        );
+    }
+    if !database_url.starts_with("sqlite:") {
+        bail!("expected a sqlite://PATH database URL, got {database_url:?}");
+    }
+    if database_url.contains(":memory:") {
+        bail!("{database_url:?} is an in-memory database; there is no file to back up");
+    }
+    let options = SqliteConnectOptions::from_str(database_url)
+        .with_context(|| format!("invalid database URL {database_url:?}"))?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() {
+        bail!("{database_url:?} names no database file");
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Opens `file` read-only as an immutable database (no locks, no WAL files
+/// beside it), runs `PRAGMA integrity_check` and counts every table's rows.
+async fn check(file: &Path) -> Result<Report> {
+    if !file.is_file() {
+        bail!("no file at {}", file.display());
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(file)
+        .read_only(true)
+        .immutable(true);
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let findings: Vec<String> = sqlx::query("PRAGMA integrity_check")
+        .fetch_all(&mut conn)
+        .await
+        .with_context(|| format!("checking {}", file.display()))?
+        .iter()
+        .map(|row| row.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    if findings != ["ok"] {
+        bail!(
+            "{} fails SQLite's integrity check:\n  {}",
+            file.display(),
+            findings.join("\n  ")
+        );
+    }
+    let names: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await?
+    .iter()
+    .map(|row| row.try_get::<String, _>(0))
+    .collect::<Result<_, _>>()?;
+    if names.is_empty() {
+        bail!("{} holds no tables: not a fangpin database", file.display());
+    }
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        // The names come from the file's own schema; quoting keeps any of
+        // them one identifier.
+        let sql = format!("SELECT COUNT(*) FROM \"{}\"", name.replace('"', "\"\""));
+        let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await
+            .with_context(|| format!("counting {name}"))?;
+        tables.push((name, rows));
+    }
+    conn.close().await.ok();
+    Ok(Report {
+        file: file.to_path_buf(),
+        tables,
+    })
+}
+
+/// Refuses to replace a database another process has open: a server still
+/// running would go on writing to the old file, and the restore would be lost.
+async fn ensure_unused(target: &Path) -> Result<()> {
+    let options = SqliteConnectOptions::new()
+        .filename(target)
+        .create_if_missing(false)
+        .busy_timeout(Duration::ZERO)
+        .locking_mode(sqlx::sqlite::SqliteLockingMode::Exclusive);
+    let in_use = || {
+        format!(
+            "{} is in use (is fangpind still running?); stop the server before restoring",
+            target.display()
+        )
+    };
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .with_context(in_use)?;
+    // In exclusive locking mode the first write lock is kept until the
+    // connection closes, and it cannot be had while anyone else has the file open.
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut conn)
+        .await
+        .with_context(in_use)?;
+    sqlx::query("ROLLBACK").execute(&mut conn).await?;
+    conn.close().await.ok();
+    Ok(())
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sqlite_file_urls_are_accepted() {
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/fangpin/fangpin.db").expect("valid"),
+            PathBuf::from("/var/lib/fangpin/fangpin.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite://fangpin.db").expect("valid"),
+            PathBuf::from("fangpin.db")
+        );
+        let pg = sqlite_path("postgres://fangpin@db/fangpin").expect_err("refused");
+        assert!(pg.to_string().contains("pg_dump"), "{pg}");
+        assert!(sqlite_path("mysql://db/x").is_err());
+        assert!(sqlite_path("sqlite::memory:").is_err());
+    }
+}

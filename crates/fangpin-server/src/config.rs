@@ -1,0 +1,735 @@
+//! fangpind's configuration. Four layers, each overriding the one before:
+//! built-in defaults, a TOML file (`--config PATH` or `FANGPIN_CONFIG`; no
+//! file if neither), environment variables, command-line flags.
+//!
+//! ```toml
+//! # /etc/fangpin/fangpind.toml
+//! listen = "0.0.0.0:50051"
+//! database_url = "sqlite:///var/lib/fangpin/fangpin.db"   # or postgres://...
+//! [server]
+//! request_timeout_secs = 30      # 1..=600
+//! shutdown_grace_secs = 20       # 1..=300
+//! max_connections = 32           # database pool size, 1..=512
+//! [log]
+//! filter = "info"                # tracing EnvFilter syntax
+//! format = "text"                # text | json
+//! ```
+//!
+//! Loading never stops at the first mistake: every problem is collected and
+//! reported naming the key, variable or flag that set the value, so an
+//! operator fixes a file in one round. Unknown keys are an error, because a
+//! misspelt key silently falling back to a default is worse than refusing.
+//!
+//! The environment is read through a lookup function, so the tests pass a map
+//! instead of changing the process environment (which tests running in
+//! parallel share).
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use fangpin_store::Backend;
+use serde::Deserialize;
+
+/// Loopback only: a server reachable from the network is a decision for the
+/// operator to write down, not a default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// A SQLite file in the working directory, so `cargo run` needs nothing else.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://fangpin.db";
+const DEFAULT_LOG_FILTER: &str = "info";
+
+/// Up to ten minutes: the longest call (a year's reconciliation of 10^6
+/// entries) takes about a second, so more only hides a stuck database.
+const REQUEST_TIMEOUT_SECS: RangeInclusive<i64> = 1..=600;
+/// Up to five minutes: orchestrators kill a process that takes longer.
+const SHUTDOWN_GRACE_SECS: RangeInclusive<i64> = 1..=300;
+/// A PostgreSQL server's default `max_connections` is 100; 512 is already
+/// more than one replica should ever hold.
+const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=512;
+
+/// The environment variables, by the key they set.
+pub const ENV_CONFIG: &str = "FANGPIN_CONFIG";
+const ENV_LISTEN: &str = "FANGPIN_LISTEN";
+const ENV_DATABASE_URL: &str = "FANGPIN_DATABASE_URL";
+/// The older name, still honoured below `FANGPIN_DATABASE_URL`.
+const ENV_DATABASE_URL_LEGACY: &str = "DATABASE_URL";
+const ENV_REQUEST_TIMEOUT_SECS: &str = "FANGPIN_REQUEST_TIMEOUT_SECS";
+const ENV_SHUTDOWN_GRACE_SECS: &str = "FANGPIN_SHUTDOWN_GRACE_SECS";
+const ENV_MAX_CONNECTIONS: &str = "FANGPIN_MAX_CONNECTIONS";
+const ENV_LOG_FILTER: &str = "FANGPIN_LOG_FILTER";
+/// tracing's usual variable, still honoured below `FANGPIN_LOG_FILTER`.
+const ENV_LOG_FILTER_LEGACY: &str = "RUST_LOG";
+const ENV_LOG_FORMAT: &str = "FANGPIN_LOG_FORMAT";
+
+/// The file's keys, as they appear in messages.
+const KEY_LISTEN: &str = "listen";
+const KEY_DATABASE_URL: &str = "database_url";
+const KEY_REQUEST_TIMEOUT_SECS: &str = "server.request_timeout_secs";
+const KEY_SHUTDOWN_GRACE_SECS: &str = "server.shutdown_grace_secs";
+const KEY_MAX_CONNECTIONS: &str = "server.max_connections";
+const KEY_LOG_FILTER: &str = "log.filter";
+const KEY_LOG_FORMAT: &str = "log.format";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// Where the effective value of a key came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File,
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl Origin {
+    /// What a message about the value names: the variable or flag that set
+    /// it, or else the file's key.
+    fn label(&self, key: &'static str) -> &'static str {
+        match self {
+            Origin::Default | Origin::File => key,
+            Origin::Env(name) | Origin::Flag(name) => name,
+        }
+    }
+}
+
+/// The command-line flags that override everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// The validated configuration fangpind runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+    /// Resolved: the backend's default when no layer names one.
+    pub max_connections: u32,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    origins: Origins,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Origins {
+    listen: Origin,
+    database_url: Origin,
+    request_timeout_secs: Origin,
+    shutdown_grace_secs: Origin,
+    max_connections: Origin,
+    log_filter: Origin,
+    log_format: Origin,
+}
+
+/// Everything wrong with a configuration, one line each.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration")?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The file as written. Numbers are read as `i64` so that `0` or `-1` gets
+/// the same range message as any other out-of-range value, not a type error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    #[serde(default)]
+    server: FileServer,
+    #[serde(default)]
+    log: FileLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    request_timeout_secs: Option<i64>,
+    shutdown_grace_secs: Option<i64>,
+    max_connections: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    filter: Option<String>,
+    format: Option<String>,
+}
+
+/// Loads the configuration: reads the file the flags or `env` name, then
+/// layers `env` and the flags over it and validates the result.
+pub fn load(flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let env = |name: &str| env(name).filter(|v| !v.is_empty());
+    let path = flags
+        .config
+        .clone()
+        .or_else(|| env(ENV_CONFIG).map(PathBuf::from));
+    let file = match &path {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                problems: vec![format!("{}: cannot read: {e}", path.display())],
+            })?;
+            Some((path.as_path(), text))
+        }
+    };
+    resolve(
+        file.as_ref().map(|(path, text)| (*path, text.as_str())),
+        &env,
+        flags,
+    )
+}
+
+/// Layers the file's text (already read), `env` and the flags over the
+/// defaults and validates the result.
+fn resolve(
+    file: Option<(&Path, &str)>,
+    env: &dyn Fn(&str) -> Option<String>,
+    flags: &Flags,
+) -> Result<Config, ConfigError> {
+    let parsed = match file {
+        None => FileConfig::default(),
+        Some((path, text)) => toml::from_str::<FileConfig>(text).map_err(|e| ConfigError {
+            // toml's message names the key and shows the line.
+            problems: vec![format!("{}: {}", path.display(), e.to_string().trim_end())],
+        })?,
+    };
+    let mut problems = Vec::new();
+
+    let listen = layer(
+        (DEFAULT_LISTEN.to_string(), Origin::Default),
+        parsed.listen,
+        env,
+        &[ENV_LISTEN],
+        flags.listen.clone().map(|v| (v, "--listen")),
+    );
+    let database_url = layer(
+        (DEFAULT_DATABASE_URL.to_string(), Origin::Default),
+        parsed.database_url,
+        env,
+        // Later names win: FANGPIN_DATABASE_URL over DATABASE_URL.
+        &[ENV_DATABASE_URL_LEGACY, ENV_DATABASE_URL],
+        flags.database_url.clone().map(|v| (v, "--database-url")),
+    );
+    let log_filter = layer(
+        (DEFAULT_LOG_FILTER.to_string(), Origin::Default),
+        parsed.log.filter,
+        env,
+        &[ENV_LOG_FILTER_LEGACY, ENV_LOG_FILTER],
+        None,
+    );
+    let log_format = layer(
+        (LogFormat::Text.name().to_string(), Origin::Default),
+        parsed.log.format,
+        env,
+        &[ENV_LOG_FORMAT],
+        None,
+    );
+    let mut number = |default: Option<i64>, from_file: Option<i64>, var: &'static str| {
+        let mut value = default.map(|v| (v, Origin::Default));
+        if let Some(v) = from_file {
+            value = Some((v, Origin::File));
+        }
+        if let Some(text) = env(var) {
+            match text.trim().parse::<i64>() {
+                Ok(v) => value = Some((v, Origin::Env(var))),
+                Err(_) => problems.push(format!("{var}: not a number: {text:?}")),
+            }
+        }
+        value
+    };
+    let request_timeout_secs = number(
+        Some(fangpin_server::DEFAULT_REQUEST_TIMEOUT.as_secs() as i64),
+        parsed.server.request_timeout_secs,
+        ENV_REQUEST_TIMEOUT_SECS,
+    );
+    let shutdown_grace_secs = number(
+        Some(fangpin_server::DEFAULT_SHUTDOWN_GRACE.as_secs() as i64),
+        parsed.server.shutdown_grace_secs,
+        ENV_SHUTDOWN_GRACE_SECS,
+    );
+    let max_connections = number(None, parsed.server.max_connections, ENV_MAX_CONNECTIONS);
+
+    let listen_addr = match listen.0.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(format!(
+                "{}: not an address of the form IP:PORT: {:?}",
+                listen.1.label(KEY_LISTEN),
+                listen.0
+            ));
+            None
+        }
+    };
+    let backend = match Backend::of_url(&database_url.0) {
+        Ok(backend) => Some(backend),
+        Err(_) => {
+            problems.push(format!(
+                "{}: expected sqlite://PATH or postgres://USER@HOST/DB, got {:?}",
+                database_url.1.label(KEY_DATABASE_URL),
+                crate::redact(&database_url.0)
+            ));
+            None
+        }
+    };
+    let mut in_range = |setting: &Option<(i64, Origin)>, key, range: RangeInclusive<i64>| {
+        let (value, origin) = setting.as_ref()?;
+        if range.contains(value) {
+            Some(*value)
+        } else {
+            problems.push(format!(
+                "{}: must be between {} and {}, got {value}",
+                origin.label(key),
+                range.start(),
+                range.end()
+            ));
+            None
+        }
+    };
+    let request_timeout = in_range(
+        &request_timeout_secs,
+        KEY_REQUEST_TIMEOUT_SECS,
+        REQUEST_TIMEOUT_SECS,
+    );
+    let shutdown_grace = in_range(
+        &shutdown_grace_secs,
+        KEY_SHUTDOWN_GRACE_SECS,
+        SHUTDOWN_GRACE_SECS,
+    );
+    let pool_size = in_range(&max_connections, KEY_MAX_CONNECTIONS, MAX_CONNECTIONS);
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter.0) {
+        problems.push(format!(
+            "{}: not a log filter ({e}): {:?}",
+            log_filter.1.label(KEY_LOG_FILTER),
+            log_filter.0
+        ));
+    }
+    let format = match log_format.0.as_str() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            problems.push(format!(
+                "{}: must be \"text\" or \"json\", got {other:?}",
+                log_format.1.label(KEY_LOG_FORMAT)
+            ));
+            None
+        }
+    };
+
+    match (
+        listen_addr,
+        backend,
+        request_timeout,
+        shutdown_grace,
+        format,
+        problems.is_empty(),
+    ) {
+        (Some(listen_addr), Some(backend), Some(timeout), Some(grace), Some(format), true) => {
+            let (max_connections, max_connections_origin) = match (pool_size, max_connections) {
+                (Some(size), Some((_, origin))) => (size, origin),
+                _ => (
+                    i64::from(backend.default_max_connections()),
+                    Origin::Default,
+                ),
+            };
+            Ok(Config {
+                file: file.map(|(path, _)| path.to_path_buf()),
+                listen: listen_addr,
+                database_url: database_url.0,
+                // The ranges above are positive and small, so these hold.
+                request_timeout_secs: timeout.unsigned_abs(),
+                shutdown_grace_secs: grace.unsigned_abs(),
+                max_connections: u32::try_from(max_connections)
+                    .unwrap_or(backend.default_max_connections()),
+                log_filter: log_filter.0,
+                log_format: format,
+                origins: Origins {
+                    listen: listen.1,
+                    database_url: database_url.1,
+                    request_timeout_secs: origin_of(request_timeout_secs),
+                    shutdown_grace_secs: origin_of(shutdown_grace_secs),
+                    max_connections: max_connections_origin,
+                    log_filter: log_filter.1,
+                    log_format: log_format.1,
+                },
+            })
+        }
+        _ => Err(ConfigError { problems }),
+    }
+}
+
+fn origin_of(setting: Option<(i64, Origin)>) -> Origin {
+    setting.map_or(Origin::Default, |(_, origin)| origin)
+}
+
+/// One text setting through the layers: default, file, the variables in
+/// `vars` (later ones win), the flag.
+fn layer(
+    default: (String, Origin),
+    from_file: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[&'static str],
+    flag: Option<(String, &'static str)>,
+) -> (String, Origin) {
+    let mut value = default;
+    if let Some(v) = from_file {
+        value = (v, Origin::File);
+    }
+    for &var in vars {
+        if let Some(v) = env(var) {
+            value = (v, Origin::Env(var));
+        }
+    }
+    if let Some((v, name)) = flag {
+        value = (v, Origin::Flag(name));
+    }
+    value
+}
+
+impl Config {
+    /// The request timeout and grace period for `fangpin_server::run_with`.
+    pub fn server_options(&self) -> fangpin_server::ServerOptions {
+        fangpin_server::ServerOptions {
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+        }
+    }
+
+    /// The effective configuration as a TOML file that would reproduce it,
+    /// each line commented with where its value came from. The database
+    /// password is hidden.
+    pub fn render(&self) -> String {
+        let file = self
+            .file
+            .as_ref()
+            .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
+        let from = |origin: &Origin| match origin {
+            Origin::Default => "default".to_string(),
+            Origin::File => format!("from {file}"),
+            Origin::Env(name) => format!("from environment {name}"),
+            Origin::Flag(name) => format!("from flag {name}"),
+        };
+        let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+        let o = &self.origins;
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "# fangpind effective configuration; file: {file}");
+        let _ = writeln!(
+            out,
+            "listen = {}  # {}",
+            quoted(&self.listen.to_string()),
+            from(&o.listen)
+        );
+        let _ = writeln!(
+            out,
+            "database_url = {}  # {}",
+            quoted(&crate::redact(&self.database_url)),
+            from(&o.database_url)
+        );
+        let _ = writeln!(out, "\n[server]");
+        let _ = writeln!(
+            out,
+            "request_timeout_secs = {}  # {}",
+            self.request_timeout_secs,
+            from(&o.request_timeout_secs)
+        );
+        let _ = writeln!(
+            out,
+            "shutdown_grace_secs = {}  # {}",
+            self.shutdown_grace_secs,
+            from(&o.shutdown_grace_secs)
+        );
+        let max_from = match o.max_connections {
+            Origin::Default => "default for this database".to_string(),
+            ref origin => from(origin),
+        };
+        let _ = writeln!(
+            out,
+            "max_connections = {}  # {max_from}",
+            self.max_connections
+        );
+        let _ = writeln!(out, "\n[log]");
+        let _ = writeln!(
+            out,
+            "filter = {}  # {}",
+            quoted(&self.log_filter),
+            from(&o.log_filter)
+        );
+        let _ = writeln!(
+            out,
+            "format = {}  # {}",
+            quoted(self.log_format.name()),
+            from(&o.log_format)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn resolve_with(
+        file: Option<&str>,
+        env: &[(&str, &str)],
+        flags: &Flags,
+    ) -> Result<Config, ConfigError> {
+        let env = env_of(env);
+        resolve(
+            file.map(|text| (Path::new("/etc/fangpin/fangpind.toml"), text)),
+            &|name| env.get(name).cloned(),
+            flags,
+        )
+    }
+
+    fn problems(file: Option<&str>, env: &[(&str, &str)]) -> Vec<String> {
+        resolve_with(file, env, &Flags::default())
+            .expect_err("the configuration is refused")
+            .problems
+    }
+
+    const FULL: &str = r#"
+listen = "0.0.0.0:50051"
+database_url = "postgres://fangpin:s3cret@db.example/fangpin"
+[server]
+request_timeout_secs = 45
+shutdown_grace_secs = 25
+max_connections = 32
+[log]
+filter = "info,fangpin_server=debug"
+format = "json"
+"#;
+
+    #[test]
+    fn nothing_given_keeps_the_defaults_cargo_run_needs() {
+        let config = resolve_with(None, &[], &Flags::default()).expect("valid");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.request_timeout_secs, 30);
+        assert_eq!(config.shutdown_grace_secs, 20);
+        assert_eq!(
+            config.max_connections,
+            fangpin_store::DEFAULT_SQLITE_MAX_CONNECTIONS
+        );
+        assert_eq!(config.log_filter, "info");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.origins.listen, Origin::Default);
+    }
+
+    #[test]
+    fn the_file_overrides_the_defaults() {
+        let config = resolve_with(Some(FULL), &[], &Flags::default()).expect("valid");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:50051");
+        assert_eq!(config.request_timeout_secs, 45);
+        assert_eq!(config.shutdown_grace_secs, 25);
+        assert_eq!(config.max_connections, 32);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.origins.max_connections, Origin::File);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_flags_override_both() {
+        let env = [
+            ("FANGPIN_LISTEN", "127.0.0.1:6000"),
+            ("FANGPIN_SHUTDOWN_GRACE_SECS", "5"),
+            ("FANGPIN_MAX_CONNECTIONS", "8"),
+            ("FANGPIN_LOG_FORMAT", "text"),
+            ("DATABASE_URL", "sqlite://legacy.db"),
+        ];
+        let config = resolve_with(Some(FULL), &env, &Flags::default()).expect("valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:6000");
+        assert_eq!(config.origins.listen, Origin::Env("FANGPIN_LISTEN"));
+        assert_eq!(config.shutdown_grace_secs, 5);
+        assert_eq!(config.request_timeout_secs, 45, "still from the file");
+        assert_eq!(config.max_connections, 8);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.database_url, "sqlite://legacy.db");
+
+        let flags = Flags {
+            config: None,
+            listen: Some("127.0.0.1:7000".into()),
+            database_url: Some("sqlite://flag.db".into()),
+        };
+        let config = resolve_with(Some(FULL), &env, &flags).expect("valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.origins.listen, Origin::Flag("--listen"));
+        assert_eq!(config.database_url, "sqlite://flag.db");
+    }
+
+    #[test]
+    fn the_new_variable_names_win_over_the_old_ones() {
+        let env = [
+            ("DATABASE_URL", "sqlite://old.db"),
+            ("FANGPIN_DATABASE_URL", "sqlite://new.db"),
+            ("RUST_LOG", "warn"),
+            ("FANGPIN_LOG_FILTER", "debug"),
+        ];
+        let config = resolve_with(None, &env, &Flags::default()).expect("valid");
+        assert_eq!(config.database_url, "sqlite://new.db");
+        assert_eq!(config.log_filter, "debug");
+        let config = resolve_with(None, &[("RUST_LOG", "warn")], &Flags::default()).expect("valid");
+        assert_eq!(config.log_filter, "warn");
+    }
+
+    #[test]
+    fn every_problem_is_reported_naming_its_key() {
+        let file = r#"
+listen = "everywhere"
+database_url = "mysql://root:hunter2@db/fangpin"
+[server]
+request_timeout_secs = 0
+shutdown_grace_secs = 0
+max_connections = 513
+[log]
+format = "xml"
+"#;
+        assert_eq!(
+            problems(Some(file), &[]),
+            vec![
+                r#"listen: not an address of the form IP:PORT: "everywhere""#,
+                r#"database_url: expected sqlite://PATH or postgres://USER@HOST/DB, got "mysql://root:***@db/fangpin""#,
+                "server.request_timeout_secs: must be between 1 and 600, got 0",
+                "server.shutdown_grace_secs: must be between 1 and 300, got 0",
+                "server.max_connections: must be between 1 and 512, got 513",
+                r#"log.format: must be "text" or "json", got "xml""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_from_the_environment_name_the_variable() {
+        let env = [
+            ("FANGPIN_MAX_CONNECTIONS", "x"),
+            ("FANGPIN_SHUTDOWN_GRACE_SECS", "301"),
+            ("FANGPIN_REQUEST_TIMEOUT_SECS", "-1"),
+        ];
+        assert_eq!(
+            problems(Some(FULL), &env),
+            vec![
+                r#"FANGPIN_MAX_CONNECTIONS: not a number: "x""#,
+                "FANGPIN_REQUEST_TIMEOUT_SECS: must be between 1 and 600, got -1",
+                "FANGPIN_SHUTDOWN_GRACE_SECS: must be between 1 and 300, got 301",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_flag_is_named_as_the_flag() {
+        let flags = Flags {
+            listen: Some("nowhere".into()),
+            ..Flags::default()
+        };
+        let error = resolve_with(None, &[], &flags).expect_err("refused");
+        assert_eq!(
+            error.problems,
+            vec![r#"--listen: not an address of the form IP:PORT: "nowhere""#]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let file = "[server]\nshutdown_grace = 20\n";
+        let problems = problems(Some(file), &[]);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("/etc/fangpin/fangpind.toml: ")
+                && problems[0].contains("unknown field `shutdown_grace`"),
+            "{problems:?}"
+        );
+        let problems = self::problems(Some("colour = \"red\"\n"), &[]);
+        assert!(
+            problems[0].contains("unknown field `colour`"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let env = env_of(&[("FANGPIN_LISTEN", ""), ("FANGPIN_CONFIG", "")]);
+        let config = load(&Flags::default(), &|name| env.get(name).cloned()).expect("valid");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.file, None);
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let flags = Flags {
+            config: Some(PathBuf::from("/nonexistent/fangpind.toml")),
+            ..Flags::default()
+        };
+        let error = load(&flags, &|_| None).expect_err("refused");
+        assert!(
+            error.problems[0].starts_with("/nonexistent/fangpind.toml: cannot read"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_rendered_configuration_hides_the_password_and_reads_back() {
+        let config = resolve_with(
+            Some(FULL),
+            &[("FANGPIN_SHUTDOWN_GRACE_SECS", "7")],
+            &Flags::default(),
+        )
+        .expect("valid");
+        let text = config.render();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains(r#"database_url = "postgres://fangpin:***@db.example/fangpin""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "shutdown_grace_secs = 7  # from environment FANGPIN_SHUTDOWN_GRACE_SECS"
+            ),
+            "{text}"
+        );
+        // Apart from the password, the output is a file fangpind accepts.
+        let again = resolve_with(Some(&text), &[], &Flags::default()).expect("valid again");
+        assert_eq!(again.shutdown_grace_secs, 7);
+        assert_eq!(again.max_connections, 32);
+        assert_eq!(again.log_filter, config.log_filter);
+    }
+}

@@ -1,0 +1,729 @@
+//! Feeds, their per-household costs, and screening runs.
+//!
+//! Imports write aggregates, never raw rows: a file of ten million
+//! settlements becomes one row per household, relief kind and calendar year
+//! (twelve month columns). That keeps the database, and every later
+//! screening run, proportional to the enrolled pool rather than to the feeds.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use fangpin_domain::Fen;
+use fangpin_domain::feeds::{CivilStatus, FeedKind};
+use fangpin_domain::identity::{PersonKey, ResidentId};
+use fangpin_domain::policy::{HouseholdType, ReliefKind};
+use futures_util::TryStreamExt;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{Conn, Result, StoreError, col, parse_uuid};
+
+/// Rows per multi-row INSERT: 500 × 18 parameters stays far below both
+/// SQLite's (32,766) and PostgreSQL's (65,535) limit on bind parameters.
+const INSERT_BATCH: usize = 500;
+/// Row errors kept per import; all are counted.
+pub const MAX_STORED_ROW_ERRORS: usize = 1_000;
+/// Imports one screening run may read. Twelve monthly files of five feeds a
+/// year is sixty; this leaves room for corrections and keeps the query's
+/// IN list bounded.
+pub const MAX_IMPORTS_PER_YEAR: usize = 2_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub import_id: Uuid,
+    pub county_code: String,
+    pub policy_year: i32,
+    pub kind: FeedKind,
+    pub file_name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub rows_total: u64,
+    pub rows_accepted: u64,
+    pub rows_rejected: u64,
+    pub rows_not_counted: u64,
+    pub households_touched: u64,
+    pub rejected_by_reason: Vec<(String, u64)>,
+    pub totals: Vec<(ReliefKind, Fen)>,
+    pub imported_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowErrorRecord {
+    pub line: u64,
+    pub field: String,
+    pub code: String,
+    pub reason: String,
+}
+
+/// One household's costs of one kind in one calendar year, from one import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostRow {
+    pub household_id: Uuid,
+    pub relief_kind: ReliefKind,
+    pub year: i32,
+    pub months: [Fen; 12],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomeRow {
+    pub household_id: Uuid,
+    pub per_capita: Fen,
+    pub status: CivilStatus,
+    pub verified_on: NaiveDate,
+}
+
+/// Every enrolled person of a county's policy year, keyed for bulk lookup.
+pub struct PersonIndex {
+    pub persons: HashMap<PersonKey, u32>,
+    /// Household ids, indexed by the values of `persons`.
+    pub households: Vec<Uuid>,
+}
+
+fn to_i64(n: u64, what: &str) -> Result<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} exceeds i64")))
+}
+
+fn to_u64(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
+}
+
+pub async fn load_person_index(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+) -> Result<PersonIndex> {
+    let mut persons = HashMap::new();
+    let mut households = Vec::new();
+    let mut household_index: HashMap<String, u32> = HashMap::new();
+    let mut rows = sqlx::query(
+        "SELECT id_number, household_id FROM persons WHERE county_code = $1 AND policy_year = $2",
+    )
+    .bind(county_code)
+    .bind(i64::from(year))
+    .fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
+        let id: String = col(&row, "id_number")?;
+        let household: String = col(&row, "household_id")?;
+        let id = ResidentId::parse(&id)
+            .map_err(|e| StoreError::Corrupt(format!("stored person id number: {e}")))?;
+        let next = u32::try_from(households.len())
+            .map_err(|_| StoreError::Corrupt("more than 2^32 households".into()))?;
+        let index = match household_index.get(&household) {
+            Some(&i) => i,
+            None => {
+                households.push(parse_uuid(&household)?);
+                household_index.insert(household, next);
+                next
+            }
+        };
+        persons.insert(PersonKey::of(&id), index);
+    }
+    Ok(PersonIndex {
+        persons,
+        households,
+    })
+}
+
+pub async fn find_import_by_hash(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+    kind: FeedKind,
+    sha256: &str,
+) -> Result<Option<ImportRecord>> {
+    // Only constant text is formatted into these statements; values are bound.
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{IMPORT_COLUMNS} WHERE county_code = $1 AND policy_year = $2 AND kind = $3 AND sha256 = $4"
+    )))
+    .bind(county_code)
+    .bind(i64::from(year))
+    .bind(kind.as_str())
+    .bind(sha256)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(decode_import).transpose()
+}
+
+pub async fn get_import(conn: &mut Conn, import_id: Uuid) -> Result<Option<ImportRecord>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{IMPORT_COLUMNS} WHERE import_id = $1"
+    )))
+    .bind(import_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(decode_import).transpose()
+}
+
+const IMPORT_COLUMNS: &str = "SELECT import_id, county_code, policy_year, kind, file_name, sha256, size_bytes, \
+     rows_total, rows_accepted, rows_rejected, rows_not_counted, households_touched, rejected_by_reason, totals, \
+     imported_at FROM feed_imports";
+
+fn decode_import(row: &sqlx::any::AnyRow) -> Result<ImportRecord> {
+    let kind: String = col(row, "kind")?;
+    let reasons: String = col(row, "rejected_by_reason")?;
+    let totals: String = col(row, "totals")?;
+    let reasons: Vec<(String, u64)> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&reasons)
+            .map_err(|e| StoreError::Corrupt(format!("rejected_by_reason: {e}")))?
+            .into_iter()
+            .map(|(k, v)| {
+                v.as_u64()
+                    .map(|n| (k, n))
+                    .ok_or_else(|| StoreError::Corrupt("rejected_by_reason count".into()))
+            })
+            .collect::<Result<_>>()?;
+    let totals: Vec<(ReliefKind, Fen)> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&totals)
+            .map_err(|e| StoreError::Corrupt(format!("totals: {e}")))?
+            .into_iter()
+            .map(|(k, v)| {
+                let kind = ReliefKind::parse(&k)
+                    .ok_or_else(|| StoreError::Corrupt(format!("totals kind {k}")))?;
+                let fen = v
+                    .as_i64()
+                    .ok_or_else(|| StoreError::Corrupt("totals amount".into()))?;
+                Ok((kind, Fen::new(fen)))
+            })
+            .collect::<Result<_>>()?;
+    let year: i64 = col(row, "policy_year")?;
+    Ok(ImportRecord {
+        import_id: parse_uuid(&col::<String>(row, "import_id")?)?,
+        county_code: col(row, "county_code")?,
+        policy_year: i32::try_from(year).map_err(|_| StoreError::Corrupt("policy year".into()))?,
+        kind: FeedKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("feed kind {kind}")))?,
+        file_name: col(row, "file_name")?,
+        sha256: col(row, "sha256")?,
+        size_bytes: to_u64(col(row, "size_bytes")?, "size")?,
+        rows_total: to_u64(col(row, "rows_total")?, "rows")?,
+        rows_accepted: to_u64(col(row, "rows_accepted")?, "rows")?,
+        rows_rejected: to_u64(col(row, "rows_rejected")?, "rows")?,
+        rows_not_counted: to_u64(col(row, "rows_not_counted")?, "rows")?,
+        households_touched: to_u64(col(row, "households_touched")?, "households")?,
+        rejected_by_reason: reasons,
+        totals,
+        imported_at: col(row, "imported_at")?,
+    })
+}
+
+pub async fn insert_import(conn: &mut Conn, record: &ImportRecord, request_id: &str) -> Result<()> {
+    let reasons: serde_json::Map<String, serde_json::Value> = record
+        .rejected_by_reason
+        .iter()
+        .map(|(k, n)| (k.clone(), serde_json::Value::from(*n)))
+        .collect();
+    let totals: serde_json::Map<String, serde_json::Value> = record
+        .totals
+        .iter()
+        .map(|(k, fen)| (k.as_str().to_string(), serde_json::Value::from(fen.get())))
+        .collect();
+    sqlx::query(
+        "INSERT INTO feed_imports (import_id, county_code, policy_year, kind, file_name, sha256, size_bytes, \
+         rows_total, rows_accepted, rows_rejected, rows_not_counted, households_touched, rejected_by_reason, totals, \
+         request_id, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(record.import_id.to_string())
+    .bind(&record.county_code)
+    .bind(i64::from(record.policy_year))
+    .bind(record.kind.as_str())
+    .bind(&record.file_name)
+    .bind(&record.sha256)
+    .bind(to_i64(record.size_bytes, "size")?)
+    .bind(to_i64(record.rows_total, "rows")?)
+    .bind(to_i64(record.rows_accepted, "rows")?)
+    .bind(to_i64(record.rows_rejected, "rows")?)
+    .bind(to_i64(record.rows_not_counted, "rows")?)
+    .bind(to_i64(record.households_touched, "households")?)
+    .bind(serde_json::Value::Object(reasons).to_string())
+    .bind(serde_json::Value::Object(totals).to_string())
+    .bind(request_id)
+    .bind(&record.imported_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_row_errors(
+    conn: &mut Conn,
+    import_id: Uuid,
+    errors: &[RowErrorRecord],
+) -> Result<()> {
+    assert!(
+        errors.len() <= MAX_STORED_ROW_ERRORS,
+        "row errors are bounded by the caller"
+    );
+    for batch in errors.chunks(INSERT_BATCH) {
+        let sql = multi_row_insert(
+            "INSERT INTO feed_row_errors (import_id, line, field, code, reason) VALUES ",
+            5,
+            batch.len(),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in batch {
+            q = q
+                .bind(import_id.to_string())
+                .bind(to_i64(e.line, "line")?)
+                .bind(&e.field)
+                .bind(&e.code)
+                .bind(&e.reason);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn row_errors(
+    conn: &mut Conn,
+    import_id: Uuid,
+    limit: usize,
+) -> Result<Vec<RowErrorRecord>> {
+    let rows = sqlx::query(
+        "SELECT line, field, code, reason FROM feed_row_errors WHERE import_id = $1 ORDER BY line LIMIT $2",
+    )
+    .bind(import_id.to_string())
+    .bind(to_i64(limit as u64, "limit")?)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RowErrorRecord {
+                line: to_u64(col(r, "line")?, "line")?,
+                field: col(r, "field")?,
+                code: col(r, "code")?,
+                reason: col(r, "reason")?,
+            })
+        })
+        .collect()
+}
+
+/// "($1, $2), ($3, $4)" for `rows` rows of `width` parameters.
+fn multi_row_insert(prefix: &str, width: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * width * 6);
+    sql.push_str(prefix);
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&n.to_string());
+            n += 1;
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+pub async fn insert_costs(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+    import_id: Uuid,
+    rows: &[CostRow],
+) -> Result<()> {
+    let import_id = import_id.to_string();
+    // The statement text is the same for every full batch; sqlx caches it.
+    for batch in rows.chunks(INSERT_BATCH) {
+        let sql = multi_row_insert(
+            "INSERT INTO feed_costs (county_code, policy_year, household_id, relief_kind, cost_year, import_id, \
+             m01, m02, m03, m04, m05, m06, m07, m08, m09, m10, m11, m12) VALUES ",
+            18,
+            batch.len(),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in batch {
+            q = q
+                .bind(county_code)
+                .bind(i64::from(year))
+                .bind(row.household_id.to_string())
+                .bind(row.relief_kind.as_str())
+                .bind(i64::from(row.year))
+                .bind(import_id.as_str());
+            for m in row.months {
+                q = q.bind(m.get());
+            }
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Keeps each household's latest verified income: an older record never
+/// replaces a newer one, whatever order the files arrive in.
+pub async fn upsert_incomes(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+    import_id: Uuid,
+    rows: &[IncomeRow],
+) -> Result<()> {
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO household_incomes (household_id, county_code, policy_year, per_capita_fen, status, \
+             verified_on, import_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (household_id) DO UPDATE SET per_capita_fen = excluded.per_capita_fen, \
+             status = excluded.status, verified_on = excluded.verified_on, import_id = excluded.import_id \
+             WHERE household_incomes.verified_on <= excluded.verified_on",
+        )
+        .bind(row.household_id.to_string())
+        .bind(county_code)
+        .bind(i64::from(year))
+        .bind(row.per_capita.get())
+        .bind(row.status.as_str())
+        .bind(row.verified_on.to_string())
+        .bind(import_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn import_ids(conn: &mut Conn, county_code: &str, year: i32) -> Result<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT import_id FROM feed_imports WHERE county_code = $1 AND policy_year = $2 ORDER BY imported_at, import_id",
+    )
+    .bind(county_code)
+    .bind(i64::from(year))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| parse_uuid(&col::<String>(r, "import_id")?))
+        .collect()
+}
+
+pub async fn count_households(conn: &mut Conn, county_code: &str, year: i32) -> Result<u64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM households WHERE county_code = $1 AND policy_year = $2",
+    )
+    .bind(county_code)
+    .bind(i64::from(year))
+    .fetch_one(conn)
+    .await?;
+    to_u64(col(&row, "n")?, "count")
+}
+
+/// One stored cost row, with what screening needs to know of its household.
+#[derive(Clone, Debug)]
+pub struct HouseholdCostRow {
+    pub household_id: Uuid,
+    pub village_code: String,
+    pub household_type: HouseholdType,
+    pub income: Option<(Fen, NaiveDate)>,
+    pub relief_kind: ReliefKind,
+    pub year: i32,
+    pub months: [Fen; 12],
+}
+
+/// Streams the cost rows of the given imports for calendar years
+/// `first_year..=last_year`, ordered by household, calling `each` per row.
+/// Memory stays constant: rows are never collected.
+pub async fn for_each_cost_row(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+    imports: &[Uuid],
+    first_year: i32,
+    last_year: i32,
+    mut each: impl FnMut(HouseholdCostRow) -> Result<()>,
+) -> Result<()> {
+    assert!(
+        imports.len() <= MAX_IMPORTS_PER_YEAR,
+        "bounded by the caller"
+    );
+    if imports.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = (0..imports.len()).map(|i| format!("${}", i + 5)).collect();
+    let sql = format!(
+        "SELECT c.household_id, h.village_code, h.household_type, i.per_capita_fen, i.verified_on, c.relief_kind, \
+         c.cost_year, c.m01, c.m02, c.m03, c.m04, c.m05, c.m06, c.m07, c.m08, c.m09, c.m10, c.m11, c.m12 \
+         FROM feed_costs c JOIN households h ON h.household_id = c.household_id \
+         LEFT JOIN household_incomes i ON i.household_id = c.household_id \
+         WHERE c.county_code = $1 AND c.policy_year = $2 AND c.cost_year BETWEEN $3 AND $4 \
+         AND c.import_id IN ({}) ORDER BY c.household_id",
+        list.join(", ")
+    );
+    // The IN list is placeholders only; the ids are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(county_code)
+        .bind(i64::from(year))
+        .bind(i64::from(first_year))
+        .bind(i64::from(last_year));
+    for id in imports {
+        q = q.bind(id.to_string());
+    }
+    let mut rows = q.fetch(&mut *conn);
+    const MONTHS: [&str; 12] = [
+        "m01", "m02", "m03", "m04", "m05", "m06", "m07", "m08", "m09", "m10", "m11", "m12",
+    ];
+    while let Some(row) = rows.try_next().await? {
+        let household_type: String = row.try_get(2)?;
+        let kind: String = row.try_get(5)?;
+        let income: Option<i64> = row.try_get(3)?;
+        let verified_on: Option<String> = row.try_get(4)?;
+        let income = match (income, verified_on) {
+            (Some(fen), Some(on)) => Some((Fen::new(fen), crate::parse_date(&on)?)),
+            _ => None,
+        };
+        let mut months = [Fen::ZERO; 12];
+        for (i, name) in MONTHS.iter().enumerate() {
+            months[i] = Fen::new(col(&row, name)?);
+        }
+        let year: i64 = row.try_get(6)?;
+        each(HouseholdCostRow {
+            household_id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+            village_code: row.try_get(1)?,
+            household_type: HouseholdType::parse(&household_type)
+                .ok_or_else(|| StoreError::Corrupt(format!("household type {household_type}")))?,
+            income,
+            relief_kind: ReliefKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("relief kind {kind}")))?,
+            year: i32::try_from(year).map_err(|_| StoreError::Corrupt("cost year".into()))?,
+            months,
+        })?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub run_id: Uuid,
+    pub county_code: String,
+    pub policy_year: i32,
+    pub policy_version: u32,
+    pub as_of: NaiveDate,
+    pub households_screened: u64,
+    pub households_with_costs: u64,
+    pub candidates: u64,
+    pub excluded_by_income: u64,
+    pub import_ids: Vec<Uuid>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CandidateRecord {
+    pub household_id: Uuid,
+    pub relief_kind: ReliefKind,
+    pub village_code: String,
+    pub household_type: HouseholdType,
+    pub window_first: String,
+    pub window_last: String,
+    pub cost: Fen,
+    pub threshold: Fen,
+    pub over_by: Fen,
+    pub income_limit: Fen,
+    pub income: Option<Fen>,
+    pub reason: String,
+    pub claim_id: Option<Uuid>,
+}
+
+pub async fn insert_run(conn: &mut Conn, run: &RunRecord, request_id: &str) -> Result<()> {
+    let imports: Vec<String> = run.import_ids.iter().map(Uuid::to_string).collect();
+    sqlx::query(
+        "INSERT INTO screening_runs (run_id, county_code, policy_year, policy_version, as_of, households_screened, \
+         households_with_costs, candidates, excluded_by_income, import_ids, request_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(run.run_id.to_string())
+    .bind(&run.county_code)
+    .bind(i64::from(run.policy_year))
+    .bind(i64::from(run.policy_version))
+    .bind(run.as_of.to_string())
+    .bind(to_i64(run.households_screened, "count")?)
+    .bind(to_i64(run.households_with_costs, "count")?)
+    .bind(to_i64(run.candidates, "count")?)
+    .bind(to_i64(run.excluded_by_income, "count")?)
+    .bind(serde_json::to_string(&imports).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    .bind(request_id)
+    .bind(&run.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_run(conn: &mut Conn, run_id: Uuid) -> Result<Option<RunRecord>> {
+    let row = sqlx::query(
+        "SELECT run_id, county_code, policy_year, policy_version, as_of, households_screened, households_with_costs, \
+         candidates, excluded_by_income, import_ids, created_at FROM screening_runs WHERE run_id = $1",
+    )
+    .bind(run_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let imports: String = col(&row, "import_ids")?;
+    let imports: Vec<String> = serde_json::from_str(&imports)
+        .map_err(|e| StoreError::Corrupt(format!("import_ids: {e}")))?;
+    let year: i64 = col(&row, "policy_year")?;
+    let version: i64 = col(&row, "policy_version")?;
+    Ok(Some(RunRecord {
+        run_id: parse_uuid(&col::<String>(&row, "run_id")?)?,
+        county_code: col(&row, "county_code")?,
+        policy_year: i32::try_from(year).map_err(|_| StoreError::Corrupt("policy year".into()))?,
+        policy_version: u32::try_from(version)
+            .map_err(|_| StoreError::Corrupt("policy version".into()))?,
+        as_of: crate::parse_date(&col::<String>(&row, "as_of")?)?,
+        households_screened: to_u64(col(&row, "households_screened")?, "count")?,
+        households_with_costs: to_u64(col(&row, "households_with_costs")?, "count")?,
+        candidates: to_u64(col(&row, "candidates")?, "count")?,
+        excluded_by_income: to_u64(col(&row, "excluded_by_income")?, "count")?,
+        import_ids: imports
+            .iter()
+            .map(|s| parse_uuid(s))
+            .collect::<Result<_>>()?,
+        created_at: col(&row, "created_at")?,
+    }))
+}
+
+pub async fn insert_candidates(
+    conn: &mut Conn,
+    run_id: Uuid,
+    candidates: &[CandidateRecord],
+) -> Result<()> {
+    for batch in candidates.chunks(INSERT_BATCH) {
+        let sql = multi_row_insert(
+            "INSERT INTO screening_candidates (run_id, household_id, relief_kind, village_code, household_type, \
+             window_first, window_last, cost_fen, threshold_fen, over_by_fen, income_limit_fen, income_fen, reason) \
+             VALUES ",
+            13,
+            batch.len(),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in batch {
+            q = q
+                .bind(run_id.to_string())
+                .bind(c.household_id.to_string())
+                .bind(c.relief_kind.as_str())
+                .bind(&c.village_code)
+                .bind(c.household_type.as_str())
+                .bind(&c.window_first)
+                .bind(&c.window_last)
+                .bind(c.cost.get())
+                .bind(c.threshold.get())
+                .bind(c.over_by.get())
+                .bind(c.income_limit.get())
+                .bind(c.income.map(Fen::get))
+                .bind(&c.reason);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A page of a run's candidates after `after` (household id, relief kind),
+/// in that order.
+pub async fn list_candidates(
+    conn: &mut Conn,
+    run_id: Uuid,
+    after: Option<(Uuid, ReliefKind)>,
+    limit: u32,
+) -> Result<Vec<CandidateRecord>> {
+    let (after_household, after_kind) = match after {
+        Some((h, k)) => (h.to_string(), k.as_str().to_string()),
+        None => (String::new(), String::new()),
+    };
+    let rows = sqlx::query(
+        "SELECT household_id, relief_kind, village_code, household_type, window_first, window_last, cost_fen, \
+         threshold_fen, over_by_fen, income_limit_fen, income_fen, reason, claim_id FROM screening_candidates \
+         WHERE run_id = $1 AND (household_id > $2 OR (household_id = $2 AND relief_kind > $3)) \
+         ORDER BY household_id, relief_kind LIMIT $4",
+    )
+    .bind(run_id.to_string())
+    .bind(after_household)
+    .bind(after_kind)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = col(r, "relief_kind")?;
+            let household_type: String = col(r, "household_type")?;
+            let claim: Option<String> = col(r, "claim_id")?;
+            Ok(CandidateRecord {
+                household_id: parse_uuid(&col::<String>(r, "household_id")?)?,
+                relief_kind: ReliefKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("relief kind {kind}")))?,
+                village_code: col(r, "village_code")?,
+                household_type: HouseholdType::parse(&household_type).ok_or_else(|| {
+                    StoreError::Corrupt(format!("household type {household_type}"))
+                })?,
+                window_first: col(r, "window_first")?,
+                window_last: col(r, "window_last")?,
+                cost: Fen::new(col(r, "cost_fen")?),
+                threshold: Fen::new(col(r, "threshold_fen")?),
+                over_by: Fen::new(col(r, "over_by_fen")?),
+                income_limit: Fen::new(col(r, "income_limit_fen")?),
+                income: col::<Option<i64>>(r, "income_fen")?.map(Fen::new),
+                reason: col(r, "reason")?,
+                claim_id: claim.as_deref().map(parse_uuid).transpose()?,
+            })
+        })
+        .collect()
+}
+
+pub async fn set_candidate_claim(
+    conn: &mut Conn,
+    run_id: Uuid,
+    household_id: Uuid,
+    kind: ReliefKind,
+    claim_id: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE screening_candidates SET claim_id = $1 WHERE run_id = $2 AND household_id = $3 AND relief_kind = $4",
+    )
+    .bind(claim_id.to_string())
+    .bind(run_id.to_string())
+    .bind(household_id.to_string())
+    .bind(kind.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The claim already made from screening for this household and kind whose
+/// window overlaps `first..=last` ("YYYY-MM", which sorts as text).
+pub async fn overlapping_screening_claim(
+    conn: &mut Conn,
+    household_id: Uuid,
+    kind: ReliefKind,
+    first: &str,
+    last: &str,
+) -> Result<Option<Uuid>> {
+    let row = sqlx::query(
+        "SELECT claim_id FROM screening_claims WHERE household_id = $1 AND relief_kind = $2 \
+         AND window_first <= $3 AND window_last >= $4 ORDER BY window_first LIMIT 1",
+    )
+    .bind(household_id.to_string())
+    .bind(kind.as_str())
+    .bind(last)
+    .bind(first)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| parse_uuid(&col::<String>(&r, "claim_id")?))
+        .transpose()
+}
+
+pub async fn insert_screening_claim(
+    conn: &mut Conn,
+    candidate: &CandidateRecord,
+    claim_id: Uuid,
+    run_id: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO screening_claims (household_id, relief_kind, window_first, window_last, claim_id, run_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(candidate.household_id.to_string())
+    .bind(candidate.relief_kind.as_str())
+    .bind(&candidate.window_first)
+    .bind(&candidate.window_last)
+    .bind(claim_id.to_string())
+    .bind(run_id.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
