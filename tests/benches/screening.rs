@@ -896,6 +896,10 @@ impl Server {
             .arg(url)
             .arg("--today")
             .arg(TODAY)
+            // The server's request timeout (default 30 s) also bounds the
+            // client-streaming ImportFeed, whatever deadline the CLI sends,
+            // and 10^7 rows take longer: allow the most the configuration does.
+            .env("FANGPIN_REQUEST_TIMEOUT_SECS", "600")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
@@ -1280,7 +1284,7 @@ fn print_table(config: &Config, feed: &Feed, runs: &[FangpinRun], duck: &DuckRun
     ];
     let cells: Vec<Vec<String>> = metrics
         .iter()
-        .map(|(_, cell)| runs.iter().map(|r| cell(r)).collect())
+        .map(|(_, cell)| runs.iter().map(cell).collect())
         .collect();
     let label_width = metrics.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let widths: Vec<usize> = runs

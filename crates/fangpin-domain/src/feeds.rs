@@ -610,6 +610,11 @@ pub fn parse_school_year(bytes: &[u8]) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(first, 9, 1)
 }
 
+/// Enrolled persons → household index. Fx hashing: the keys are ID numbers
+/// from government files, not attacker-chosen, and the lookup runs once per
+/// feed row.
+pub type PersonMap = rustc_hash::FxHashMap<PersonKey, u32>;
+
 /// Row errors kept with their line numbers; every error is counted.
 pub const MAX_KEPT_ROW_ERRORS: usize = 1_000;
 
@@ -628,7 +633,7 @@ pub struct StatusRecord {
 pub struct FeedAggregator<'a> {
     layout: FeedLayout,
     encoding: &'static Encoding,
-    persons: &'a std::collections::HashMap<PersonKey, u32>,
+    persons: &'a PersonMap,
     accepted_dates: (NaiveDate, NaiveDate),
     pub rows_total: u64,
     pub rows_accepted: u64,
@@ -637,9 +642,11 @@ pub struct FeedAggregator<'a> {
     /// (line, error) of the first `MAX_KEPT_ROW_ERRORS` rejected rows.
     pub errors: Vec<(u64, RowError)>,
     /// (household index, kind, year) → twelve months of fen.
-    pub costs: std::collections::HashMap<(u32, ReliefKind, i32), [Fen; 12]>,
-    pub statuses: std::collections::HashMap<u32, StatusRecord>,
-    pub totals: std::collections::BTreeMap<ReliefKind, Fen>,
+    pub costs: rustc_hash::FxHashMap<(u32, ReliefKind, i32), [Fen; 12]>,
+    pub statuses: rustc_hash::FxHashMap<u32, StatusRecord>,
+    /// Per relief kind, in `ReliefKind::ALL` order (a map lookup per row
+    /// would cost more than the addition).
+    totals: [Fen; ReliefKind::ALL.len()],
     touched: Vec<bool>,
 }
 
@@ -650,7 +657,7 @@ impl<'a> FeedAggregator<'a> {
     pub fn new(
         layout: FeedLayout,
         encoding: &'static Encoding,
-        persons: &'a std::collections::HashMap<PersonKey, u32>,
+        persons: &'a PersonMap,
         households: usize,
         accepted_dates: (NaiveDate, NaiveDate),
     ) -> FeedAggregator<'a> {
@@ -668,9 +675,9 @@ impl<'a> FeedAggregator<'a> {
             rows_not_counted: 0,
             rejected: std::collections::BTreeMap::new(),
             errors: Vec::new(),
-            costs: std::collections::HashMap::new(),
-            statuses: std::collections::HashMap::new(),
-            totals: std::collections::BTreeMap::new(),
+            costs: rustc_hash::FxHashMap::default(),
+            statuses: rustc_hash::FxHashMap::default(),
+            totals: [Fen::ZERO; ReliefKind::ALL.len()],
             touched: vec![false; households],
         }
     }
@@ -743,7 +750,7 @@ impl<'a> FeedAggregator<'a> {
                     .entry((household, kind, month.year))
                     .or_insert([Fen::ZERO; 12]);
                 let slot = &mut cell[usize::try_from(month.month - 1).expect("1..=12")];
-                let total = self.totals.entry(kind).or_insert(Fen::ZERO);
+                let total = &mut self.totals[kind.index()];
                 match (slot.checked_add(amount), total.checked_add(amount)) {
                     (Some(s), Some(t)) => {
                         *slot = s;
@@ -786,6 +793,15 @@ impl<'a> FeedAggregator<'a> {
 
     pub fn rows_rejected(&self) -> u64 {
         self.rejected.values().sum()
+    }
+
+    /// The accepted costs per relief kind, for kinds that had any.
+    pub fn totals(&self) -> Vec<(ReliefKind, Fen)> {
+        ReliefKind::ALL
+            .into_iter()
+            .zip(self.totals)
+            .filter(|(_, fen)| *fen != Fen::ZERO)
+            .collect()
     }
 }
 
@@ -942,7 +958,7 @@ mod tests {
             FeedKind::Medical,
             "id_number,settlement_date,inpatient,total_cost,reimbursed,out_of_pocket",
         );
-        let mut persons = std::collections::HashMap::new();
+        let mut persons = PersonMap::default();
         persons.insert(PersonKey::parse_bytes(id(1).as_bytes()).unwrap(), 0u32);
         persons.insert(PersonKey::parse_bytes(id(2).as_bytes()).unwrap(), 0u32);
         let range = (

@@ -7,7 +7,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod access;
 pub mod assessment;
+pub mod audit;
 pub mod bank;
 pub mod calendar;
 pub mod claim;

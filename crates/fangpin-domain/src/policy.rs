@@ -79,6 +79,11 @@ impl ReliefKind {
         ReliefKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
+    /// The kind's position in `ReliefKind::ALL`, for per-kind arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The Chinese name printed on publicity notices.
     pub fn chinese(self) -> &'static str {
         match self {

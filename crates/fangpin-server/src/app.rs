@@ -69,6 +69,11 @@ impl App {
         Resp: Message + Default,
         F: for<'c> FnOnce(&'c mut Conn, WriteContext) -> BoxFuture<'c, Result<Resp, AppError>>,
     {
+        // Every mutating RPC passes here: its span (telemetry::RpcLayer) gets
+        // the ids that find it again. Codes and UUIDs only, never personal data.
+        let span = tracing::Span::current();
+        span.record(crate::telemetry::FIELD_REQUEST_ID, request_id);
+        span.record(crate::telemetry::FIELD_COUNTY_CODE, county_code);
         let request_hash = hex::encode(Sha256::digest(request.encode_to_vec()));
         let now = self.clock.now();
         let ctx = WriteContext {
@@ -148,6 +153,10 @@ impl App {
             + Send
             + 'static,
     {
+        tracing::Span::current().record(
+            crate::telemetry::FIELD_CLAIM_ID,
+            tracing::field::display(claim_id),
+        );
         // A claim never changes county, so reading it before the lock is safe.
         let county = {
             let mut conn = self.store.read().await.map_err(AppError::from)?;
@@ -186,6 +195,7 @@ impl App {
         Req: Message,
         Resp: Message + Default,
     {
+        tracing::Span::current().record(crate::telemetry::FIELD_REQUEST_ID, request_id);
         let request_hash = hex::encode(Sha256::digest(request.encode_to_vec()));
         let mut conn = self.store.read().await.map_err(AppError::from)?;
         match idempotency::find(&mut conn, rpc, request_id)

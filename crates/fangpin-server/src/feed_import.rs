@@ -1,6 +1,7 @@
 //! The blocking half of a feed import: bytes arrive on a bounded channel
 //! from the gRPC stream, are hashed, split into CSV records and folded into a
-//! `FeedAggregator`, all on one blocking thread. The channel's capacity is
+//! `FeedAggregator`, all on one blocking thread (the stream's side hashes
+//! the bytes, so hashing and parsing use two cores). The channel's capacity is
 //! what bounds memory: the stream waits when the parser falls behind.
 
 use std::io::Read;
@@ -8,8 +9,6 @@ use std::io::Read;
 use bytes::Bytes;
 use encoding_rs::Encoding;
 use fangpin_domain::feeds::{FeedAggregator, FeedKind, FeedLayout, HeaderError, decode_header};
-use fangpin_domain::identity::PersonKey;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 /// Chunks queued between the stream and the parser: at most 16 MiB in flight.
@@ -40,7 +39,6 @@ pub enum FeedError {
 struct ChunkReader {
     rx: mpsc::Receiver<Bytes>,
     current: Bytes,
-    hasher: Sha256,
     /// Bytes since the last newline. The CSV reader buffers a whole record,
     /// so an unclosed quote would make it buffer the rest of the file; this
     /// is where that is stopped.
@@ -113,7 +111,6 @@ impl Read for ChunkReader {
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(chunk) => {
-                    self.hasher.update(&chunk);
                     self.retained.push_back(chunk.clone());
                     self.current = chunk;
                 }
@@ -138,12 +135,6 @@ impl Read for ChunkReader {
     }
 }
 
-/// What the parser hands back: the aggregator's results and the file's hash.
-pub struct Parsed<T> {
-    pub result: T,
-    pub sha256: String,
-}
-
 /// Parses the feed from `rx` to the end of the stream, then lets `finish`
 /// turn the aggregator into an owned result (the aggregator borrows
 /// `persons`, which lives on this thread).
@@ -152,15 +143,14 @@ pub fn parse_feed<T>(
     rx: mpsc::Receiver<Bytes>,
     kind: FeedKind,
     encoding: &'static Encoding,
-    persons: &std::collections::HashMap<PersonKey, u32>,
+    persons: &fangpin_domain::feeds::PersonMap,
     households: usize,
     accepted_dates: (chrono::NaiveDate, chrono::NaiveDate),
     finish: impl FnOnce(FeedAggregator<'_>) -> T,
-) -> Result<Parsed<T>, FeedError> {
+) -> Result<T, FeedError> {
     let reader = ChunkReader {
         rx,
         current: Bytes::new(),
-        hasher: Sha256::new(),
         since_newline: 0,
         overlong: false,
         retained: std::collections::VecDeque::new(),
@@ -214,7 +204,5 @@ pub fn parse_feed<T>(
             }
         }
     }
-    let result = finish(agg);
-    let sha256 = hex::encode(csv.into_inner().hasher.finalize());
-    Ok(Parsed { result, sha256 })
+    Ok(finish(agg))
 }

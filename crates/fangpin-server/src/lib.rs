@@ -6,10 +6,13 @@
 pub mod app;
 pub mod clock;
 pub mod convert;
+pub mod deadline;
 mod drain;
 pub mod error;
 pub mod feed_import;
+mod metrics;
 pub mod services;
+pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -129,7 +132,7 @@ pub async fn run_with(
     // per-message limit holds for them too.
     let screening = limited!(
         ScreeningServiceServer,
-        services::screening::ScreeningApi(app.clone())
+        services::screening::ScreeningApi::new(app.clone())
     );
 
     health
@@ -185,8 +188,17 @@ pub async fn run_with(
     // Without TCP_NODELAY, Nagle's algorithm holds back the tail of every
     // larger response for tens of milliseconds.
     let incoming = drain::Listening::new(TcpIncoming::from(listener).with_nodelay(Some(true)));
+    // Read from the database at each metric collection; no-ops unless an
+    // exporter is installed (`telemetry::init`).
+    let _gauges = metrics::register(app.store.clone(), app.clock.clone());
     let serve = Server::builder()
-        .timeout(options.request_timeout)
+        // Outermost, so each call's span and latency include every other
+        // layer's answer (a deadline, a cut by `drain`).
+        .layer(telemetry::RpcLayer::new())
+        // Per call, not server-wide: a feed import streams for minutes.
+        .layer(deadline::CallDeadline {
+            request: options.request_timeout,
+        })
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
         .layer(drain.clone())
         .add_service(health_service)

@@ -4,7 +4,6 @@
 
 mod config;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,9 +11,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Parser;
+use fangpin_server::telemetry::{self, OtelSettings, Telemetry};
 use fangpin_server::{Clock, ManualClock, SystemClock};
 use fangpin_store::Store;
-use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 
@@ -27,7 +26,10 @@ use crate::config::{Config, LogFormat};
 FANGPIN_CONFIG), then the environment (FANGPIN_LISTEN, FANGPIN_DATABASE_URL or \
 DATABASE_URL, FANGPIN_REQUEST_TIMEOUT_SECS, FANGPIN_SHUTDOWN_GRACE_SECS, \
 FANGPIN_MAX_CONNECTIONS, FANGPIN_LOG_FILTER or RUST_LOG, FANGPIN_LOG_FORMAT), \
-then these flags; each overrides the one before."
+then these flags; each overrides the one before. Traces and metrics go over \
+OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set (OTEL_SERVICE_NAME, \
+OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED...: see \
+docs/observability.md)."
 )]
 struct Args {
     /// TOML configuration file [env: FANGPIN_CONFIG] (default: none).
@@ -66,19 +68,27 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Checked with the configuration, so `--check-config` catches it too.
+    if let Err(e) = OtelSettings::from_env(&|name| std::env::var(name).ok()) {
+        eprintln!("fangpind: OpenTelemetry environment: {e}");
+        return ExitCode::from(2);
+    }
     if args.check_config {
         print!("{}", config.render());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = init_logging(&config) {
-        eprintln!("fangpind: {e:#}");
-        return ExitCode::FAILURE;
-    }
+    let telemetry = match init_logging(&config) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("fangpind: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = serve(&config, args.today).await;
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "fangpind failed");
     }
-    flush_logs();
+    flush_logs(telemetry);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -112,29 +122,36 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
     .await
 }
 
-fn init_logging(config: &Config) -> anyhow::Result<()> {
-    // Validated with the configuration, so this fails only on a bug.
-    let filter = EnvFilter::try_new(&config.log_filter).context("log filter")?;
-    let installed = match config.log_format {
-        // Colour only on a terminal: journald and files get plain text.
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(std::io::stdout().is_terminal())
-            .try_init(),
-        // Fields at the top level of each object, where collectors look.
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter(filter)
-            .try_init(),
+/// Logs as `log.filter` and `log.format` say; traces and metrics over OTLP
+/// when the `OTEL_*` environment asks for them (see `fangpin_server::telemetry`).
+fn init_logging(config: &Config) -> anyhow::Result<Telemetry> {
+    let otel = OtelSettings::from_env(&|name| std::env::var(name).ok())
+        .map_err(|e| anyhow::anyhow!("OpenTelemetry environment: {e}"))?;
+    let format = match config.log_format {
+        LogFormat::Text => telemetry::LogFormat::Text,
+        LogFormat::Json => telemetry::LogFormat::Json,
     };
-    installed.map_err(|e| anyhow::anyhow!("installing the logger: {e}"))
+    // The filter was validated with the configuration, so it fails only on a bug.
+    let telemetry = telemetry::init(&config.log_filter, format, &otel)?;
+    if otel.exports_anything() {
+        tracing::info!(
+            traces = ?otel.traces_endpoint,
+            metrics = ?otel.metrics_endpoint,
+            "exporting OpenTelemetry over OTLP/gRPC"
+        );
+    }
+    Ok(telemetry)
 }
 
 /// The one place where buffered telemetry is flushed before the process
-/// exits. The fmt subscriber writes each line as it goes, so there is
-/// nothing to do yet; an OpenTelemetry exporter's `shutdown()` goes here.
-fn flush_logs() {}
+/// exits: the last spans and a final collection of the metrics are
+/// exported, each within `telemetry::SHUTDOWN_TIMEOUT`. The fmt logs are
+/// written line by line and need nothing.
+fn flush_logs(telemetry: Telemetry) {
+    // The exporters' calls run on this runtime: block a thread taken out of
+    // it, not one of its workers.
+    tokio::task::block_in_place(|| telemetry.shutdown());
+}
 
 /// Completes on Ctrl-C or SIGTERM (what systemd and Kubernetes send).
 async fn shutdown_signal() {

@@ -125,6 +125,7 @@ fn assessment_json(claim: &ClaimRecord) -> Result<Option<String>> {
 
 /// Inserts a new claim. A second open claim for the same household, relief kind
 /// and event fails with a unique violation.
+#[tracing::instrument(name = "store.claims.insert_claim", level = "info", skip_all, fields(fangpin.claim_id = %claim.claim_id, fangpin.county_code = %claim.county_code))]
 pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "INSERT INTO claims (claim_id, county_code, policy_year, policy_version, household_id, village_code, \
@@ -156,6 +157,7 @@ pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
 
 /// Writes every field a claim's workflow can change. The identity of a claim
 /// (household, kind, event, channel, policy version) is never updated.
+#[tracing::instrument(name = "store.claims.update_claim", level = "info", skip_all, fields(fangpin.claim_id = %claim.claim_id, fangpin.county_code = %claim.county_code))]
 pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Utc>) -> Result<()> {
     let done = sqlx::query(
         "UPDATE claims SET state = $1, surveyor = $2, assessment = $3, assessed_amount_fen = $4, advance_fen = $5, \
@@ -186,6 +188,7 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     Ok(())
 }
 
+#[tracing::instrument(name = "store.claims.get_claim", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn get_claim(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ClaimRecord>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {CLAIM_COLUMNS} FROM claims WHERE claim_id = $1"
@@ -197,6 +200,7 @@ pub async fn get_claim(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ClaimRe
 }
 
 /// The county of a claim, read before the write lock is taken (it never changes).
+#[tracing::instrument(name = "store.claims.claim_county", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn claim_county(conn: &mut Conn, claim_id: Uuid) -> Result<Option<String>> {
     let row = sqlx::query("SELECT county_code FROM claims WHERE claim_id = $1")
         .bind(claim_id.to_string())
@@ -207,6 +211,7 @@ pub async fn claim_county(conn: &mut Conn, claim_id: Uuid) -> Result<Option<Stri
 
 /// Claims of a county in id order (ids are UUIDv7, so intake order), after
 /// `after` for paging, optionally in one state.
+#[tracing::instrument(name = "store.claims.list_claims", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
 pub async fn list_claims(
     conn: &mut Conn,
     county_code: &str,
@@ -228,6 +233,7 @@ pub async fn list_claims(
 }
 
 /// A surveyor's open surveys, earliest deadline first.
+#[tracing::instrument(name = "store.claims.list_surveys", level = "info", skip_all)]
 pub async fn list_surveys(
     conn: &mut Conn,
     surveyor: &str,
@@ -257,6 +263,7 @@ pub struct NoticeRecord {
 /// Maximum notices on one village board; a village never has this many cases at once.
 pub const MAX_NOTICES: i64 = 500;
 
+#[tracing::instrument(name = "store.claims.list_notices", level = "info", skip_all)]
 pub async fn list_notices(conn: &mut Conn, village_code: &str) -> Result<Vec<NoticeRecord>> {
     let columns: String = CLAIM_COLUMNS
         .split(", ")
@@ -296,6 +303,7 @@ pub struct TransitionRecord {
     pub at: String,
 }
 
+#[tracing::instrument(name = "store.claims.append_transition", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn append_transition(
     conn: &mut Conn,
     claim_id: Uuid,
@@ -322,6 +330,7 @@ pub async fn append_transition(
 /// Maximum transitions returned; a claim's workflow has a few dozen at most.
 pub const MAX_TRANSITIONS: i64 = 1_000;
 
+#[tracing::instrument(name = "store.claims.list_transitions", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn list_transitions(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<TransitionRecord>> {
     let rows = sqlx::query(
         "SELECT from_state, to_state, event, actor, reason, at FROM claim_transitions WHERE claim_id = $1 \
@@ -351,6 +360,7 @@ pub async fn list_transitions(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<Tra
         .collect()
 }
 
+#[tracing::instrument(name = "store.claims.insert_objection", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn insert_objection(
     conn: &mut Conn,
     claim_id: Uuid,

@@ -15,6 +15,7 @@ pub struct CountyRecord {
     pub insurer: String,
 }
 
+#[tracing::instrument(name = "store.counties.insert_county", level = "info", skip_all, fields(fangpin.county_code = %county.county_code))]
 pub async fn insert_county(
     conn: &mut Conn,
     county: &CountyRecord,
@@ -35,6 +36,7 @@ pub async fn insert_county(
     Ok(())
 }
 
+#[tracing::instrument(name = "store.counties.get_county", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
 pub async fn get_county(conn: &mut Conn, county_code: &str) -> Result<Option<CountyRecord>> {
     let row = sqlx::query(
         "SELECT county_code, name, rural_population, insurer FROM counties WHERE county_code = $1",
@@ -77,6 +79,7 @@ fn decode_policy(row: &sqlx::any::AnyRow) -> Result<PolicyRecord> {
 }
 
 /// The given version, or the latest when `version` is None.
+#[tracing::instrument(name = "store.counties.get_policy", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
 pub async fn get_policy(
     conn: &mut Conn,
     county_code: &str,
@@ -108,6 +111,7 @@ pub async fn get_policy(
     row.as_ref().map(decode_policy).transpose()
 }
 
+#[tracing::instrument(name = "store.counties.insert_policy", level = "info", skip_all, fields(fangpin.county_code = %policy.county, fangpin.policy_year = policy.policy_year))]
 pub async fn insert_policy(
     conn: &mut Conn,
     version: u32,
@@ -130,6 +134,7 @@ pub async fn insert_policy(
 }
 
 /// Replaces an unfrozen version. Returns false when the version is frozen or missing.
+#[tracing::instrument(name = "store.counties.replace_policy", level = "info", skip_all, fields(fangpin.county_code = %policy.county, fangpin.policy_year = policy.policy_year))]
 pub async fn replace_policy(conn: &mut Conn, version: u32, policy: &Policy) -> Result<bool> {
     let body = serde_json::to_string(policy)
         .map_err(|e| StoreError::Corrupt(format!("policy does not serialize: {e}")))?;
@@ -146,6 +151,7 @@ pub async fn replace_policy(conn: &mut Conn, version: u32, policy: &Policy) -> R
 }
 
 /// Marks a version used by a claim; it can never change afterwards.
+#[tracing::instrument(name = "store.counties.freeze_policy", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
 pub async fn freeze_policy(
     conn: &mut Conn,
     county_code: &str,
@@ -183,6 +189,7 @@ pub struct HouseholdRecord {
 
 /// Inserts the household and its persons (the head first). A person already
 /// insured this policy year fails with a unique violation.
+#[tracing::instrument(name = "store.counties.insert_household", level = "info", skip_all, fields(fangpin.household_id = %household.household_id, fangpin.county_code = %household.county_code, fangpin.policy_year = household.policy_year))]
 pub async fn insert_household(
     conn: &mut Conn,
     household: &HouseholdRecord,
@@ -222,6 +229,7 @@ pub async fn insert_household(
     Ok(())
 }
 
+#[tracing::instrument(name = "store.counties.get_household", level = "info", skip_all, fields(fangpin.household_id = %household_id))]
 pub async fn get_household(conn: &mut Conn, household_id: Uuid) -> Result<Option<HouseholdRecord>> {
     let row = sqlx::query(
         "SELECT household_id, county_code, policy_year, village_code, household_type, head_name, head_id_number, \
@@ -257,6 +265,7 @@ pub(crate) fn decode_household(row: &sqlx::any::AnyRow) -> Result<HouseholdRecor
 }
 
 /// Persons insured in a county for a policy year.
+#[tracing::instrument(name = "store.counties.count_persons", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
 pub async fn count_persons(conn: &mut Conn, county_code: &str, year: i32) -> Result<u64> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM persons WHERE county_code = $1 AND policy_year = $2",

@@ -18,6 +18,7 @@ pub struct Outcome {
     pub body: Vec<u8>,
 }
 
+#[tracing::instrument(name = "store.idempotency.find", level = "info", skip_all, fields(fangpin.rpc = rpc))]
 pub async fn find(conn: &mut Conn, rpc: &str, request_id: &str) -> Result<Option<Outcome>> {
     let row = sqlx::query(
         "SELECT request_hash, status_code, status_message, response FROM idempotency WHERE rpc = $1 AND request_id = $2",
@@ -40,6 +41,7 @@ pub async fn find(conn: &mut Conn, rpc: &str, request_id: &str) -> Result<Option
 
 /// Records an outcome. For rejections stored outside the effect's transaction a
 /// concurrent first writer may have won; `ON CONFLICT DO NOTHING` keeps theirs.
+#[tracing::instrument(name = "store.idempotency.record", level = "info", skip_all, fields(fangpin.rpc = rpc))]
 pub async fn record(
     conn: &mut Conn,
     rpc: &str,

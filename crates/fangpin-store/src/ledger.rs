@@ -59,6 +59,7 @@ impl YearState {
     }
 }
 
+#[tracing::instrument(name = "store.ledger.year_state", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn year_state(conn: &mut Conn, county_code: &str, policy_year: i32) -> Result<YearState> {
     let row =
         sqlx::query("SELECT state FROM ledger_years WHERE county_code = $1 AND policy_year = $2")
@@ -77,6 +78,7 @@ pub async fn year_state(conn: &mut Conn, county_code: &str, policy_year: i32) ->
     }
 }
 
+#[tracing::instrument(name = "store.ledger.set_year_state", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn set_year_state(
     conn: &mut Conn,
     county_code: &str,
@@ -103,6 +105,7 @@ pub struct YearEventRecord {
     pub at: String,
 }
 
+#[tracing::instrument(name = "store.ledger.append_year_event", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn append_year_event(
     conn: &mut Conn,
     county_code: &str,
@@ -130,6 +133,7 @@ pub async fn append_year_event(
 /// A year is closed and reopened a handful of times at most.
 pub const MAX_YEAR_EVENTS: i64 = 1_000;
 
+#[tracing::instrument(name = "store.ledger.list_year_events", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn list_year_events(
     conn: &mut Conn,
     county_code: &str,
@@ -160,6 +164,7 @@ pub async fn list_year_events(
 /// cached account totals. The caller holds the county's write lock, so the next
 /// sequence number is ours alone; the UNIQUE constraint on (county, year,
 /// sequence) would catch a broken lock. A closed year takes no postings.
+#[tracing::instrument(name = "store.ledger.append_entry", level = "info", skip_all, fields(fangpin.county_code = %new.county_code, fangpin.policy_year = new.policy_year))]
 pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRecord> {
     let posting = new.posting;
     posting
@@ -241,6 +246,7 @@ pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRec
 
 /// Per-account totals of one ledger from the cached balances, checked to
 /// balance, with the number of entries (sequences run 1..=n without gaps).
+#[tracing::instrument(name = "store.ledger.balances", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn balances(
     conn: &mut Conn,
     county_code: &str,
@@ -285,6 +291,7 @@ fn decode_totals(rows: &[sqlx::any::AnyRow]) -> Result<Balances> {
 /// Per-account totals summed from the entries themselves, optionally only those
 /// posted before `before` (an RFC 3339 UTC timestamp): the authority the cached
 /// balances are checked against, and the balance as of a past moment.
+#[tracing::instrument(name = "store.ledger.balances_from_entries", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn balances_from_entries(
     conn: &mut Conn,
     county_code: &str,
@@ -322,6 +329,7 @@ pub async fn balances_from_entries(
 }
 
 /// Entries in sequence order after `after_sequence`.
+#[tracing::instrument(name = "store.ledger.list_entries", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn list_entries(
     conn: &mut Conn,
     county_code: &str,
@@ -393,6 +401,7 @@ pub struct TopUpFlagRecord {
     pub cleared_by_entry: Option<Uuid>,
 }
 
+#[tracing::instrument(name = "store.ledger.raise_flag", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year, fangpin.claim_id = %claim_id))]
 pub async fn raise_flag(
     conn: &mut Conn,
     county_code: &str,
@@ -433,6 +442,7 @@ pub async fn raise_flag(
 /// Maximum flags listed; each is one payout that found the pool empty.
 pub const MAX_FLAGS: i64 = 10_000;
 
+#[tracing::instrument(name = "store.ledger.list_flags", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn list_flags(
     conn: &mut Conn,
     county_code: &str,
@@ -476,6 +486,7 @@ const ENTRY_COLUMNS: &str = "entry_id, county_code, policy_year, sequence, kind,
 
 /// Entries of the given kinds that are neither reversals nor reversed: what a
 /// reopen must undo.
+#[tracing::instrument(name = "store.ledger.unreversed_entries", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn unreversed_entries(
     conn: &mut Conn,
     county_code: &str,
@@ -506,6 +517,7 @@ pub struct ReservationRecord {
     pub amount: Fen,
 }
 
+#[tracing::instrument(name = "store.ledger.insert_reservation", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year, fangpin.claim_id = %claim_id))]
 pub async fn insert_reservation(
     conn: &mut Conn,
     county_code: &str,
@@ -541,6 +553,7 @@ pub async fn insert_reservation(
     Ok(record)
 }
 
+#[tracing::instrument(name = "store.ledger.pending_reservation", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn pending_reservation(
     conn: &mut Conn,
     claim_id: Uuid,
@@ -562,6 +575,7 @@ pub async fn pending_reservation(
 }
 
 /// Posts (with the entry that paid it) or voids a pending reservation.
+#[tracing::instrument(name = "store.ledger.resolve_reservation", level = "info", skip_all, fields(fangpin.reservation_id = %reservation_id))]
 pub async fn resolve_reservation(
     conn: &mut Conn,
     reservation_id: Uuid,
@@ -592,6 +606,7 @@ pub async fn resolve_reservation(
 }
 
 /// Count and sum of the year's pending reservations.
+#[tracing::instrument(name = "store.ledger.pending_totals", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn pending_totals(
     conn: &mut Conn,
     county_code: &str,
@@ -625,6 +640,7 @@ pub struct BreakdownCell {
 /// The year's relief and advances by (relief kind, township), from the keys each
 /// claim's entries carry. A claim has one kind and one township, so cells add
 /// up exactly along either dimension. Reversals count negatively.
+#[tracing::instrument(name = "store.ledger.breakdown_cells", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn breakdown_cells(
     conn: &mut Conn,
     county_code: &str,
@@ -673,6 +689,7 @@ pub struct PaidEntry {
 /// Most payouts one county pays in a year, far above the seeds' figures.
 pub const MAX_PAYOUTS_PER_YEAR: i64 = 200_000;
 
+#[tracing::instrument(name = "store.ledger.payouts_with_accounts", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn payouts_with_accounts(
     conn: &mut Conn,
     county_code: &str,
@@ -706,6 +723,7 @@ pub async fn payouts_with_accounts(
 
 /// Clears every open flag of the ledger; `entry_id` names the top-up that did
 /// it, or is None when a voided reservation made the shortfall go away.
+#[tracing::instrument(name = "store.ledger.clear_flags_by", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn clear_flags_by(
     conn: &mut Conn,
     county_code: &str,

@@ -23,6 +23,7 @@ pub mod counties;
 pub mod idempotency;
 pub mod ledger;
 pub mod screening;
+pub mod stats;
 
 /// A transaction on either backend.
 pub type Tx = sqlx::Transaction<'static, Any>;
@@ -171,6 +172,7 @@ impl Store {
     }
 
     /// A read-only view; consistent enough for queries that do not decide a write.
+    #[tracing::instrument(name = "store.read", level = "info", skip_all)]
     pub async fn read(&self) -> Result<ReadConn> {
         Ok(self.pool.acquire().await?)
     }
@@ -178,6 +180,7 @@ impl Store {
     /// Begins a write transaction that holds the county's write lock until it
     /// commits or is dropped (a dropped transaction rolls back, which is what
     /// happens when a client's deadline cancels the handler).
+    #[tracing::instrument(name = "store.begin_write", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
     pub async fn begin_write(&self, county_code: &str) -> Result<Tx> {
         match self.backend {
             Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),

@@ -8,6 +8,8 @@
 //! costs on a read connection, and only the final, compact result is
 //! written under the lock.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
 use fangpin_domain::Fen;
@@ -24,6 +26,7 @@ use fangpin_store::screening::{
     self as store, CandidateRecord, CostRow, ImportRecord, IncomeRow, RowErrorRecord, RunRecord,
 };
 use fangpin_store::{counties, timestamp};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -40,7 +43,74 @@ pub const MAX_CANDIDATES_PAGE: u32 = 1_000;
 /// many candidates remain, and the next call (with a new request id) goes on.
 pub const MAX_CLAIMS_PER_CALL: usize = 5_000;
 
-pub struct ScreeningApi(pub App);
+/// Longest wait for the next message of an import before it is abandoned:
+/// a client that stalls must not pin a parser thread and its memory.
+pub const IMPORT_IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+/// County-years whose person index is kept between imports. A county imports
+/// five feeds a month, each needing the same index (about 40 MB for a
+/// million persons), so keeping the last few saves a reload per file.
+pub const CACHED_INDEXES: usize = 4;
+
+pub struct ScreeningApi {
+    app: App,
+    indexes: std::sync::Mutex<Vec<CachedIndex>>,
+}
+
+/// A person index with the enrolment version it was read at.
+struct CachedIndex {
+    county: String,
+    year: i32,
+    version: u64,
+    index: Arc<store::PersonIndex>,
+}
+
+impl ScreeningApi {
+    pub fn new(app: App) -> ScreeningApi {
+        ScreeningApi {
+            app,
+            indexes: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The county-year's person index, from the cache when no one has been
+    /// enrolled since it was read (the version check is one COUNT).
+    async fn person_index(
+        &self,
+        conn: &mut fangpin_store::Conn,
+        county: &str,
+        year: i32,
+    ) -> Result<Arc<store::PersonIndex>, AppError> {
+        let version = store::enrolment_version(conn, county, year).await?;
+        {
+            let cache = self
+                .indexes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(hit) = cache
+                .iter()
+                .find(|c| c.county == county && c.year == year && c.version == version)
+            {
+                return Ok(hit.index.clone());
+            }
+        }
+        let index = Arc::new(store::load_person_index(conn, county, year).await?);
+        let mut cache = self
+            .indexes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.retain(|c| !(c.county == county && c.year == year));
+        if cache.len() >= CACHED_INDEXES {
+            cache.remove(0);
+        }
+        cache.push(CachedIndex {
+            county: county.to_string(),
+            year,
+            version,
+            index: index.clone(),
+        });
+        Ok(index)
+    }
+}
 
 /// An import's aggregates, owned, ready to be written.
 struct Aggregated {
@@ -106,7 +176,7 @@ fn aggregated(agg: FeedAggregator<'_>, households: &[Uuid]) -> Aggregated {
                 reason: e.problem.to_string(),
             })
             .collect(),
-        totals: agg.totals.iter().map(|(k, f)| (*k, *f)).collect(),
+        totals: agg.totals(),
         costs,
         incomes,
     }
@@ -258,11 +328,15 @@ impl ScreeningService for ScreeningApi {
         let file_name = file_name.expect("checked");
 
         // A retry of a finished import: answer from the record, read nothing.
-        if let Some(done) = self.0.recorded("ImportFeed", &header, &request_id).await? {
+        if let Some(done) = self
+            .app
+            .recorded("ImportFeed", &header, &request_id)
+            .await?
+        {
             return Ok(Response::new(done));
         }
         let (policy, index, earlier) = {
-            let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+            let mut conn = self.app.store.read().await.map_err(AppError::from)?;
             let earlier =
                 store::find_import_by_hash(&mut conn, county.as_str(), year, kind, &header.sha256)
                     .await
@@ -279,11 +353,7 @@ impl ScreeningService for ScreeningApi {
                 })?;
             let index = match earlier {
                 Some(_) => None,
-                None => Some(
-                    store::load_person_index(&mut conn, county.as_str(), year)
-                        .await
-                        .map_err(AppError::from)?,
-                ),
+                None => Some(self.person_index(&mut conn, county.as_str(), year).await?),
             };
             (policy, index, earlier)
         };
@@ -292,7 +362,7 @@ impl ScreeningService for ScreeningApi {
             let earlier = earlier.expect("no index only for a known file");
             let header_for_write = header.clone();
             let response = self
-                .0
+                .app
                 .write(
                     "ImportFeed",
                     &header_for_write,
@@ -314,11 +384,11 @@ impl ScreeningService for ScreeningApi {
         let dates = accepted_dates(
             policy.policy.starts_on,
             policy.policy.ends_on,
-            self.0.today(),
+            self.app.today(),
         );
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE_CHUNKS);
         let worker = tokio::task::spawn_blocking(move || {
-            let households = index.households;
+            let households = &index.households;
             feed_import::parse_feed(
                 rx,
                 kind,
@@ -326,13 +396,24 @@ impl ScreeningService for ScreeningApi {
                 &index.persons,
                 households.len(),
                 dates,
-                |agg| aggregated(agg, &households),
+                |agg| aggregated(agg, households),
             )
         });
         let mut received: u64 = 0;
+        let mut hasher = Sha256::new();
         let mut stream_error = None;
         loop {
-            match stream.message().await {
+            let Ok(next) = tokio::time::timeout(IMPORT_IDLE_LIMIT, stream.message()).await else {
+                stream_error = Some(AppError::invalid(
+                    "data",
+                    format!(
+                        "no data for {} s; nothing was imported",
+                        IMPORT_IDLE_LIMIT.as_secs()
+                    ),
+                ));
+                break;
+            };
+            match next {
                 Ok(Some(pb::ImportFeedRequest {
                     part: Some(Part::Data(data)),
                 })) => {
@@ -351,6 +432,7 @@ impl ScreeningService for ScreeningApi {
                         ));
                         break;
                     }
+                    hasher.update(&data);
                     // The parser stopped early (a bad header): its error says why.
                     if tx.send(data).await.is_err() {
                         break;
@@ -390,19 +472,19 @@ impl ScreeningService for ScreeningApi {
             )
             .into());
         }
-        if parsed.sha256 != header.sha256 {
+        if hex::encode(hasher.finalize()) != header.sha256 {
             return Err(AppError::invalid(
                 "header.sha256",
                 "the bytes received do not have this SHA-256; nothing was imported",
             )
             .into());
         }
-        let data = parsed.result;
+        let data = parsed;
         let sha256 = header.sha256.clone();
         let size_bytes = header.size_bytes;
         let lock = county.as_str().to_string();
         let response = self
-            .0
+            .app
             .write(
                 "ImportFeed",
                 &header,
@@ -481,7 +563,7 @@ impl ScreeningService for ScreeningApi {
         let id = c.uuid("import_id", &req.import_id);
         c.finish()?;
         let id = id.expect("checked");
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let mut conn = self.app.store.read().await.map_err(AppError::from)?;
         let record = store::get_import(&mut conn, id)
             .await
             .map_err(AppError::from)?
@@ -505,14 +587,14 @@ impl ScreeningService for ScreeningApi {
         let request_id = request_id.expect("checked").to_string();
         let county = county.expect("checked");
         let as_of = as_of.expect("checked");
-        if as_of > self.0.today() {
+        if as_of > self.app.today() {
             return Err(AppError::invalid("as_of", "must not lie in the future").into());
         }
-        if let Some(done) = self.0.recorded("RunScreening", &req, &request_id).await? {
+        if let Some(done) = self.app.recorded("RunScreening", &req, &request_id).await? {
             return Ok(Response::new(done));
         }
         // Read everything first, without the county's lock.
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let mut conn = self.app.store.read().await.map_err(AppError::from)?;
         let year = as_of.year();
         let policy = counties::get_policy(&mut conn, county.as_str(), year, None)
             .await
@@ -646,7 +728,7 @@ impl ScreeningService for ScreeningApi {
             created_at: String::new(),
         };
         let response = self
-            .0
+            .app
             .write("RunScreening", &req, &request_id, county.as_str(), move |conn, ctx| {
                 Box::pin(async move {
                     let run = RunRecord {
@@ -672,7 +754,7 @@ impl ScreeningService for ScreeningApi {
         let id = c.uuid("run_id", &req.run_id);
         c.finish()?;
         let id = id.expect("checked");
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let mut conn = self.app.store.read().await.map_err(AppError::from)?;
         let run = store::get_run(&mut conn, id)
             .await
             .map_err(AppError::from)?
@@ -691,7 +773,7 @@ impl ScreeningService for ScreeningApi {
         let after = parse_candidate_token(&mut c, &req.page_token);
         c.finish()?;
         let (id, size) = (id.expect("checked"), size.expect("checked"));
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let mut conn = self.app.store.read().await.map_err(AppError::from)?;
         if store::get_run(&mut conn, id)
             .await
             .map_err(AppError::from)?
@@ -724,16 +806,16 @@ impl ScreeningService for ScreeningApi {
         let run_id = run_id.expect("checked");
         let submitted_by = submitted_by.expect("checked");
         let run = {
-            let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+            let mut conn = self.app.store.read().await.map_err(AppError::from)?;
             store::get_run(&mut conn, run_id)
                 .await
                 .map_err(AppError::from)?
                 .ok_or_else(|| AppError::not_found("screening run", run_id))?
         };
-        let calendar = self.0.calendar;
+        let calendar = self.app.calendar;
         let lock = run.county_code.clone();
         let response = self
-            .0
+            .app
             .write(
                 "CreateScreeningClaims",
                 &req,
