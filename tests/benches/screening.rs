@@ -896,10 +896,8 @@ impl Server {
             .arg(url)
             .arg("--today")
             .arg(TODAY)
-            // The server's request timeout (default 30 s) also bounds the
-            // client-streaming ImportFeed, whatever deadline the CLI sends,
-            // and 10^7 rows take longer: allow the most the configuration does.
-            .env("FANGPIN_REQUEST_TIMEOUT_SECS", "600")
+            // The default configuration: ImportFeed has its own limit
+            // (deadline.rs), not the 30 s request timeout.
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)

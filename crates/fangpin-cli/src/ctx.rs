@@ -37,6 +37,8 @@ impl Ctx {
             .with_context(|| format!("invalid server address {:?}", self.server))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
+            // A file streams faster when HTTP/2 windows grow past 64 KiB.
+            .http2_adaptive_window(true)
             .connect_lazy())
     }
 

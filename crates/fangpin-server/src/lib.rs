@@ -200,6 +200,9 @@ pub async fn run_with(
             request: options.request_timeout,
         })
         .concurrency_limit_per_connection(MAX_CONCURRENT_REQUESTS_PER_CONNECTION)
+        // HTTP/2's default 64 KiB window makes a streamed feed wait for a
+        // window update every 64 KiB; adaptive windows grow with the link.
+        .http2_adaptive_window(Some(true))
         .layer(drain.clone())
         .add_service(health_service)
         .add_service(reflection)

@@ -53,8 +53,10 @@ impl ClaimService for ClaimApi {
         let calendar = self.0.calendar;
         let relief_kind = relief_kind.expect("checked");
         let lock = household.county_code.clone();
+        let claim_id = Uuid::now_v7();
+        tracing::Span::current().record(crate::telemetry::FIELD_CLAIM_ID, claim_id.to_string());
         let mut claim = ClaimRecord {
-            claim_id: Uuid::now_v7(),
+            claim_id,
             county_code: household.county_code.clone(),
             policy_year: household.policy_year,
             policy_version: 0,

@@ -335,6 +335,9 @@ impl ScreeningService for ScreeningApi {
         {
             return Ok(Response::new(done));
         }
+        // Phase times go to the log: an operator sizing a county's box needs
+        // to know whether the index, the parse or the write dominates.
+        let started = std::time::Instant::now();
         let (policy, index, earlier) = {
             let mut conn = self.app.store.read().await.map_err(AppError::from)?;
             let earlier =
@@ -381,6 +384,7 @@ impl ScreeningService for ScreeningApi {
             return Ok(Response::new(response));
         };
 
+        let index_ms = started.elapsed().as_millis() as u64;
         let dates = accepted_dates(
             policy.policy.starts_on,
             policy.policy.ends_on,
@@ -480,6 +484,8 @@ impl ScreeningService for ScreeningApi {
             .into());
         }
         let data = parsed;
+        let parse_ms = started.elapsed().as_millis() as u64 - index_ms;
+        let writing = std::time::Instant::now();
         let sha256 = header.sha256.clone();
         let size_bytes = header.size_bytes;
         let lock = county.as_str().to_string();
@@ -544,6 +550,9 @@ impl ScreeningService for ScreeningApi {
                             kind = kind.as_str(),
                             rows = record.rows_total,
                             rejected = record.rows_rejected,
+                            index_ms,
+                            parse_ms,
+                            write_ms = writing.elapsed().as_millis() as u64,
                             "feed imported"
                         );
                         Ok(import_response(&record, shown, false))
