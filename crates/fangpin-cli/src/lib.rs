@@ -1,6 +1,7 @@
 //! The parts of the CLI other crates use: the reconciliation export, which the
 //! integration tests write from a live server and read back, and the SQLite
-//! backup and restore of `fangpin admin`, which they run beside a live server.
+//! backup and restore and the audit-log verification of `fangpin admin`,
+//! which they run beside a live server.
 
 pub mod admin;
 

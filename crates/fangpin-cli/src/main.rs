@@ -89,10 +89,11 @@ enum Command {
     /// Screening runs over the imported feeds, and claims from them
     #[command(subcommand)]
     Screening(screening::Cmd),
-    /// Backup and restore of a SQLite database. Unlike every other command,
-    /// these open the database file directly instead of asking the server
-    /// (a backup runs beside a live server; a restore needs it stopped).
-    /// For PostgreSQL, see docs/backup.md (pg_dump and pg_restore).
+    /// Backup and restore of a SQLite database, and verification of the
+    /// audit log (SQLite or PostgreSQL). Unlike every other command, these
+    /// open the database directly instead of asking the server (a backup
+    /// runs beside a live server; a restore needs it stopped; an audit must
+    /// not trust the server). For PostgreSQL backups, see docs/backup.md.
     #[command(subcommand)]
     Admin(admin::Cmd),
 }
@@ -240,6 +241,22 @@ mod tests {
                 "--state",
                 "payout_failed",
             ],
+            &[
+                "admin",
+                "audit",
+                "verify",
+                "--database",
+                "postgres://fangpin@db/fangpin",
+            ],
+            &[
+                "admin",
+                "audit",
+                "verify",
+                "--database",
+                "sqlite://fangpin.db",
+                "--county",
+                "130426",
+            ],
         ];
         for args in ok {
             assert!(parse(args).is_ok(), "{args:?}");
@@ -253,6 +270,7 @@ mod tests {
             &["payout", "retry", "c1", "--by", "x"],
             &["admin", "backup", "--database", "sqlite://fangpin.db"],
             &["admin", "restore", "--from", "b.db"],
+            &["admin", "audit", "verify", "--county", "130426"],
         ];
         for args in missing {
             assert!(parse(args).is_err(), "{args:?}");

@@ -5,9 +5,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use fangpin_domain::audit::{AuditFields, format_at};
 use fangpin_domain::calendar::WorkCalendar;
 use fangpin_proto::prost::Message;
 use fangpin_proto::tonic::{Code, Status};
+use fangpin_store::audit as audit_store;
 use fangpin_store::claims::{self as claim_store, ClaimRecord};
 use fangpin_store::idempotency::{self, Outcome};
 use fangpin_store::{Conn, Store};
@@ -56,6 +58,10 @@ impl App {
     /// after the failed transaction rolled back. If the client's deadline
     /// cancels this future, the transaction is dropped and rolls back, and the
     /// retry finds no outcome and runs again.
+    ///
+    /// A success also appends one entry to the county's audit chain, in the
+    /// same transaction (see `Audited`): object `<county>/<rpc>`, after the
+    /// SHA-256 of the response. Replays and rejections append nothing.
     pub async fn write<Req, Resp, F>(
         &self,
         rpc: &'static str,
@@ -66,8 +72,35 @@ impl App {
     ) -> Result<Resp, Status>
     where
         Req: Message,
-        Resp: Message + Default,
+        // Every response is an owned prost message.
+        Resp: Message + Default + 'static,
         F: for<'c> FnOnce(&'c mut Conn, WriteContext) -> BoxFuture<'c, Result<Resp, AppError>>,
+    {
+        self.write_audited(rpc, request, request_id, county_code, move |conn, ctx| {
+            let response = body(conn, ctx);
+            Box::pin(async move { Ok((response.await?, None)) })
+        })
+        .await
+    }
+
+    /// `write`, for a body that names the object it changed and its state
+    /// before and after, for the audit entry; `None` audits the call as
+    /// `write` does.
+    async fn write_audited<Req, Resp, F>(
+        &self,
+        rpc: &'static str,
+        request: &Req,
+        request_id: &str,
+        county_code: &str,
+        body: F,
+    ) -> Result<Resp, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+        F: for<'c> FnOnce(
+            &'c mut Conn,
+            WriteContext,
+        ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>,
     {
         // Every mutating RPC passes here: its span (telemetry::RpcLayer) gets
         // the ids that find it again. Codes and UUIDs only, never personal data.
@@ -93,7 +126,7 @@ impl App {
             return replay(first, &request_hash);
         }
         match body(&mut tx, ctx).await {
-            Ok(response) => {
+            Ok((response, audited)) => {
                 let outcome = Outcome {
                     request_hash,
                     status_code: 0,
@@ -103,6 +136,21 @@ impl App {
                 idempotency::record(&mut tx, rpc, request_id, &outcome, now)
                     .await
                     .map_err(AppError::from)?;
+                let audited = audited.unwrap_or_else(|| Audited {
+                    object: format!("{county_code}/{rpc}"),
+                    before: String::new(),
+                    after: serde_json::Map::new(),
+                });
+                append_audit(
+                    &mut tx,
+                    rpc,
+                    request_id,
+                    county_code,
+                    now,
+                    &outcome.body,
+                    audited,
+                )
+                .await?;
                 tx.commit().await.map_err(|e| AppError::Store(e.into()))?;
                 Ok(response)
             }
@@ -165,15 +213,21 @@ impl App {
                 .map_err(AppError::from)?
                 .ok_or_else(|| AppError::not_found("claim", claim_id))?
         };
-        self.write(rpc, request, request_id, &county, move |conn, ctx| {
+        self.write_audited(rpc, request, request_id, &county, move |conn, ctx| {
             Box::pin(async move {
                 let mut claim = claim_store::get_claim(conn, claim_id)
                     .await?
                     .ok_or_else(|| AppError::not_found("claim", claim_id))?;
+                let before = claim.state;
                 let now = ctx.now;
                 let response = body(conn, &mut claim, ctx).await?;
                 claim_store::update_claim(conn, &claim, now).await?;
-                Ok(response)
+                let audited = Audited {
+                    object: format!("{}/claim/{claim_id}", claim.county_code),
+                    before: serde_json::Value::Object(state_json(before.as_str())).to_string(),
+                    after: state_json(claim.state.as_str()),
+                };
+                Ok((response, Some(audited)))
             })
         })
         .await
@@ -206,6 +260,65 @@ impl App {
             None => Ok(None),
         }
     }
+}
+
+/// What a write changed, for its audit entry (docs/audit-log.md). Codes,
+/// UUIDs and states only: never a name, an ID number or a bank account.
+struct Audited {
+    /// `<county>/<kind>/<id>`, or `<county>/<rpc>` for a write that does not
+    /// name its object yet.
+    object: String,
+    /// The object's state before, as JSON; empty when unknown or created.
+    before: String,
+    /// The object's state after, as a JSON object, without the response
+    /// digest, which `append_audit` adds.
+    after: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `{"state":"filed"}`: a claim's state as the audit log records it.
+fn state_json(state: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    map.insert("state".to_string(), serde_json::Value::from(state));
+    map
+}
+
+/// Appends the audit entry of a successful write to the county's chain, in
+/// the write's transaction and under its county lock. `after` gains
+/// `response_sha256`, the digest of the response stored for idempotency,
+/// which ties the entry to exactly what the caller was told.
+async fn append_audit(
+    conn: &mut Conn,
+    rpc: &'static str,
+    request_id: &str,
+    county_code: &str,
+    now: DateTime<Utc>,
+    response: &[u8],
+    audited: Audited,
+) -> Result<(), AppError> {
+    let caller = crate::audit::current().unwrap_or_else(|| crate::audit::Caller {
+        actor: crate::audit::UNAUTHENTICATED.to_string(),
+        role: String::new(),
+        rpc: rpc.to_string(),
+    });
+    let mut after = audited.after;
+    after.insert(
+        "response_sha256".to_string(),
+        serde_json::Value::String(hex::encode(Sha256::digest(response))),
+    );
+    let after = serde_json::Value::Object(after).to_string();
+    let at = format_at(now);
+    let fields = AuditFields {
+        at: &at,
+        actor: &caller.actor,
+        role: &caller.role,
+        rpc: &caller.rpc,
+        object: &audited.object,
+        before: &audited.before,
+        after: &after,
+        request_id,
+    };
+    audit_store::append(conn, county_code, &fields).await?;
+    Ok(())
 }
 
 fn replay<Resp: Message + Default>(first: Outcome, request_hash: &str) -> Result<Resp, Status> {

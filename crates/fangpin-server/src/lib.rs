@@ -4,6 +4,7 @@
 //! `run_with` takes the operator's limits as well (`ServerOptions`).
 
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod convert;
 pub mod deadline;
@@ -204,6 +205,9 @@ pub async fn run_with(
         // window update every 64 KiB; adaptive windows grow with the link.
         .http2_adaptive_window(Some(true))
         .layer(drain.clone())
+        // Innermost, so the handler runs inside it: who is calling and
+        // through which method, for `App::write`'s audit entry.
+        .layer(audit::CallerLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(policy)

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 
+pub mod audit;
 pub mod claims;
 pub mod counties;
 pub mod idempotency;

@@ -1,0 +1,156 @@
+//! Who is calling, for the audit log (docs/audit-log.md).
+//!
+//! `App::write` appends an audit entry naming the caller and the gRPC method,
+//! but it sees no `tonic::Request` (handlers own that), and changing every
+//! handler to pass the caller down would touch each mutating RPC. Instead,
+//! `CallerLayer` reads the method path and the caller from each call's HTTP/2
+//! request and runs the call inside a task-local `Caller`, which
+//! `App::write` reads with [`current`].
+//!
+//! Authentication is not built yet: until it is, the actor is whatever the
+//! client put in the `x-fangpin-actor` metadata (a claim, not a proof) or
+//! `unauthenticated`, and the role is empty. Issue 5's bearer token will fill
+//! both here, from the verified token's subject and role, in this one place.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use fangpin_proto::tonic::codegen::{Service, http};
+
+/// The metadata key a client may use to name itself until tokens exist.
+pub const ACTOR_HEADER: &str = "x-fangpin-actor";
+/// The actor of a call that named nobody.
+pub const UNAUTHENTICATED: &str = "unauthenticated";
+/// Longest actor kept, in characters; a longer one is cut at this length.
+pub const MAX_ACTOR_CHARS: usize = 128;
+
+/// The caller of the current call, as the audit log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Who: for now the `x-fangpin-actor` metadata or `unauthenticated`;
+    /// with issue 5, the token's subject.
+    pub actor: String,
+    /// In which role: empty until issue 5's token carries one.
+    pub role: String,
+    /// The gRPC method path, `/fangpin.v1.PayoutService/PayClaim`.
+    pub rpc: String,
+}
+
+tokio::task_local! {
+    static CALLER: Caller;
+}
+
+/// The caller of the call this task is serving, if it came through
+/// `CallerLayer` (every call the server serves does; code that calls `App`
+/// directly does not).
+pub fn current() -> Option<Caller> {
+    CALLER.try_with(Caller::clone).ok()
+}
+
+/// Runs `future` as if it served a call from `caller`.
+pub async fn scope<F: Future>(caller: Caller, future: F) -> F::Output {
+    CALLER.scope(caller, future).await
+}
+
+impl Caller {
+    /// The caller of an HTTP/2 request: its path and the actor it claims.
+    fn of<B>(request: &http::Request<B>) -> Caller {
+        let actor = request
+            .headers()
+            .get(ACTOR_HEADER)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()))
+            .filter(|actor| !actor.is_empty())
+            .map_or_else(
+                || UNAUTHENTICATED.to_string(),
+                |actor| actor.chars().take(MAX_ACTOR_CHARS).collect(),
+            );
+        Caller {
+            actor,
+            role: String::new(),
+            rpc: request.uri().path().to_string(),
+        }
+    }
+}
+
+/// Sets the task-local [`Caller`] for each call.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CallerLayer;
+
+impl<S> tower_layer::Layer<S> for CallerLayer {
+    type Service = WithCaller<S>;
+
+    fn layer(&self, inner: S) -> WithCaller<S> {
+        WithCaller { inner }
+    }
+}
+
+/// A service wrapped by `CallerLayer`.
+#[derive(Clone)]
+pub(crate) struct WithCaller<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for WithCaller<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let caller = Caller::of(&request);
+        Box::pin(CALLER.scope(caller, self.inner.call(request)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(actor: Option<&[u8]>) -> http::Request<()> {
+        let mut builder = http::Request::builder().uri("/fangpin.v1.PayoutService/PayClaim");
+        if let Some(actor) = actor {
+            builder = builder.header(
+                ACTOR_HEADER,
+                http::HeaderValue::from_bytes(actor).expect("header value"),
+            );
+        }
+        builder.body(()).expect("request")
+    }
+
+    #[test]
+    fn the_actor_is_the_header_or_unauthenticated() {
+        let named = Caller::of(&request(Some(b"county-office-li")));
+        assert_eq!(named.actor, "county-office-li");
+        assert_eq!(named.role, "");
+        assert_eq!(named.rpc, "/fangpin.v1.PayoutService/PayClaim");
+        assert_eq!(Caller::of(&request(None)).actor, UNAUTHENTICATED);
+        assert_eq!(Caller::of(&request(Some(b""))).actor, UNAUTHENTICATED);
+        let long = vec![b'a'; 1000];
+        assert_eq!(
+            Caller::of(&request(Some(&long))).actor.len(),
+            MAX_ACTOR_CHARS
+        );
+    }
+
+    #[tokio::test]
+    async fn the_caller_is_seen_inside_the_scope_only() {
+        assert_eq!(current(), None);
+        let caller = Caller::of(&request(None));
+        let seen = scope(caller.clone(), async { current() }).await;
+        assert_eq!(seen, Some(caller));
+    }
+}
