@@ -92,6 +92,47 @@ fn gbk(text: &str) -> Vec<u8> {
     bytes.into_owned()
 }
 
+async fn run_screening(s: &TestServer) -> pb::ScreeningRun {
+    s.screening()
+        .run_screening(pb::RunScreeningRequest {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            as_of: "2024-12-10".into(),
+        })
+        .await
+        .expect("screening run")
+        .into_inner()
+}
+
+/// One candidate per page, so the page token is exercised.
+async fn candidate_page(
+    s: &TestServer,
+    run_id: &str,
+    page_token: String,
+) -> pb::ListScreeningCandidatesResponse {
+    s.screening()
+        .list_screening_candidates(pb::ListScreeningCandidatesRequest {
+            run_id: run_id.to_string(),
+            page_size: 1,
+            page_token,
+        })
+        .await
+        .expect("candidate page")
+        .into_inner()
+}
+
+async fn screening_claims(s: &TestServer, run_id: &str) -> pb::CreateScreeningClaimsResponse {
+    s.screening()
+        .create_screening_claims(pb::CreateScreeningClaimsRequest {
+            request_id: request_id(),
+            run_id: run_id.to_string(),
+            submitted_by: "县防贫中心".into(),
+        })
+        .await
+        .expect("screening claims")
+        .into_inner()
+}
+
 #[tokio::test]
 async fn feeds_screening_and_claims() {
     let s = TestServer::start(date(2024, 12, 10)).await;
@@ -289,40 +330,13 @@ async fn feeds_screening_and_claims() {
     // H4 unstable: illness 4,999.99 < 5,000, schooling 8,000 not > 8,000 -> no;
     // H5 marginal: schooling 8,000.01 > 8,000 -> candidate, over 0.01,
     //    income unverified.
-    let run = s
-        .screening()
-        .run_screening(pb::RunScreeningRequest {
-            request_id: request_id(),
-            county_code: COUNTY.into(),
-            as_of: "2024-12-10".into(),
-        })
-        .await
-        .expect("run")
-        .into_inner();
+    let run = run_screening(&s).await;
     assert_eq!(run.households_screened, 5);
     assert_eq!(run.households_with_costs, 5);
     assert_eq!((run.candidates, run.excluded_by_income), (2, 1));
     assert_eq!(run.import_ids.len(), 3);
-    let candidates = s
-        .screening()
-        .list_screening_candidates(pb::ListScreeningCandidatesRequest {
-            run_id: run.run_id.clone(),
-            page_size: 1,
-            page_token: String::new(),
-        })
-        .await
-        .expect("page 1")
-        .into_inner();
-    let second = s
-        .screening()
-        .list_screening_candidates(pb::ListScreeningCandidatesRequest {
-            run_id: run.run_id.clone(),
-            page_size: 1,
-            page_token: candidates.next_page_token.clone(),
-        })
-        .await
-        .expect("page 2")
-        .into_inner();
+    let candidates = candidate_page(&s, &run.run_id, String::new()).await;
+    let second = candidate_page(&s, &run.run_id, candidates.next_page_token.clone()).await;
     let mut found: Vec<(String, i32, String, String, String)> = candidates
         .candidates
         .iter()
@@ -361,16 +375,7 @@ async fn feeds_screening_and_claims() {
     assert!(![&h2, &h3].contains(&&candidates.candidates[0].household_id));
 
     // Claims from the run; a second run and a second call add none.
-    let made = s
-        .screening()
-        .create_screening_claims(pb::CreateScreeningClaimsRequest {
-            request_id: request_id(),
-            run_id: run.run_id.clone(),
-            submitted_by: "县防贫中心".into(),
-        })
-        .await
-        .expect("claims")
-        .into_inner();
+    let made = screening_claims(&s, &run.run_id).await;
     assert_eq!(
         (made.created, made.already_claimed, made.remaining),
         (2, 0, 0)
@@ -389,30 +394,12 @@ async fn feeds_screening_and_claims() {
         assert_eq!(claim.channel, pb::Channel::DepartmentReferral as i32);
         assert_eq!(claim.state, pb::ClaimState::Received as i32);
     }
-    let rerun = s
-        .screening()
-        .run_screening(pb::RunScreeningRequest {
-            request_id: request_id(),
-            county_code: COUNTY.into(),
-            as_of: "2024-12-10".into(),
-        })
-        .await
-        .expect("second run")
-        .into_inner();
+    let rerun = run_screening(&s).await;
     assert_eq!(
         rerun.candidates, 2,
         "a re-imported file did not double anything"
     );
-    let again = s
-        .screening()
-        .create_screening_claims(pb::CreateScreeningClaimsRequest {
-            request_id: request_id(),
-            run_id: rerun.run_id.clone(),
-            submitted_by: "县防贫中心".into(),
-        })
-        .await
-        .expect("claims again")
-        .into_inner();
+    let again = screening_claims(&s, &rerun.run_id).await;
     assert_eq!((again.created, again.already_claimed), (0, 2));
 
     // The stored report, in full.

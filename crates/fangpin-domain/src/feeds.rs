@@ -682,14 +682,10 @@ impl<'a> FeedAggregator<'a> {
         }
     }
 
-    /// Takes one data row (`line` is its 1-based line in the file).
-    pub fn row<'r>(&mut self, line: u64, fields: usize, field: impl Fn(usize) -> &'r [u8]) {
-        self.row_with_line(|| line, fields, field);
-    }
-
-    /// As `row`, for a caller that finds the line number only when a row is
-    /// rejected (counting lines costs a pass over the bytes).
-    pub fn row_with_line<'r>(
+    /// Takes one data row. `line` gives its 1-based line in the file and is
+    /// called only when the row is rejected: counting lines costs a pass over
+    /// the bytes, which only bad rows need.
+    pub fn row<'r>(
         &mut self,
         line: impl FnOnce() -> u64,
         fields: usize,
@@ -976,7 +972,7 @@ mod tests {
         ];
         for (i, line) in lines.iter().enumerate() {
             let fields: Vec<&[u8]> = line.split(',').map(str::as_bytes).collect();
-            agg.row(i as u64 + 2, fields.len(), |f| fields[f]);
+            agg.row(|| i as u64 + 2, fields.len(), |f| fields[f]);
         }
         assert_eq!(
             (agg.rows_total, agg.rows_accepted, agg.rows_not_counted),

@@ -249,14 +249,17 @@ impl App {
         Req: Message,
         Resp: Message + Default,
     {
-        tracing::Span::current().record(crate::telemetry::FIELD_REQUEST_ID, request_id);
         let request_hash = hex::encode(Sha256::digest(request.encode_to_vec()));
         let mut conn = self.store.read().await.map_err(AppError::from)?;
         match idempotency::find(&mut conn, rpc, request_id)
             .await
             .map_err(AppError::from)?
         {
-            Some(first) => replay(first, &request_hash).map(Some),
+            // Only a replay ends here; otherwise `write` records the id.
+            Some(first) => {
+                tracing::Span::current().record(crate::telemetry::FIELD_REQUEST_ID, request_id);
+                replay(first, &request_hash).map(Some)
+            }
             None => Ok(None),
         }
     }

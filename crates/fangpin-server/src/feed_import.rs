@@ -192,7 +192,7 @@ pub fn parse_feed<T>(
                     continue;
                 }
                 let reader = csv.get_mut();
-                agg.row_with_line(|| reader.record_line(at), record.len(), |i| &record[i]);
+                agg.row(|| reader.record_line(at), record.len(), |i| &record[i]);
             }
             Err(_) if csv.get_ref().overlong => {
                 let line = csv.get_mut().line_at(before);
