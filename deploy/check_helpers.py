@@ -22,7 +22,27 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 # Key -> (type, range or allowed values); mirrors config.rs.
-TOP_KEYS = {"listen": str, "database_url": str, "server": dict, "log": dict}
+TOP_KEYS = {
+    "listen": str,
+    "database_url": str,
+    "dev": bool,
+    "server": dict,
+    "log": dict,
+    "tls": dict,
+    "auth": dict,
+    "personal_data": dict,
+}
+# Sections of paths and names: every value a string, except as listed.
+STRING_SECTIONS = {
+    "tls": {"cert_file", "key_file", "client_ca_file"},
+    "auth": {"jwks_file", "issuer", "audience", "leeway_secs"},
+    "personal_data": {"key_file"},
+}
+REQUIRED_UNLESS_DEV = {
+    "tls": {"cert_file", "key_file"},
+    "auth": {"jwks_file", "issuer", "audience"},
+    "personal_data": {"key_file"},
+}
 SERVER_KEYS = {
     "request_timeout_secs": (1, 600),
     "shutdown_grace_secs": (1, 300),
@@ -96,6 +116,18 @@ def check_fangpind_toml(text: str, where: str, p: Problems) -> dict:
             p.add(f"{where}: log.format = {value!r} is not one of text, json")
         elif key == "filter" and not isinstance(value, str):
             p.add(f"{where}: log.filter must be a string")
+    for section, keys in STRING_SECTIONS.items():
+        for key, value in doc.get(section, {}).items():
+            if key not in keys:
+                p.add(f"{where}: unknown key {section}.{key!r}")
+            elif key == "leeway_secs":
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 300:
+                    p.add(f"{where}: auth.leeway_secs = {value!r} is not an integer in 0..=300")
+            elif not isinstance(value, str) or not value:
+                p.add(f"{where}: {section}.{key} must be a non-empty string")
+        if not doc.get("dev", False):
+            for key in sorted(REQUIRED_UNLESS_DEV[section] - set(doc.get(section, {}))):
+                p.add(f"{where}: {section}.{key} is required unless dev = true")
     return doc
 
 

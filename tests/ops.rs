@@ -35,7 +35,7 @@ const YEAR: i32 = 2024;
 const STEP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Variables the child must not inherit from the developer's shell.
-const CONFIG_VARS: [&str; 11] = [
+const CONFIG_VARS: [&str; 20] = [
     "FANGPIN_CONFIG",
     "FANGPIN_LISTEN",
     "FANGPIN_DATABASE_URL",
@@ -47,6 +47,15 @@ const CONFIG_VARS: [&str; 11] = [
     "RUST_LOG",
     "FANGPIN_LOG_FORMAT",
     "NO_COLOR",
+    "FANGPIN_DEV",
+    "FANGPIN_TLS_CERT_FILE",
+    "FANGPIN_TLS_KEY_FILE",
+    "FANGPIN_TLS_CLIENT_CA_FILE",
+    "FANGPIN_AUTH_JWKS_FILE",
+    "FANGPIN_AUTH_ISSUER",
+    "FANGPIN_AUTH_AUDIENCE",
+    "FANGPIN_AUTH_LEEWAY_SECS",
+    "FANGPIN_PERSONAL_DATA_KEY_FILE",
 ];
 
 /// Builds fangpind once per test run and returns its path.
@@ -113,6 +122,9 @@ impl Daemon {
     /// free port, with the service date pinned, and waits until it serves.
     async fn start(database: &Path, shutdown_grace_secs: u64) -> Daemon {
         let mut child = fangpind_command()
+            // Plaintext and no tokens: these tests are about the process,
+            // not about access (tests/access.rs, tests/tls.rs).
+            .arg("--dev")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--database-url")
@@ -289,6 +301,7 @@ fn check_config_prints_the_effective_configuration_and_starts_nothing() {
         r#"
 listen = "0.0.0.0:50051"
 database_url = "postgres://fangpin:s3cret@127.0.0.1:1/fangpin"
+dev = true
 [server]
 shutdown_grace_secs = 25
 max_connections = 32
@@ -313,6 +326,7 @@ format = "json"
         "max_connections = 32",
         "request_timeout_secs = 30  # default",
         r#"format = "json""#,
+        "# DEVELOPMENT MODE: plaintext; no authentication;",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

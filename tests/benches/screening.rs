@@ -890,6 +890,8 @@ impl Server {
             .port();
         let log_file = File::create(log).expect("create the server log");
         let child = Command::new(&bins.server)
+            // Plaintext, no tokens: the benchmark measures the import.
+            .arg("--dev")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--database-url")

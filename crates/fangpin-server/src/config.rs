@@ -13,7 +13,25 @@
 //! [log]
 //! filter = "info"                # tracing EnvFilter syntax
 //! format = "text"                # text | json
+//! [tls]                          # required unless dev
+//! cert_file = "/etc/fangpin/tls/server.crt"       # PEM chain, leaf first
+//! key_file = "/etc/fangpin/tls/server.key"        # PEM PKCS#8 private key
+//! client_ca_file = "/etc/fangpin/tls/clients.crt" # set: mTLS required
+//! [auth]                         # required unless dev
+//! jwks_file = "/etc/fangpin/jwks.json"            # token verification keys
+//! issuer = "https://sso.example.gov.cn"           # the tokens' `iss`
+//! audience = "fangpin"                            # the tokens' `aud`
+//! leeway_secs = 60               # clock skew allowed on exp/nbf, 0..=300
+//! [personal_data]                # required unless dev
+//! key_file = "/etc/fangpin/personal-data.key"     # 32 bytes, 64 hex digits
 //! ```
+//!
+//! `dev = true` (or `--dev`, `FANGPIN_DEV=1`) is the one switch that lets
+//! fangpind run without TLS, without token keys (every call is then the
+//! development principal) and with a personal-data key it creates beside a
+//! SQLite database. It is for a developer's machine and the test suites;
+//! without it, a missing `[tls]`, `[auth]` or `[personal_data]` is an error
+//! naming the key, never a quiet downgrade.
 //!
 //! Loading never stops at the first mistake: every problem is collected and
 //! reported naming the key, variable or flag that set the value, so an
@@ -62,6 +80,15 @@ const ENV_LOG_FILTER: &str = "FANGPIN_LOG_FILTER";
 /// tracing's usual variable, still honoured below `FANGPIN_LOG_FILTER`.
 const ENV_LOG_FILTER_LEGACY: &str = "RUST_LOG";
 const ENV_LOG_FORMAT: &str = "FANGPIN_LOG_FORMAT";
+const ENV_DEV: &str = "FANGPIN_DEV";
+const ENV_TLS_CERT_FILE: &str = "FANGPIN_TLS_CERT_FILE";
+const ENV_TLS_KEY_FILE: &str = "FANGPIN_TLS_KEY_FILE";
+const ENV_TLS_CLIENT_CA_FILE: &str = "FANGPIN_TLS_CLIENT_CA_FILE";
+const ENV_AUTH_JWKS_FILE: &str = "FANGPIN_AUTH_JWKS_FILE";
+const ENV_AUTH_ISSUER: &str = "FANGPIN_AUTH_ISSUER";
+const ENV_AUTH_AUDIENCE: &str = "FANGPIN_AUTH_AUDIENCE";
+const ENV_AUTH_LEEWAY_SECS: &str = "FANGPIN_AUTH_LEEWAY_SECS";
+const ENV_PERSONAL_DATA_KEY_FILE: &str = "FANGPIN_PERSONAL_DATA_KEY_FILE";
 
 /// The file's keys, as they appear in messages.
 const KEY_LISTEN: &str = "listen";
@@ -71,6 +98,19 @@ const KEY_SHUTDOWN_GRACE_SECS: &str = "server.shutdown_grace_secs";
 const KEY_MAX_CONNECTIONS: &str = "server.max_connections";
 const KEY_LOG_FILTER: &str = "log.filter";
 const KEY_LOG_FORMAT: &str = "log.format";
+const KEY_TLS_CERT_FILE: &str = "tls.cert_file";
+const KEY_TLS_KEY_FILE: &str = "tls.key_file";
+const KEY_TLS_CLIENT_CA_FILE: &str = "tls.client_ca_file";
+const KEY_AUTH_JWKS_FILE: &str = "auth.jwks_file";
+const KEY_AUTH_ISSUER: &str = "auth.issuer";
+const KEY_AUTH_AUDIENCE: &str = "auth.audience";
+const KEY_AUTH_LEEWAY_SECS: &str = "auth.leeway_secs";
+const KEY_PERSONAL_DATA_KEY_FILE: &str = "personal_data.key_file";
+
+/// Clock skew tolerated on a token's `exp` and `nbf`. Five minutes is what
+/// Kerberos allows; more would stretch every token's life.
+const AUTH_LEEWAY_SECS: RangeInclusive<i64> = 0..=300;
+const DEFAULT_AUTH_LEEWAY_SECS: i64 = 60;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -115,6 +155,26 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    /// `--dev`: set only, never cleared (a flag cannot undo the file's `dev`).
+    pub dev: bool,
+}
+
+/// `[tls]`: the server's certificate, and the CA of client certificates
+/// when every client must present one (mTLS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// `[auth]`: how bearer tokens are verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audience: String,
+    pub leeway_secs: u64,
 }
 
 /// The validated configuration fangpind runs with.
@@ -130,6 +190,12 @@ pub struct Config {
     pub max_connections: u32,
     pub log_filter: String,
     pub log_format: LogFormat,
+    /// Development mode: plaintext, optional token keys, a generated
+    /// personal-data key. Never in production.
+    pub dev: bool,
+    pub tls: Option<TlsFiles>,
+    pub auth: Option<AuthSettings>,
+    pub personal_data_key_file: Option<PathBuf>,
     origins: Origins,
 }
 
@@ -142,6 +208,7 @@ struct Origins {
     max_connections: Origin,
     log_filter: Origin,
     log_format: Origin,
+    dev: Origin,
 }
 
 /// Everything wrong with a configuration, one line each.
@@ -173,6 +240,36 @@ struct FileConfig {
     server: FileServer,
     #[serde(default)]
     log: FileLog,
+    dev: Option<bool>,
+    #[serde(default)]
+    tls: FileTls,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    personal_data: FilePersonalData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_ca_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    jwks_file: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePersonalData {
+    key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,6 +380,50 @@ fn resolve(
         ENV_SHUTDOWN_GRACE_SECS,
     );
     let max_connections = number(None, parsed.server.max_connections, ENV_MAX_CONNECTIONS);
+    let leeway_secs = number(
+        Some(DEFAULT_AUTH_LEEWAY_SECS),
+        parsed.auth.leeway_secs,
+        ENV_AUTH_LEEWAY_SECS,
+    );
+    let (dev, dev_origin) = {
+        let mut value = (
+            parsed.dev.unwrap_or(false),
+            if parsed.dev.is_some() {
+                Origin::File
+            } else {
+                Origin::Default
+            },
+        );
+        if let Some(text) = env(ENV_DEV) {
+            match text.trim() {
+                "1" | "true" => value = (true, Origin::Env(ENV_DEV)),
+                "0" | "false" => value = (false, Origin::Env(ENV_DEV)),
+                other => problems.push(format!(
+                    "{ENV_DEV}: must be 1, 0, true or false, got {other:?}"
+                )),
+            }
+        }
+        if flags.dev {
+            value = (true, Origin::Flag("--dev"));
+        }
+        value
+    };
+    let path_setting = |from_file: Option<String>, var: &'static str| {
+        layer(
+            (String::new(), Origin::Default),
+            from_file,
+            env,
+            &[var],
+            None,
+        )
+    };
+    let tls_cert = path_setting(parsed.tls.cert_file, ENV_TLS_CERT_FILE);
+    let tls_key = path_setting(parsed.tls.key_file, ENV_TLS_KEY_FILE);
+    let tls_client_ca = path_setting(parsed.tls.client_ca_file, ENV_TLS_CLIENT_CA_FILE);
+    let jwks_file = path_setting(parsed.auth.jwks_file, ENV_AUTH_JWKS_FILE);
+    let issuer = path_setting(parsed.auth.issuer, ENV_AUTH_ISSUER);
+    let audience = path_setting(parsed.auth.audience, ENV_AUTH_AUDIENCE);
+    let personal_key = path_setting(parsed.personal_data.key_file, ENV_PERSONAL_DATA_KEY_FILE);
 
     let listen_addr = match listen.0.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -331,6 +472,7 @@ fn resolve(
         SHUTDOWN_GRACE_SECS,
     );
     let pool_size = in_range(&max_connections, KEY_MAX_CONNECTIONS, MAX_CONNECTIONS);
+    let leeway = in_range(&leeway_secs, KEY_AUTH_LEEWAY_SECS, AUTH_LEEWAY_SECS);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter.0) {
         problems.push(format!(
             "{}: not a log filter ({e}): {:?}",
@@ -338,6 +480,43 @@ fn resolve(
             log_filter.0
         ));
     }
+    let tls = security_section(
+        &mut problems,
+        dev,
+        "tls",
+        &[(KEY_TLS_CERT_FILE, &tls_cert), (KEY_TLS_KEY_FILE, &tls_key)],
+        &[(KEY_TLS_CLIENT_CA_FILE, &tls_client_ca)],
+    )
+    .map(|_| TlsFiles {
+        cert_file: PathBuf::from(&tls_cert.0),
+        key_file: PathBuf::from(&tls_key.0),
+        client_ca_file: (!tls_client_ca.0.is_empty()).then(|| PathBuf::from(&tls_client_ca.0)),
+    });
+    let auth = security_section(
+        &mut problems,
+        dev,
+        "auth",
+        &[
+            (KEY_AUTH_JWKS_FILE, &jwks_file),
+            (KEY_AUTH_ISSUER, &issuer),
+            (KEY_AUTH_AUDIENCE, &audience),
+        ],
+        &[],
+    )
+    .map(|_| AuthSettings {
+        jwks_file: PathBuf::from(&jwks_file.0),
+        issuer: issuer.0.clone(),
+        audience: audience.0.clone(),
+        leeway_secs: leeway.unwrap_or(DEFAULT_AUTH_LEEWAY_SECS).unsigned_abs(),
+    });
+    let personal_data_key_file = security_section(
+        &mut problems,
+        dev,
+        "personal_data",
+        &[(KEY_PERSONAL_DATA_KEY_FILE, &personal_key)],
+        &[],
+    )
+    .map(|_| PathBuf::from(&personal_key.0));
     let format = match log_format.0.as_str() {
         "text" => Some(LogFormat::Text),
         "json" => Some(LogFormat::Json),
@@ -377,6 +556,10 @@ fn resolve(
                     .unwrap_or(backend.default_max_connections()),
                 log_filter: log_filter.0,
                 log_format: format,
+                dev,
+                tls,
+                auth,
+                personal_data_key_file,
                 origins: Origins {
                     listen: listen.1,
                     database_url: database_url.1,
@@ -385,11 +568,44 @@ fn resolve(
                     max_connections: max_connections_origin,
                     log_filter: log_filter.1,
                     log_format: log_format.1,
+                    dev: dev_origin,
                 },
             })
         }
         _ => Err(ConfigError { problems }),
     }
+}
+
+/// A section whose `required` keys come together: all set, or (in
+/// development mode only) none. `optional` keys need the required ones.
+/// Some(()) when the section is configured; a problem per missing key.
+fn security_section(
+    problems: &mut Vec<String>,
+    dev: bool,
+    section: &str,
+    required: &[(&'static str, &(String, Origin))],
+    optional: &[(&'static str, &(String, Origin))],
+) -> Option<()> {
+    let set = |(_, (value, _)): &&(&'static str, &(String, Origin))| !value.is_empty();
+    let given = required.iter().filter(set).count() + optional.iter().filter(set).count();
+    if given == 0 {
+        if !dev {
+            for (key, _) in required {
+                problems.push(format!(
+                    "{key}: required (the [{section}] section), unless dev = true"
+                ));
+            }
+        }
+        return None;
+    }
+    let mut complete = true;
+    for (key, (value, _)) in required {
+        if value.is_empty() {
+            problems.push(format!("{key}: required with the rest of [{section}]"));
+            complete = false;
+        }
+    }
+    complete.then_some(())
 }
 
 fn origin_of(setting: Option<(i64, Origin)>) -> Origin {
@@ -460,6 +676,9 @@ impl Config {
             quoted(&crate::redact(&self.database_url)),
             from(&o.database_url)
         );
+        if self.dev {
+            let _ = writeln!(out, "dev = true  # {}", from(&o.dev));
+        }
         let _ = writeln!(out, "\n[server]");
         let _ = writeln!(
             out,
@@ -495,6 +714,75 @@ impl Config {
             quoted(self.log_format.name()),
             from(&o.log_format)
         );
+        // Paths and names only: the files' contents (keys) are never printed.
+        if let Some(tls) = &self.tls {
+            let _ = writeln!(out, "\n[tls]");
+            let _ = writeln!(
+                out,
+                "cert_file = {}",
+                quoted(&tls.cert_file.display().to_string())
+            );
+            let _ = writeln!(
+                out,
+                "key_file = {}",
+                quoted(&tls.key_file.display().to_string())
+            );
+            match &tls.client_ca_file {
+                Some(ca) => {
+                    let _ = writeln!(
+                        out,
+                        "client_ca_file = {}  # mTLS: every client presents a certificate",
+                        quoted(&ca.display().to_string())
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "# no client_ca_file: client certificates not asked for"
+                    );
+                }
+            }
+        }
+        if let Some(auth) = &self.auth {
+            let _ = writeln!(out, "\n[auth]");
+            let _ = writeln!(
+                out,
+                "jwks_file = {}",
+                quoted(&auth.jwks_file.display().to_string())
+            );
+            let _ = writeln!(out, "issuer = {}", quoted(&auth.issuer));
+            let _ = writeln!(out, "audience = {}", quoted(&auth.audience));
+            let _ = writeln!(out, "leeway_secs = {}", auth.leeway_secs);
+        }
+        if let Some(key_file) = &self.personal_data_key_file {
+            let _ = writeln!(out, "\n[personal_data]");
+            let _ = writeln!(
+                out,
+                "key_file = {}",
+                quoted(&key_file.display().to_string())
+            );
+        }
+        if self.dev {
+            let _ = writeln!(
+                out,
+                "\n# DEVELOPMENT MODE: {}{}{}",
+                if self.tls.is_none() {
+                    "plaintext; "
+                } else {
+                    ""
+                },
+                if self.auth.is_none() {
+                    "no authentication; "
+                } else {
+                    ""
+                },
+                if self.personal_data_key_file.is_none() {
+                    "personal-data key generated beside the database"
+                } else {
+                    ""
+                }
+            );
+        }
         out
     }
 }
@@ -540,11 +828,25 @@ max_connections = 32
 [log]
 filter = "info,fangpin_server=debug"
 format = "json"
+[tls]
+cert_file = "/etc/fangpin/tls/server.crt"
+key_file = "/etc/fangpin/tls/server.key"
+[auth]
+jwks_file = "/etc/fangpin/jwks.json"
+issuer = "https://sso.example.gov.cn"
+audience = "fangpin"
+[personal_data]
+key_file = "/etc/fangpin/personal-data.key"
 "#;
 
     #[test]
     fn nothing_given_keeps_the_defaults_cargo_run_needs() {
-        let config = resolve_with(None, &[], &Flags::default()).expect("valid");
+        let config = resolve_with(None, &[("FANGPIN_DEV", "1")], &Flags::default()).expect("valid");
+        assert!(config.dev);
+        assert_eq!(
+            (&config.tls, &config.auth, &config.personal_data_key_file),
+            (&None, &None, &None)
+        );
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(config.request_timeout_secs, 30);
@@ -591,6 +893,7 @@ format = "json"
             config: None,
             listen: Some("127.0.0.1:7000".into()),
             database_url: Some("sqlite://flag.db".into()),
+            dev: false,
         };
         let config = resolve_with(Some(FULL), &env, &flags).expect("valid");
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
@@ -605,17 +908,24 @@ format = "json"
             ("FANGPIN_DATABASE_URL", "sqlite://new.db"),
             ("RUST_LOG", "warn"),
             ("FANGPIN_LOG_FILTER", "debug"),
+            ("FANGPIN_DEV", "1"),
         ];
         let config = resolve_with(None, &env, &Flags::default()).expect("valid");
         assert_eq!(config.database_url, "sqlite://new.db");
         assert_eq!(config.log_filter, "debug");
-        let config = resolve_with(None, &[("RUST_LOG", "warn")], &Flags::default()).expect("valid");
+        let config = resolve_with(
+            None,
+            &[("RUST_LOG", "warn"), ("FANGPIN_DEV", "1")],
+            &Flags::default(),
+        )
+        .expect("valid");
         assert_eq!(config.log_filter, "warn");
     }
 
     #[test]
     fn every_problem_is_reported_naming_its_key() {
         let file = r#"
+dev = true
 listen = "everywhere"
 database_url = "mysql://root:hunter2@db/fangpin"
 [server]
@@ -659,6 +969,7 @@ format = "xml"
     fn a_bad_flag_is_named_as_the_flag() {
         let flags = Flags {
             listen: Some("nowhere".into()),
+            dev: true,
             ..Flags::default()
         };
         let error = resolve_with(None, &[], &flags).expect_err("refused");
@@ -687,7 +998,11 @@ format = "xml"
 
     #[test]
     fn empty_variables_count_as_unset() {
-        let env = env_of(&[("FANGPIN_LISTEN", ""), ("FANGPIN_CONFIG", "")]);
+        let env = env_of(&[
+            ("FANGPIN_LISTEN", ""),
+            ("FANGPIN_CONFIG", ""),
+            ("FANGPIN_DEV", "1"),
+        ]);
         let config = load(&Flags::default(), &|name| env.get(name).cloned()).expect("valid");
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.file, None);
@@ -731,5 +1046,91 @@ format = "xml"
         assert_eq!(again.shutdown_grace_secs, 7);
         assert_eq!(again.max_connections, 32);
         assert_eq!(again.log_filter, config.log_filter);
+    }
+
+    #[test]
+    fn without_dev_the_security_sections_are_required_and_named() {
+        assert_eq!(
+            problems(None, &[]),
+            vec![
+                "tls.cert_file: required (the [tls] section), unless dev = true",
+                "tls.key_file: required (the [tls] section), unless dev = true",
+                "auth.jwks_file: required (the [auth] section), unless dev = true",
+                "auth.issuer: required (the [auth] section), unless dev = true",
+                "auth.audience: required (the [auth] section), unless dev = true",
+                "personal_data.key_file: required (the [personal_data] section), unless dev = true",
+            ]
+        );
+        let config = resolve_with(Some(FULL), &[], &Flags::default()).expect("valid");
+        assert!(!config.dev);
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert_file: "/etc/fangpin/tls/server.crt".into(),
+                key_file: "/etc/fangpin/tls/server.key".into(),
+                client_ca_file: None,
+            })
+        );
+        let auth = config.auth.expect("auth");
+        assert_eq!((auth.audience.as_str(), auth.leeway_secs), ("fangpin", 60));
+    }
+
+    #[test]
+    fn a_half_configured_section_is_an_error_even_in_dev() {
+        let file = "dev = true\n[tls]\nclient_ca_file = \"/ca.crt\"\n[auth]\nissuer = \"x\"\nleeway_secs = 301\n";
+        assert_eq!(
+            problems(Some(file), &[]),
+            vec![
+                "auth.leeway_secs: must be between 0 and 300, got 301",
+                "tls.cert_file: required with the rest of [tls]",
+                "tls.key_file: required with the rest of [tls]",
+                "auth.jwks_file: required with the rest of [auth]",
+                "auth.audience: required with the rest of [auth]",
+            ]
+        );
+    }
+
+    #[test]
+    fn dev_comes_from_file_environment_or_flag() {
+        let dev = |file: Option<&str>, env: &[(&str, &str)], flag: bool| {
+            resolve_with(
+                file,
+                env,
+                &Flags {
+                    dev: flag,
+                    ..Flags::default()
+                },
+            )
+            .map(|c| c.dev)
+        };
+        assert_eq!(dev(Some("dev = true\n"), &[], false), Ok(true));
+        assert_eq!(dev(None, &[("FANGPIN_DEV", "true")], false), Ok(true));
+        assert_eq!(dev(None, &[], true), Ok(true));
+        // The environment may turn off the file's dev mode; then the
+        // sections are required again.
+        assert!(dev(Some("dev = true\n"), &[("FANGPIN_DEV", "0")], false).is_err());
+        assert_eq!(
+            problems(None, &[("FANGPIN_DEV", "yes")])[0],
+            r#"FANGPIN_DEV: must be 1, 0, true or false, got "yes""#
+        );
+    }
+
+    #[test]
+    fn the_rendered_security_sections_read_back() {
+        let config = resolve_with(
+            Some(FULL),
+            &[("FANGPIN_TLS_CLIENT_CA_FILE", "/etc/fangpin/tls/clients.crt")],
+            &Flags::default(),
+        )
+        .expect("valid");
+        let again =
+            resolve_with(Some(&config.render()), &[], &Flags::default()).expect("valid again");
+        assert_eq!(again.tls, config.tls);
+        assert_eq!(again.auth, config.auth);
+        assert_eq!(again.personal_data_key_file, config.personal_data_key_file);
+        assert_eq!(
+            again.tls.and_then(|t| t.client_ca_file),
+            Some(PathBuf::from("/etc/fangpin/tls/clients.crt"))
+        );
     }
 }

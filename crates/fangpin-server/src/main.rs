@@ -47,6 +47,11 @@ struct Args {
     /// only: deadlines and publicity periods are counted from this date.
     #[arg(long)]
     today: Option<NaiveDate>,
+    /// Development mode [env: FANGPIN_DEV]: allows plaintext, no token keys
+    /// (every call is the development principal) and a personal-data key
+    /// generated beside a SQLite database. Never in production.
+    #[arg(long)]
+    dev: bool,
     /// Load and validate the configuration, print it (password hidden) and
     /// exit, without binding or opening the database.
     #[arg(long)]
@@ -60,6 +65,7 @@ async fn main() -> ExitCode {
         config: args.config.clone(),
         listen: args.listen.clone(),
         database_url: args.database_url.clone(),
+        dev: args.dev,
     };
     let config = match config::load(&flags, &|name| std::env::var(name).ok()) {
         Ok(config) => config,
@@ -99,6 +105,20 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> {
+    // Until each section is wired, configuring it must stop the server
+    // rather than let it run without what the operator asked for.
+    anyhow::ensure!(
+        config.tls.is_none(),
+        "[tls] is not served by this build yet"
+    );
+    anyhow::ensure!(
+        config.auth.is_none(),
+        "[auth] is not enforced by this build yet"
+    );
+    anyhow::ensure!(
+        config.personal_data_key_file.is_none(),
+        "[personal_data] is not applied by this build yet"
+    );
     let store = Store::connect_with(&config.database_url, config.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
