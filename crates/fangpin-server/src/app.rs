@@ -205,6 +205,9 @@ impl App {
             crate::telemetry::FIELD_CLAIM_ID,
             tracing::field::display(claim_id),
         );
+        // Scope before anything else, a replay included: a guessed request
+        // id must not show someone else's outcome.
+        self.authorize_claim(claim_id).await.map_err(Status::from)?;
         // A claim never changes county, so reading it before the lock is safe.
         let county = {
             let mut conn = self.store.read().await.map_err(AppError::from)?;
@@ -302,6 +305,7 @@ async fn append_audit(
         actor: crate::audit::UNAUTHENTICATED.to_string(),
         role: String::new(),
         rpc: rpc.to_string(),
+        principal: None,
     });
     let mut after = audited.after;
     after.insert(

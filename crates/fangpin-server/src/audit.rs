@@ -7,17 +7,24 @@
 //! request and runs the call inside a task-local `Caller`, which
 //! `App::write` reads with [`current`].
 //!
-//! Authentication is not built yet: until it is, the actor is whatever the
-//! client put in the `x-fangpin-actor` metadata (a claim, not a proof) or
-//! `unauthenticated`, and the role is empty. Issue 5's bearer token will fill
-//! both here, from the verified token's subject and role, in this one place.
+//! The same layer is where every call is authenticated and its role checked
+//! against the matrix (`auth::Authenticator::admit`): a refused call never
+//! reaches its handler. With tokens, the actor is the token's subject and
+//! the role its role. In development mode without `[auth]`, the actor is
+//! whatever the client put in the `x-fangpin-actor` metadata (a claim, not a
+//! proof) or `unauthenticated`, and the role is empty.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use fangpin_domain::access::Principal;
+use fangpin_proto::tonic::Status;
 use fangpin_proto::tonic::codegen::{Service, http};
+
+use crate::auth::{Admission, Authenticator, Refusal};
 
 /// The metadata key a client may use to name itself until tokens exist.
 pub const ACTOR_HEADER: &str = "x-fangpin-actor";
@@ -29,13 +36,16 @@ pub const MAX_ACTOR_CHARS: usize = 128;
 /// The caller of the current call, as the audit log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
-    /// Who: for now the `x-fangpin-actor` metadata or `unauthenticated`;
-    /// with issue 5, the token's subject.
+    /// Who: the token's subject; in development mode without tokens, the
+    /// `x-fangpin-actor` metadata or `unauthenticated`.
     pub actor: String,
-    /// In which role: empty until issue 5's token carries one.
+    /// In which role: the token's; empty without tokens.
     pub role: String,
     /// The gRPC method path, `/fangpin.v1.PayoutService/PayClaim`.
     pub rpc: String,
+    /// The verified caller, for the handlers' scope checks; None when
+    /// authentication is off (development) or for a health probe.
+    pub principal: Option<Principal>,
 }
 
 tokio::task_local! {
@@ -55,7 +65,21 @@ pub async fn scope<F: Future>(caller: Caller, future: F) -> F::Output {
 }
 
 impl Caller {
-    /// The caller of an HTTP/2 request: its path and the actor it claims.
+    /// The caller an admitted request runs as.
+    fn admitted<B>(request: &http::Request<B>, admission: Admission) -> Caller {
+        match admission {
+            Admission::Principal(principal) => Caller {
+                actor: principal.subject().to_string(),
+                role: principal.role().as_str().to_string(),
+                rpc: request.uri().path().to_string(),
+                principal: Some(principal),
+            },
+            Admission::Unchecked | Admission::Health => Caller::of(request),
+        }
+    }
+
+    /// The caller of an HTTP/2 request without tokens: its path and the
+    /// actor it claims.
     fn of<B>(request: &http::Request<B>) -> Caller {
         let actor = request
             .headers()
@@ -70,19 +94,26 @@ impl Caller {
             actor,
             role: String::new(),
             rpc: request.uri().path().to_string(),
+            principal: None,
         }
     }
 }
 
-/// Sets the task-local [`Caller`] for each call.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct CallerLayer;
+/// Admits or refuses each call (`Authenticator::admit`) and runs an
+/// admitted one with its task-local [`Caller`].
+#[derive(Clone)]
+pub(crate) struct CallerLayer {
+    pub(crate) authenticator: Arc<Authenticator>,
+}
 
 impl<S> tower_layer::Layer<S> for CallerLayer {
     type Service = WithCaller<S>;
 
     fn layer(&self, inner: S) -> WithCaller<S> {
-        WithCaller { inner }
+        WithCaller {
+            inner,
+            authenticator: self.authenticator.clone(),
+        }
     }
 }
 
@@ -90,6 +121,7 @@ impl<S> tower_layer::Layer<S> for CallerLayer {
 #[derive(Clone)]
 pub(crate) struct WithCaller<S> {
     inner: S,
+    authenticator: Arc<Authenticator>,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for WithCaller<S>
@@ -100,7 +132,7 @@ where
         + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = Infallible;
@@ -111,8 +143,31 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let caller = Caller::of(&request);
-        Box::pin(CALLER.scope(caller, self.inner.call(request)))
+        let method = request.uri().path();
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|value| value.as_bytes());
+        match self.authenticator.admit(method, authorization) {
+            Ok(admission) => {
+                let caller = Caller::admitted(&request, admission);
+                Box::pin(CALLER.scope(caller, self.inner.call(request)))
+            }
+            Err(refusal) => {
+                // Codes and names only: the reason never quotes the token.
+                let status = match &refusal {
+                    Refusal::Unauthenticated { reason } => {
+                        tracing::info!(method, reason = %reason, "call refused: unauthenticated");
+                        Status::unauthenticated(refusal.to_string())
+                    }
+                    Refusal::WrongRole { role, .. } => {
+                        tracing::info!(method, role, "call refused: role not allowed");
+                        Status::permission_denied(refusal.to_string())
+                    }
+                };
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
     }
 }
 

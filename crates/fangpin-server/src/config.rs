@@ -638,10 +638,14 @@ fn layer(
 
 impl Config {
     /// The request timeout and grace period for `fangpin_server::run_with`.
-    pub fn server_options(&self) -> fangpin_server::ServerOptions {
+    pub fn server_options(
+        &self,
+        authenticator: fangpin_server::auth::Authenticator,
+    ) -> fangpin_server::ServerOptions {
         fangpin_server::ServerOptions {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            authenticator: std::sync::Arc::new(authenticator),
         }
     }
 

@@ -30,6 +30,10 @@ pub enum AppError {
     },
     #[error("request_id was already used for a different request")]
     RequestIdReused,
+    /// The role may call the method, but not in this way (a channel its
+    /// role does not use). Decided from the request alone.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -122,6 +126,7 @@ impl From<AppError> for Status {
                 Status::with_error_details(Code::NotFound, message, details)
             }
             AppError::AlreadyExists(message) => Status::new(Code::AlreadyExists, message),
+            AppError::PermissionDenied(message) => Status::new(Code::PermissionDenied, message),
             AppError::FailedPrecondition {
                 kind,
                 subject,

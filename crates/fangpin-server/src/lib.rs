@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod convert;
 pub mod deadline;
@@ -12,6 +13,7 @@ mod drain;
 pub mod error;
 pub mod feed_import;
 mod metrics;
+pub mod scope;
 pub mod services;
 pub mod telemetry;
 
@@ -50,20 +52,27 @@ const SHUTDOWN_WIND_DOWN: Duration = Duration::from_secs(5);
 /// limit, this keeps one client from queueing without bound.
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
 
-/// The operator's limits for one server (`server.*` in fangpind.toml).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The operator's settings for one server (`server.*` and `[auth]` in
+/// fangpind.toml).
+#[derive(Clone)]
 pub struct ServerOptions {
     /// A call still running after this is cancelled.
     pub request_timeout: Duration,
     /// How long in-flight calls may run after the shutdown signal.
     pub shutdown_grace: Duration,
+    /// Who may call what (`auth::Authenticator`).
+    pub authenticator: Arc<auth::Authenticator>,
 }
 
 impl Default for ServerOptions {
+    /// Authentication off, as in development mode. `fangpind` always sets
+    /// the authenticator from its configuration; this default serves the
+    /// tests that are not about access.
     fn default() -> Self {
         ServerOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            authenticator: Arc::new(auth::Authenticator::Development),
         }
     }
 }
@@ -207,7 +216,9 @@ pub async fn run_with(
         .layer(drain.clone())
         // Innermost, so the handler runs inside it: who is calling and
         // through which method, for `App::write`'s audit entry.
-        .layer(audit::CallerLayer)
+        .layer(audit::CallerLayer {
+            authenticator: options.authenticator.clone(),
+        })
         .add_service(health_service)
         .add_service(reflection)
         .add_service(policy)

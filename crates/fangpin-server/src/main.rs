@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Parser;
+use fangpin_server::auth::{Authenticator, TokenVerifier};
 use fangpin_server::telemetry::{self, OtelSettings, Telemetry};
 use fangpin_server::{Clock, ManualClock, SystemClock};
 use fangpin_store::Store;
@@ -129,6 +130,25 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         }
         None => Arc::new(SystemClock),
     };
+    let authenticator = match &config.auth {
+        Some(auth) => {
+            let verifier = TokenVerifier::load(
+                &auth.jwks_file,
+                &auth.issuer,
+                &auth.audience,
+                auth.leeway_secs,
+            )
+            .with_context(|| format!("auth.jwks_file {}", auth.jwks_file.display()))?;
+            tracing::info!(issuer = %auth.issuer, audience = %auth.audience, "bearer tokens required");
+            Authenticator::Tokens(verifier)
+        }
+        None => {
+            // The configuration allows this only with `dev`.
+            assert!(config.dev, "no [auth] outside development mode");
+            tracing::warn!("DEVELOPMENT MODE: no authentication; every caller may call everything");
+            Authenticator::Development
+        }
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -136,7 +156,7 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         listener,
         store,
         clock,
-        config.server_options(),
+        config.server_options(authenticator),
         shutdown_signal(),
     )
     .await

@@ -215,18 +215,26 @@ pub async fn claim_county(conn: &mut Conn, claim_id: Uuid) -> Result<Option<Stri
 pub async fn list_claims(
     conn: &mut Conn,
     county_code: &str,
+    village_prefix: &str,
     state: Option<ClaimState>,
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<ClaimRecord>> {
+    // Village codes are digits, so the prefix needs no LIKE escaping; the
+    // assertion keeps it that way.
+    assert!(
+        village_prefix.bytes().all(|b| b.is_ascii_digit()),
+        "village prefix is digits"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {CLAIM_COLUMNS} FROM claims WHERE county_code = $1 AND ($2 = '' OR state = $2) AND claim_id > $3 \
-         ORDER BY claim_id LIMIT $4"
+         AND village_code LIKE $5 ORDER BY claim_id LIMIT $4"
     )))
     .bind(county_code)
     .bind(state.map_or("", ClaimState::as_str))
     .bind(after.map(|a| a.to_string()).unwrap_or_default())
     .bind(i64::from(limit))
+    .bind(format!("{village_prefix}%"))
     .fetch_all(conn)
     .await?;
     rows.iter().map(decode_claim).collect()

@@ -106,11 +106,13 @@ impl EnrollmentService for EnrollmentApi {
         }
         c.finish()?;
         let county = CountyRecord {
-            county_code: code.expect("checked").as_str().to_string(),
+            county_code: code.as_ref().expect("checked").as_str().to_string(),
             name: name.expect("checked"),
             rural_population: req.rural_population,
             insurer: insurer.expect("checked"),
         };
+        self.0
+            .authorize_new_county(code.as_ref().expect("checked"))?;
         let lock = county.county_code.clone();
         let response = self
             .0
@@ -153,6 +155,7 @@ impl EnrollmentService for EnrollmentApi {
         };
         c.finish()?;
         let code = code.expect("checked");
+        self.0.authorize_county(code.as_str()).await?;
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         let county = counties::get_county(&mut conn, code.as_str())
             .await
@@ -230,6 +233,7 @@ impl EnrollmentService for EnrollmentApi {
         c.finish()?;
         let persons: Vec<PersonRecord> = persons.into_iter().map(|p| p.expect("checked")).collect();
         let county = county.expect("checked").as_str().to_string();
+        self.0.authorize_county(&county).await?;
         let household = HouseholdRecord {
             household_id: Uuid::now_v7(),
             county_code: county.clone(),
@@ -285,6 +289,7 @@ impl EnrollmentService for EnrollmentApi {
         let id = c.uuid("household_id", &req.household_id);
         c.finish()?;
         let id = id.expect("checked");
+        self.0.authorize_household(id).await?;
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         let household = counties::get_household(&mut conn, id)
             .await
@@ -311,6 +316,7 @@ impl EnrollmentService for EnrollmentApi {
             amount.expect("checked"),
             reference.expect("checked"),
         );
+        self.0.authorize_county(&county).await?;
         let posting = Posting::new(PostingKind::PremiumReceived, amount)
             .map_err(|e| AppError::invalid("amount_yuan", e.to_string()))?;
         let response = self

@@ -207,6 +207,7 @@ impl LedgerApi {
         year: i32,
     ) -> Result<(fangpin_store::ReadConn, String, i32), AppError> {
         let (county, year) = checked_county_and_year(county_code, year)?;
+        self.0.authorize_county(&county).await?;
         let mut conn = self.0.store.read().await?;
         require_county(&mut conn, &county).await?;
         Ok((conn, county, year))
@@ -254,6 +255,7 @@ impl LedgerService for LedgerApi {
             year.expect("checked"),
             reference.expect("checked"),
         );
+        self.0.authorize_county(&county).await?;
         let posting = Posting::new(PostingKind::TopUpReceived, amount.expect("checked"))
             .map_err(|e| AppError::invalid("amount_yuan", e.to_string()))?;
         let lock = county.clone();
@@ -305,6 +307,7 @@ impl LedgerService for LedgerApi {
         };
         c.finish()?;
         let (county, size) = (county.expect("checked"), size.expect("checked"));
+        self.0.authorize_county(&county).await?;
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         require_county(&mut conn, &county).await?;
         let entries = ledger_store::list_entries(
@@ -337,6 +340,7 @@ impl LedgerService for LedgerApi {
             year.expect("checked"),
             as_of.expect("checked"),
         );
+        self.0.authorize_county(&county).await?;
         // Entries posted before the next Beijing midnight count.
         let beijing = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
         let next_day = as_of
@@ -387,6 +391,8 @@ impl LedgerService for LedgerApi {
             year.expect("checked"),
             closed_by.expect("checked"),
         );
+        crate::scope::check_acting_person("closed_by", &closed_by)?;
+        self.0.authorize_county(&county).await?;
         let lock = county.clone();
         let response = self
             .0
@@ -512,6 +518,8 @@ impl LedgerService for LedgerApi {
         c.finish()?;
         let (county, year) = (county.expect("checked"), year.expect("checked"));
         let (reopened_by, reason) = (reopened_by.expect("checked"), reason.expect("checked"));
+        crate::scope::check_acting_person("reopened_by", &reopened_by)?;
+        self.0.authorize_county(&county).await?;
         let lock = county.clone();
         let response = self
             .0

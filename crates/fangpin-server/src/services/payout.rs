@@ -62,6 +62,7 @@ impl PayoutService for PayoutApi {
         let note = c.text("cross_check_note", &req.cross_check_note, MAX_TEXT_CHARS);
         c.finish()?;
         let (filed_by, note) = (filed_by.expect("checked"), note.expect("checked"));
+        crate::scope::check_acting_person("filed_by", &filed_by)?;
         let response = self
             .0
             .write_claim(
@@ -93,6 +94,7 @@ impl PayoutService for PayoutApi {
         c.finish()?;
         let (paid_by, bank_reference) =
             (paid_by.expect("checked"), bank_reference.expect("checked"));
+        crate::scope::check_acting_person("paid_by", &paid_by)?;
         let response = self
             .0
             .write_claim(
@@ -171,6 +173,7 @@ impl PayoutService for PayoutApi {
             bank_reference.expect("checked"),
             reason.expect("checked"),
         );
+        crate::scope::check_acting_person("recorded_by", &recorded_by)?;
         let response = self
             .0
             .write_claim(
@@ -228,6 +231,7 @@ impl PayoutService for PayoutApi {
         let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
         c.finish()?;
         let (retried_by, reason) = (retried_by.expect("checked"), reason.expect("checked"));
+        crate::scope::check_acting_person("retried_by", &retried_by)?;
         let response = self
             .0
             .write_claim(

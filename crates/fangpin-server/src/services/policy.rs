@@ -27,6 +27,7 @@ impl PolicyService for PolicyApi {
         let policy = convert::policy_from_pb(&wire)?;
         let version = wire.version;
         let county = policy.county.as_str().to_string();
+        self.0.authorize_county(&county).await?;
         let response = self
             .0
             .write("PutPolicy", &req, &request_id.expect("checked").to_string(), &county.clone(), move |conn, ctx| {
@@ -70,6 +71,7 @@ impl PolicyService for PolicyApi {
         let year = c.year("policy_year", req.policy_year);
         c.finish()?;
         let (county, year) = (county.expect("checked"), year.expect("checked"));
+        self.0.authorize_county(county.as_str()).await?;
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         let version = (req.version != 0).then_some(req.version);
         let record = counties::get_policy(&mut conn, county.as_str(), year, version)

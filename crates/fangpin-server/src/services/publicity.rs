@@ -41,6 +41,7 @@ impl PublicityService for PublicityApi {
         let opened_by = c.text("opened_by", &req.opened_by, MAX_LABEL_CHARS);
         c.finish()?;
         let opened_by = opened_by.expect("checked");
+        crate::scope::check_acting_person("opened_by", &opened_by)?;
         let response = self
             .0
             .write_claim(
@@ -80,6 +81,17 @@ impl PublicityService for PublicityApi {
         let mut c = Check::new();
         let village = c.village("village_code", &req.village_code);
         c.finish()?;
+        let village = village.expect("checked");
+        // A board outside the caller's scope reads as a village without
+        // notices, which is what a village that does not exist reads as.
+        let place = fangpin_store::places::Place {
+            county_code: village.county().as_str().to_string(),
+            village_code: village.as_str().to_string(),
+        };
+        if !self.0.sees_place(&place).await? {
+            return Ok(Response::new(pb::ListNoticesResponse::default()));
+        }
+        let village = Some(village);
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         let notices = claim_store::list_notices(&mut conn, village.expect("checked").as_str())
             .await
@@ -176,6 +188,7 @@ impl PublicityService for PublicityApi {
         let closed_by = c.text("closed_by", &req.closed_by, MAX_LABEL_CHARS);
         c.finish()?;
         let closed_by = closed_by.expect("checked");
+        crate::scope::check_acting_person("closed_by", &closed_by)?;
         let response = self
             .0
             .write_claim(

@@ -326,6 +326,7 @@ impl ScreeningService for ScreeningApi {
         let kind = kind.expect("checked");
         let encoding = encoding.expect("checked");
         let file_name = file_name.expect("checked");
+        self.app.authorize_county(county.as_str()).await?;
 
         // A retry of a finished import: answer from the record, read nothing.
         if let Some(done) = self
@@ -577,6 +578,9 @@ impl ScreeningService for ScreeningApi {
             .await
             .map_err(AppError::from)?
             .ok_or_else(|| AppError::not_found("feed import", id))?;
+        if !self.app.sees_county(&record.county_code).await? {
+            return Err(AppError::not_found("feed import", id).into());
+        }
         let errors = store::row_errors(&mut conn, id, store::MAX_STORED_ROW_ERRORS)
             .await
             .map_err(AppError::from)?;
@@ -595,6 +599,7 @@ impl ScreeningService for ScreeningApi {
         c.finish()?;
         let request_id = request_id.expect("checked").to_string();
         let county = county.expect("checked");
+        self.app.authorize_county(county.as_str()).await?;
         let as_of = as_of.expect("checked");
         if as_of > self.app.today() {
             return Err(AppError::invalid("as_of", "must not lie in the future").into());
@@ -768,6 +773,10 @@ impl ScreeningService for ScreeningApi {
             .await
             .map_err(AppError::from)?
             .ok_or_else(|| AppError::not_found("screening run", id))?;
+        drop(conn);
+        if !self.app.sees_county(&run.county_code).await? {
+            return Err(AppError::not_found("screening run", id).into());
+        }
         Ok(Response::new(run_response(&run)))
     }
 
@@ -783,11 +792,14 @@ impl ScreeningService for ScreeningApi {
         c.finish()?;
         let (id, size) = (id.expect("checked"), size.expect("checked"));
         let mut conn = self.app.store.read().await.map_err(AppError::from)?;
-        if store::get_run(&mut conn, id)
+        let visible = match store::get_run(&mut conn, id)
             .await
             .map_err(AppError::from)?
-            .is_none()
         {
+            Some(run) => self.app.sees_county(&run.county_code).await?,
+            None => false,
+        };
+        if !visible {
             return Err(AppError::not_found("screening run", id).into());
         }
         let page = store::list_candidates(&mut conn, id, after.expect("checked"), size)
@@ -814,6 +826,7 @@ impl ScreeningService for ScreeningApi {
         c.finish()?;
         let run_id = run_id.expect("checked");
         let submitted_by = submitted_by.expect("checked");
+        crate::scope::check_acting_person("submitted_by", &submitted_by)?;
         let run = {
             let mut conn = self.app.store.read().await.map_err(AppError::from)?;
             store::get_run(&mut conn, run_id)
@@ -821,6 +834,9 @@ impl ScreeningService for ScreeningApi {
                 .map_err(AppError::from)?
                 .ok_or_else(|| AppError::not_found("screening run", run_id))?
         };
+        if !self.app.sees_county(&run.county_code).await? {
+            return Err(AppError::not_found("screening run", run_id).into());
+        }
         let calendar = self.app.calendar;
         let lock = run.county_code.clone();
         let response = self

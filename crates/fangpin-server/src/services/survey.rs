@@ -58,6 +58,7 @@ impl SurveyService for SurveyApi {
             insurer.expect("checked"),
             assigned_by.expect("checked"),
         );
+        crate::scope::check_acting_person("assigned_by", &assigned_by)?;
         let response = self
             .0
             .write_claim(
@@ -127,6 +128,7 @@ impl SurveyService for SurveyApi {
             .collect();
         c.finish()?;
         let surveyor = surveyor.expect("checked");
+        crate::scope::check_acting_person("surveyor", &surveyor)?;
         let (income, cost, notes) = (
             income.expect("checked"),
             cost.expect("checked"),
@@ -191,6 +193,7 @@ impl SurveyService for SurveyApi {
         let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
         c.finish()?;
         let (surveyor, reason) = (surveyor.expect("checked"), reason.expect("checked"));
+        crate::scope::check_acting_person("surveyor", &surveyor)?;
         let approve = req.approve;
         let response = self
             .0
@@ -238,20 +241,35 @@ impl SurveyService for SurveyApi {
         let size = c.page_size("page_size", req.page_size, MAX_QUEUE_PAGE);
         let after = c.uuid_token("page_token", &req.page_token);
         c.finish()?;
-        let size = size.expect("checked");
+        let (size, surveyor) = (size.expect("checked"), surveyor.expect("checked"));
+        let mut listing = self.0.listing();
+        // A surveyor's queue is its own; the county office and auditors may
+        // look at anyone's, row by row within their scope.
+        if let Some(own) = listing.own_surveyor()
+            && own != surveyor
+        {
+            return Err(AppError::invalid(
+                "surveyor",
+                "must be the caller's own account (the token's sub)",
+            )
+            .into());
+        }
         let today = self.0.today();
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        let claims = claim_store::list_surveys(
-            &mut conn,
-            &surveyor.expect("checked"),
-            after.expect("checked"),
-            size,
-        )
-        .await
-        .map_err(AppError::from)?;
+        let claims = claim_store::list_surveys(&mut conn, &surveyor, after.expect("checked"), size)
+            .await
+            .map_err(AppError::from)?;
+        drop(conn);
         let calendar = self.0.calendar;
         let mut items = Vec::with_capacity(claims.len());
         for claim in &claims {
+            let place = fangpin_store::places::Place {
+                county_code: claim.county_code.clone(),
+                village_code: claim.village_code.clone(),
+            };
+            if !listing.shows(&place).await? {
+                continue;
+            }
             let left = if claim.survey_deadline >= today {
                 calendar
                     .working_days_between(today, claim.survey_deadline)
