@@ -18,7 +18,7 @@ use fangpin_proto::v1::{
     policy_service_client::PolicyServiceClient, publicity_service_client::PublicityServiceClient,
     screening_service_client::ScreeningServiceClient, survey_service_client::SurveyServiceClient,
 };
-use fangpin_server::ManualClock;
+use fangpin_server::{ManualClock, ServerOptions};
 use fangpin_store::Store;
 use sqlx::{Connection, Executor};
 use tokio::sync::oneshot;
@@ -81,6 +81,19 @@ impl TestServer {
     /// As `start`, on a new database of the PostgreSQL server `postgres_admin_url`
     /// names, or on SQLite when it is None, whatever `FANGPIN_TEST_DATABASE_URL` says.
     pub async fn start_on(today: NaiveDate, postgres_admin_url: Option<String>) -> TestServer {
+        TestServer::start_full(today, postgres_admin_url, ServerOptions::default()).await
+    }
+
+    /// As `start`, with the given options (tokens, limits).
+    pub async fn start_with(today: NaiveDate, options: ServerOptions) -> TestServer {
+        TestServer::start_full(today, std::env::var(PG_ENV).ok(), options).await
+    }
+
+    async fn start_full(
+        today: NaiveDate,
+        postgres_admin_url: Option<String>,
+        options: ServerOptions,
+    ) -> TestServer {
         let (url, db) = fresh_database(postgres_admin_url).await;
         let store = Store::connect(&url)
             .await
@@ -93,7 +106,7 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let server_clock: Arc<dyn fangpin_server::Clock> = clock.clone();
         let handle = tokio::spawn(async move {
-            fangpin_server::run(listener, store, server_clock, async {
+            fangpin_server::run_with(listener, store, server_clock, options, async {
                 let _ = rx.await;
             })
             .await
