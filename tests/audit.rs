@@ -5,7 +5,9 @@
 
 use std::ops::ControlFlow;
 
-use fangpin_cli::admin::verify_audit;
+use fangpin_cli::admin::{
+    export_audit, parse_heads, render_heads, verify_audit, verify_audit_against,
+};
 use fangpin_domain::audit::{AuditEntry, BreakKind, ChainBreak};
 use fangpin_proto::tonic::{Code, Request, metadata::MetadataValue};
 use fangpin_proto::v1 as pb;
@@ -195,5 +197,88 @@ async fn the_chain_verifies_and_an_edited_row_is_named() {
             )
         );
     }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_the_newest_entries_is_caught_by_a_head_kept_elsewhere() {
+    let s = TestServer::start(date(2024, 1, 10)).await;
+    s.enrollment()
+        .register_county(pb::RegisterCountyRequest {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            name: "涉县".into(),
+            rural_population: 20_000,
+            insurer: INSURER.into(),
+        })
+        .await
+        .expect("county");
+    put_policy(&s, 2024).await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+
+    // The county office records the heads somewhere the database's
+    // administrators cannot reach, and exports the chain for an outsider.
+    let reports = verify_audit(s.database_url(), None).await.expect("verify");
+    let heads = parse_heads(&render_heads(&reports)).expect("heads read back");
+    assert_eq!(heads[COUNTY].seq, 3);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let exported = dir.path().join("audit.jsonl");
+    assert_eq!(
+        export_audit(s.database_url(), COUNTY, &exported)
+            .await
+            .expect("export"),
+        3
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&exported)
+        .expect("read the export")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        lines[2]["hash"].as_str(),
+        Some(fangpin_domain::audit::hex(&heads[COUNTY].hash).as_str())
+    );
+    assert_eq!(
+        lines[0]["prev_hash"].as_str(),
+        Some("0".repeat(64).as_str())
+    );
+
+    // Growing is fine: the chain still passes through the recorded head.
+    premium(&s, 2024, "1.00").await.expect("premium");
+    let grown = verify_audit_against(s.database_url(), None, &heads)
+        .await
+        .expect("verify");
+    assert!(grown[0].verdict.is_ok(), "{grown:?}");
+
+    // Someone drops the trigger and deletes the two newest entries: the rest
+    // still links up, and only the recorded head shows the loss.
+    let mut conn = AnyConnection::connect(s.database_url())
+        .await
+        .expect("connect");
+    let drop_trigger = match Backend::of_url(s.database_url()).expect("known backend") {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_delete",
+        Backend::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log",
+    };
+    conn.execute(drop_trigger).await.expect("drop the trigger");
+    sqlx::query("DELETE FROM audit_log WHERE county_code = $1 AND seq >= 3")
+        .bind(COUNTY)
+        .execute(&mut conn)
+        .await
+        .expect("delete the newest entries");
+    conn.close().await.expect("close");
+    let without = verify_audit(s.database_url(), None).await.expect("verify");
+    assert!(without[0].verdict.is_ok(), "undetectable without a head");
+    let with = verify_audit_against(s.database_url(), None, &heads)
+        .await
+        .expect("verify");
+    assert_eq!(
+        with[0].verdict,
+        Err(ChainBreak {
+            seq: 3,
+            last_good: 2,
+            kind: BreakKind::HeadMismatch,
+        })
+    );
     s.stop().await;
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use fangpin_domain::audit::{ChainBreak, ChainHead, Verifier};
+use fangpin_domain::audit::{BreakKind, ChainBreak, ChainHead, Verifier};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
 
@@ -64,7 +64,76 @@ pub enum AuditCmd {
         /// Only this county's chain (default: every county with entries)
         #[arg(long, value_name = "CODE")]
         county: Option<String>,
+        /// Heads recorded by an earlier run (`--write-heads`), kept away
+        /// from the database: each chain must still pass through its
+        /// recorded head, so deleting the newest entries is detected too
+        #[arg(long, value_name = "FILE")]
+        heads: Option<PathBuf>,
+        /// After a clean run, write each chain's head to FILE (one line
+        /// `county seq hash`), to keep somewhere the database's
+        /// administrators cannot change (another host, a WORM store, print)
+        #[arg(long, value_name = "FILE")]
+        write_heads: Option<PathBuf>,
     },
+    /// Write one county's chain as JSON lines (every stored field, hashes
+    /// in hex), for verification by an outside script (docs/audit-log.md)
+    Export {
+        #[arg(long, value_name = "URL")]
+        database: String,
+        #[arg(long, value_name = "CODE")]
+        county: String,
+        /// The file to write; an existing file is never overwritten
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+}
+
+/// Chain heads recorded outside the database, by county.
+pub type RecordedHeads = std::collections::BTreeMap<String, ChainHead>;
+
+/// Reads a heads file: lines `county seq hash` (64 hex digits); blank lines
+/// and lines starting with `#` are skipped.
+pub fn parse_heads(text: &str) -> Result<RecordedHeads> {
+    let mut heads = RecordedHeads::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || anyhow::anyhow!("heads line {}: expected `county seq hash`", i + 1);
+        let mut parts = line.split_whitespace();
+        let (Some(county), Some(seq), Some(hash), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let seq: u64 = seq.parse().map_err(|_| bad())?;
+        let bytes = hex::decode(hash).map_err(|_| bad())?;
+        let hash: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
+        if heads
+            .insert(county.to_string(), ChainHead { seq, hash })
+            .is_some()
+        {
+            bail!("heads line {}: county {county} listed twice", i + 1);
+        }
+    }
+    Ok(heads)
+}
+
+/// The heads file of `reports` (clean chains only).
+pub fn render_heads(reports: &[ChainReport]) -> String {
+    let mut out = String::from("# fangpin audit heads: county seq hash\n");
+    for report in reports {
+        if let Ok((_, head)) = &report.verdict {
+            out.push_str(&format!(
+                "{} {} {}\n",
+                report.county,
+                head.seq,
+                fangpin_domain::audit::hex(&head.hash)
+            ));
+        }
+    }
+    out
 }
 
 /// One county's chain, verified.
@@ -99,8 +168,25 @@ pub struct Report {
 
 pub async fn run(cmd: Cmd) -> Result<()> {
     let report = match cmd {
-        Cmd::Audit(AuditCmd::Verify { database, county }) => {
-            return run_verify(&database, county.as_deref()).await;
+        Cmd::Audit(AuditCmd::Verify {
+            database,
+            county,
+            heads,
+            write_heads,
+        }) => {
+            return run_verify(&database, county.as_deref(), heads, write_heads).await;
+        }
+        Cmd::Audit(AuditCmd::Export {
+            database,
+            county,
+            to,
+        }) => {
+            let written = export_audit(&database, &county, &to).await?;
+            println!(
+                "{written} entries of county {county} written to {}",
+                to.display()
+            );
+            return Ok(());
         }
         Cmd::Backup { database, to } => {
             let report = backup(&database, &to).await?;
@@ -125,8 +211,21 @@ pub async fn run(cmd: Cmd) -> Result<()> {
     Ok(())
 }
 
-async fn run_verify(database_url: &str, county: Option<&str>) -> Result<()> {
-    let reports = verify_audit(database_url, county).await?;
+async fn run_verify(
+    database_url: &str,
+    county: Option<&str>,
+    heads: Option<PathBuf>,
+    write_heads: Option<PathBuf>,
+) -> Result<()> {
+    let recorded = match &heads {
+        Some(path) => parse_heads(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("in {}", path.display()))?,
+        None => RecordedHeads::new(),
+    };
+    let reports = verify_audit_against(database_url, county, &recorded).await?;
     if reports.is_empty() {
         println!("no audit entries");
     }
@@ -140,6 +239,11 @@ async fn run_verify(database_url: &str, county: Option<&str>) -> Result<()> {
     if !broken.is_empty() {
         bail!("audit chain broken: {}", broken.join(", "));
     }
+    if let Some(path) = write_heads {
+        std::fs::write(&path, render_heads(&reports))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("heads written to {}", path.display());
+    }
     Ok(())
 }
 
@@ -148,6 +252,130 @@ async fn run_verify(database_url: &str, county: Option<&str>) -> Result<()> {
 /// each chain in seq order through the domain's `Verifier`: memory stays
 /// constant however long the log. Reads only; applies no migration.
 pub async fn verify_audit(database_url: &str, county: Option<&str>) -> Result<Vec<ChainReport>> {
+    verify_audit_against(database_url, county, &RecordedHeads::new()).await
+}
+
+/// `verify_audit`, also requiring each chain to pass through its head in
+/// `recorded` (a chain may have grown since; it may not have lost or
+/// changed the recorded entry). A county with a recorded head but no
+/// entries left is checked too.
+pub async fn verify_audit_against(
+    database_url: &str,
+    county: Option<&str>,
+    recorded: &RecordedHeads,
+) -> Result<Vec<ChainReport>> {
+    let mut conn = open_for_audit(database_url).await?;
+    let mut counties = match county {
+        Some(code) => vec![code.to_string()],
+        None => fangpin_store::audit::counties_with_entries(&mut conn)
+            .await
+            .context(
+                "listing the audit log's counties (is this a fangpin database, migrated to 0005?)",
+            )?,
+    };
+    if county.is_none() {
+        for code in recorded.keys() {
+            if !counties.contains(code) {
+                counties.push(code.clone());
+            }
+        }
+    }
+    let mut reports = Vec::with_capacity(counties.len());
+    for county in counties {
+        let mut verifier = Verifier::new(ChainHead::GENESIS);
+        let mut broken = None;
+        let expected = recorded.get(&county).copied();
+        fangpin_store::audit::stream(&mut conn, &county, |entry| {
+            if let Err(at) = verifier.check(&entry) {
+                broken = Some(at);
+                return ControlFlow::Break(());
+            }
+            match expected {
+                Some(head) if head.seq == entry.seq && head.hash != entry.hash => {
+                    broken = Some(ChainBreak {
+                        seq: head.seq,
+                        last_good: head.seq - 1,
+                        kind: BreakKind::HeadMismatch,
+                    });
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        })
+        .await
+        .with_context(|| format!("reading the audit log of county {county}"))?;
+        if broken.is_none()
+            && let Some(head) = expected
+            && verifier.head().seq < head.seq
+        {
+            // The chain ends before the recorded head: its newest entries
+            // were deleted.
+            broken = Some(ChainBreak {
+                seq: head.seq,
+                last_good: verifier.head().seq,
+                kind: BreakKind::HeadMismatch,
+            });
+        }
+        let verdict = match broken {
+            Some(at) => Err(at),
+            None => Ok((verifier.checked(), verifier.head())),
+        };
+        reports.push(ChainReport { county, verdict });
+    }
+    conn.close().await.ok();
+    Ok(reports)
+}
+
+/// Writes `county`'s chain to `to` as JSON lines; returns how many entries.
+pub async fn export_audit(database_url: &str, county: &str, to: &Path) -> Result<u64> {
+    use std::io::Write as _;
+    let mut conn = open_for_audit(database_url).await?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)
+        .with_context(|| format!("creating {}", to.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut written = 0u64;
+    let mut failed = None;
+    fangpin_store::audit::stream(&mut conn, county, |entry| {
+        let line = serde_json::json!({
+            "county_code": county,
+            "seq": entry.seq,
+            "at": entry.at,
+            "actor": entry.actor,
+            "role": entry.role,
+            "rpc": entry.rpc,
+            "object": entry.object,
+            "before": entry.before,
+            "after": entry.after,
+            "request_id": entry.request_id,
+            "prev_hash": fangpin_domain::audit::hex(&entry.prev_hash),
+            "hash": fangpin_domain::audit::hex(&entry.hash),
+        });
+        match writeln!(out, "{line}") {
+            Ok(()) => {
+                written += 1;
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("reading the audit log of county {county}"))?;
+    if let Some(e) = failed {
+        return Err(e).with_context(|| format!("writing {}", to.display()));
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", to.display()))?;
+    conn.close().await.ok();
+    Ok(written)
+}
+
+async fn open_for_audit(database_url: &str) -> Result<sqlx::AnyConnection> {
     fangpin_store::Backend::of_url(database_url)
         .with_context(|| format!("cannot verify {database_url:?}"))?;
     if database_url.starts_with("sqlite:") {
@@ -158,38 +386,9 @@ pub async fn verify_audit(database_url: &str, county: Option<&str>) -> Result<Ve
         }
     }
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(database_url)
+    sqlx::AnyConnection::connect(database_url)
         .await
-        .context("opening the database")?;
-    let counties = match county {
-        Some(code) => vec![code.to_string()],
-        None => fangpin_store::audit::counties_with_entries(&mut conn)
-            .await
-            .context(
-                "listing the audit log's counties (is this a fangpin database, migrated to 0005?)",
-            )?,
-    };
-    let mut reports = Vec::with_capacity(counties.len());
-    for county in counties {
-        let mut verifier = Verifier::new(ChainHead::GENESIS);
-        let mut broken = None;
-        fangpin_store::audit::stream(&mut conn, &county, |entry| match verifier.check(&entry) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(at) => {
-                broken = Some(at);
-                ControlFlow::Break(())
-            }
-        })
-        .await
-        .with_context(|| format!("reading the audit log of county {county}"))?;
-        let verdict = match broken {
-            Some(at) => Err(at),
-            None => Ok((verifier.checked(), verifier.head())),
-        };
-        reports.push(ChainReport { county, verdict });
-    }
-    conn.close().await.ok();
-    Ok(reports)
+        .context("opening the database")
 }
 
 fn print_report(report: &Report) {
