@@ -49,6 +49,10 @@ pub enum Cmd {
     /// The tamper-evident audit log (docs/audit-log.md)
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Bearer tokens signed with a key of your own, for a county without an
+    /// identity provider (docs/access.md)
+    #[command(subcommand)]
+    Token(crate::token::TokenCmd),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +172,7 @@ pub struct Report {
 
 pub async fn run(cmd: Cmd) -> Result<()> {
     let report = match cmd {
+        Cmd::Token(cmd) => return crate::token::run(cmd),
         Cmd::Audit(AuditCmd::Verify {
             database,
             county,

@@ -4,6 +4,7 @@
 //! which they run beside a live server.
 
 pub mod admin;
+pub mod token;
 
 #[path = "export.rs"]
 pub mod export;
