@@ -695,7 +695,7 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
         "MatchBankStatement" => pb::MatchBankStatementRequest {
             county_code: county.clone(),
             policy_year: 2024,
-            statement_csv: b"date,account,amount,reference\n".to_vec().into(),
+            statement_csv: b"date,account,amount,reference\n".to_vec(),
         }
         .encode_to_vec(),
         "ImportFeed" => return import_messages(t.county),

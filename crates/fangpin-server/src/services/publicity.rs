@@ -91,9 +91,8 @@ impl PublicityService for PublicityApi {
         if !self.0.sees_place(&place).await? {
             return Ok(Response::new(pb::ListNoticesResponse::default()));
         }
-        let village = Some(village);
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        let notices = claim_store::list_notices(&mut conn, village.expect("checked").as_str())
+        let notices = claim_store::list_notices(&mut conn, village.as_str())
             .await
             .map_err(AppError::from)?;
         Ok(Response::new(pb::ListNoticesResponse {
