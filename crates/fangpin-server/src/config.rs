@@ -637,11 +637,17 @@ fn layer(
 }
 
 impl Config {
-    /// The request timeout and grace period for `fangpin_server::run_with`.
-    pub fn server_options(&self) -> fangpin_server::ServerOptions {
+    /// The request timeout and grace period for `fangpin_server::run_with`,
+    /// with the TLS identity loaded from `self.tls`'s files (the caller reads
+    /// them: configuration itself never touches the files).
+    pub fn server_options(
+        &self,
+        tls: Option<fangpin_server::tls::TlsIdentity>,
+    ) -> fangpin_server::ServerOptions {
         fangpin_server::ServerOptions {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            tls,
         }
     }
 

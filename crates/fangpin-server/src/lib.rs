@@ -14,10 +14,13 @@ pub mod feed_import;
 mod metrics;
 pub mod services;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use fangpin_proto::tonic::server::NamedService;
 use fangpin_proto::tonic::transport::Server;
@@ -50,13 +53,19 @@ const SHUTDOWN_WIND_DOWN: Duration = Duration::from_secs(5);
 /// limit, this keeps one client from queueing without bound.
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
 
-/// The operator's limits for one server (`server.*` in fangpind.toml).
+/// The operator's limits for one server (`server.*` in fangpind.toml) and
+/// its transport (`[tls]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerOptions {
     /// A call still running after this is cancelled.
     pub request_timeout: Duration,
     /// How long in-flight calls may run after the shutdown signal.
     pub shutdown_grace: Duration,
+    /// TLS, and mutual TLS when the identity has a client CA. None serves
+    /// plaintext, which fangpind allows only in development mode (the
+    /// configuration refuses a production one without `[tls]`); the default
+    /// is None so the tests' in-process servers need no certificates.
+    pub tls: Option<tls::TlsIdentity>,
 }
 
 impl Default for ServerOptions {
@@ -64,6 +73,7 @@ impl Default for ServerOptions {
         ServerOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            tls: None,
         }
     }
 }
@@ -165,6 +175,25 @@ pub async fn run_with(
     // `local` is the bound address, which is how a caller that asked for
     // port 0 learns the port (the ops tests read it from this line).
     tracing::info!(%local, backend = ?app.store.backend(), "fangpind serving");
+    let mut builder = Server::builder();
+    match &options.tls {
+        Some(identity) => {
+            // The identity was checked when it was loaded (`TlsIdentity::load`
+            // builds this very configuration), so this fails only on a bug.
+            builder = builder
+                .tls_config(identity.server_tls_config())
+                .context("applying the TLS identity")?;
+            if identity.requires_client_certificates() {
+                tracing::info!("transport: TLS, client certificates required (mutual TLS)");
+            } else {
+                tracing::info!("transport: TLS, no client certificates asked for");
+            }
+        }
+        None => tracing::warn!(
+            "transport: PLAINTEXT, no TLS: every call, token and personal datum \
+             crosses the network readable; development mode only"
+        ),
+    }
     let drain = drain::Drain::new();
     let drain_health = health.clone();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -192,7 +221,7 @@ pub async fn run_with(
     // Read from the database at each metric collection; no-ops unless an
     // exporter is installed (`telemetry::init`).
     let _gauges = metrics::register(app.store.clone(), app.clock.clone());
-    let serve = Server::builder()
+    let serve = builder
         // Outermost, so each call's span and latency include every other
         // layer's answer (a deadline, a cut by `drain`).
         .layer(telemetry::RpcLayer::new())

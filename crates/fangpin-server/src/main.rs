@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Parser;
 use fangpin_server::telemetry::{self, OtelSettings, Telemetry};
+use fangpin_server::tls::TlsIdentity;
 use fangpin_server::{Clock, ManualClock, SystemClock};
 use fangpin_store::Store;
 
@@ -108,10 +109,6 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
     // Until each section is wired, configuring it must stop the server
     // rather than let it run without what the operator asked for.
     anyhow::ensure!(
-        config.tls.is_none(),
-        "[tls] is not served by this build yet"
-    );
-    anyhow::ensure!(
         config.auth.is_none(),
         "[auth] is not enforced by this build yet"
     );
@@ -119,6 +116,27 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         config.personal_data_key_file.is_none(),
         "[personal_data] is not applied by this build yet"
     );
+    // Before the database: a wrong certificate should stop the server at
+    // once, naming the file, not after a migration.
+    let tls = match &config.tls {
+        Some(files) => Some(
+            TlsIdentity::load(
+                &files.cert_file,
+                &files.key_file,
+                files.client_ca_file.as_deref(),
+            )
+            .context("loading [tls]")?,
+        ),
+        None => {
+            // `config::load` refuses a configuration without [tls] unless
+            // it is development mode; plaintext is never reached otherwise.
+            anyhow::ensure!(
+                config.dev,
+                "no [tls] outside development mode (a configuration bug)"
+            );
+            None
+        }
+    };
     let store = Store::connect_with(&config.database_url, config.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
@@ -136,7 +154,7 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         listener,
         store,
         clock,
-        config.server_options(),
+        config.server_options(tls),
         shutdown_signal(),
     )
     .await
