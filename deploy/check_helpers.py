@@ -48,6 +48,8 @@ SERVER_KEYS = {
     "shutdown_grace_secs": (1, 300),
     "max_connections": (1, 512),
 }
+# server.* keys that are addresses, not numbers.
+SERVER_ADDRESS_KEYS = {"health_listen"}
 LOG_KEYS = {"filter": str, "format": ("text", "json")}
 # The server's fixed wind-down after the grace period (SHUTDOWN_WIND_DOWN in
 # crates/fangpin-server/src/lib.rs).
@@ -79,6 +81,15 @@ def load_yaml(path: Path):
 # ---------------------------------------------------------------- TOML
 
 
+def is_ip_port(text: str) -> bool:
+    host, _, port = text.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return 0 < int(port) < 65536
+    except ValueError:
+        return False
+
+
 def check_fangpind_toml(text: str, where: str, p: Problems) -> dict:
     try:
         doc = tomllib.loads(text)
@@ -91,18 +102,18 @@ def check_fangpind_toml(text: str, where: str, p: Problems) -> dict:
         elif not isinstance(value, TOP_KEYS[key]):
             p.add(f"{where}: {key} must be a {TOP_KEYS[key].__name__}")
     listen = doc.get("listen")
-    if isinstance(listen, str):
-        host, _, port = listen.rpartition(":")
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-            if not 0 < int(port) < 65536:
-                raise ValueError
-        except ValueError:
-            p.add(f"{where}: listen {listen!r} is not IP:PORT")
+    if isinstance(listen, str) and not is_ip_port(listen):
+        p.add(f"{where}: listen {listen!r} is not IP:PORT")
     url = doc.get("database_url")
     if isinstance(url, str) and not re.match(r"^(sqlite:|postgres://|postgresql://)", url):
         p.add(f"{where}: database_url must start with sqlite: or postgres://")
     for key, value in doc.get("server", {}).items():
+        if key in SERVER_ADDRESS_KEYS:
+            if not isinstance(value, str) or not is_ip_port(value):
+                p.add(f"{where}: server.{key} {value!r} is not IP:PORT")
+            elif isinstance(listen, str) and value.rpartition(":")[2] == listen.rpartition(":")[2]:
+                p.add(f"{where}: server.{key} must use another port than listen")
+            continue
         if key not in SERVER_KEYS:
             p.add(f"{where}: unknown key server.{key!r}")
             continue

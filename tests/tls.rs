@@ -113,6 +113,7 @@ fn pki() -> Pki {
 
 struct TlsServer {
     addr: SocketAddr,
+    health_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), String>>,
     _dir: tempfile::TempDir,
@@ -122,6 +123,11 @@ impl TlsServer {
     /// The real server on 127.0.0.1:0 over a fresh SQLite database, with
     /// `tls` as its transport.
     async fn start(tls: TlsIdentity) -> TlsServer {
+        TlsServer::start_with(tls, false).await
+    }
+
+    /// As `start`, with a plaintext health listener when `health` is set.
+    async fn start_with(tls: TlsIdentity, health: bool) -> TlsServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("fangpin.db").display());
         let store = Store::connect(&url).await.expect("open the test database");
@@ -129,14 +135,26 @@ impl TlsServer {
             .await
             .expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("local address");
+        let health_listener = match health {
+            true => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind an ephemeral port for health"),
+            ),
+            false => None,
+        };
+        let health_addr = health_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("health address"));
         let (tx, rx) = oneshot::channel::<()>();
         let options = ServerOptions {
             tls: Some(tls),
             ..ServerOptions::default()
         };
         let handle = tokio::spawn(async move {
-            fangpin_server::run_with(
+            fangpin_server::run_with_health_listener(
                 listener,
+                health_listener,
                 store,
                 Arc::new(fangpin_server::SystemClock),
                 options,
@@ -149,6 +167,7 @@ impl TlsServer {
         });
         TlsServer {
             addr,
+            health_addr,
             shutdown: Some(tx),
             handle,
             _dir: dir,
@@ -392,6 +411,55 @@ async fn the_cli_connects_with_its_ca_client_certificate_and_token() {
     Outcome::CallFailed(status.code(), error_chain(&status)).assert_refused(
         "the CLI without its client certificate",
         &["CertificateRequired"],
+    );
+
+    server.stop().await;
+}
+
+/// Kubernetes' `grpc:` probes speak plaintext only: the health listener
+/// answers them, while the API stays behind (mutual) TLS.
+#[tokio::test]
+async fn the_plaintext_health_listener_serves_health_and_nothing_else() {
+    let pki = pki();
+    let server = TlsServer::start_with(server_identity(&pki, Some(&pki.ca)), true).await;
+    let health_addr = server.health_addr.expect("a health listener");
+    let plaintext = || Endpoint::from_shared(format!("http://{health_addr}")).expect("valid URI");
+
+    match health(plaintext()).await {
+        Outcome::Served(status) => assert_eq!(status, ServingStatus::Serving),
+        other => panic!("a plaintext probe must get health, got {other:?}"),
+    }
+    // Per service too, as a probe naming one would ask.
+    let named = HealthClient::new(plaintext().connect().await.expect("plaintext connection"))
+        .check(HealthCheckRequest {
+            service: "fangpin.v1.PolicyService".into(),
+        })
+        .await
+        .expect("a named service's health");
+    assert_eq!(named.into_inner().status(), ServingStatus::Serving);
+
+    // Nothing but health is served there.
+    let status =
+        PolicyServiceClient::new(plaintext().connect().await.expect("plaintext connection"))
+            .get_policy(GetPolicyRequest {
+                county_code: "410102".into(),
+                policy_year: 2024,
+                version: 0,
+            })
+            .await
+            .expect_err("the API is not on the health listener");
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+
+    // And the API's port still refuses plaintext.
+    let api = Endpoint::from_shared(format!("http://{}", server.addr)).expect("valid URI");
+    health(api).await.assert_refused(
+        "plaintext on the TLS port",
+        &[
+            "broken pipe",
+            "connection reset",
+            "Connection reset",
+            "closed",
+        ],
     );
 
     server.stop().await;

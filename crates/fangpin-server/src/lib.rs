@@ -100,8 +100,52 @@ pub async fn run_with(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_health_listener(listener, None, store, clock, options, shutdown).await
+}
+
+/// Calls on the plaintext health listener are single health checks.
+const HEALTH_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A probe opens a connection, checks, and closes it; a handful at once is
+/// already more than kubelet sends.
+const HEALTH_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 4;
+
+/// As `run_with`, and when `health_listener` is given, serves gRPC health
+/// (`grpc.health.v1.Health` only, nothing else) in plaintext on it: for
+/// probes that cannot speak TLS, such as Kubernetes' native `grpc:` probes.
+/// It reports the same statuses as the main listener (NOT_SERVING from the
+/// shutdown signal on) and closes after the main listener's calls are done.
+pub async fn run_with_health_listener(
+    listener: TcpListener,
+    health_listener: Option<TcpListener>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = App::new(store, clock);
     let (health, health_service) = tonic_health::server::health_reporter();
+    let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let health_only = match health_listener {
+        Some(health_listener) => {
+            let addr = health_listener.local_addr()?;
+            tracing::info!(
+                %addr,
+                "plaintext health listener: grpc.health.v1 only, for probes"
+            );
+            let serve = Server::builder()
+                .timeout(HEALTH_CALL_TIMEOUT)
+                .concurrency_limit_per_connection(HEALTH_CONCURRENT_REQUESTS_PER_CONNECTION)
+                .add_service(health_service.clone())
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(health_listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = health_stop_rx.await;
+                    },
+                );
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fangpin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -276,6 +320,17 @@ pub async fn run_with(
                     }
                 }
             }
+        }
+    }
+    // Probes saw NOT_SERVING through the grace period; now the health
+    // listener goes too, within the same bound.
+    let _ = health_stop_tx.send(());
+    if let Some(handle) = health_only {
+        match tokio::time::timeout(SHUTDOWN_WIND_DOWN, handle).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the health listener failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "the health listener's task failed"),
+            Err(_) => tracing::warn!("health listener still open after shutdown; leaving it"),
         }
     }
     // Connections handed back by cut calls close as they return; one still

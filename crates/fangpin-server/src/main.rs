@@ -26,7 +26,8 @@ use crate::config::{Config, LogFormat};
     after_help = "Settings come from built-in defaults, then the file (--config or \
 FANGPIN_CONFIG), then the environment (FANGPIN_LISTEN, FANGPIN_DATABASE_URL or \
 DATABASE_URL, FANGPIN_REQUEST_TIMEOUT_SECS, FANGPIN_SHUTDOWN_GRACE_SECS, \
-FANGPIN_MAX_CONNECTIONS, FANGPIN_LOG_FILTER or RUST_LOG, FANGPIN_LOG_FORMAT), \
+FANGPIN_MAX_CONNECTIONS, FANGPIN_HEALTH_LISTEN, FANGPIN_TLS_CERT_FILE, \
+FANGPIN_TLS_KEY_FILE, FANGPIN_TLS_CLIENT_CA_FILE, FANGPIN_LOG_FILTER or RUST_LOG, FANGPIN_LOG_FORMAT), \
 then these flags; each overrides the one before. Traces and metrics go over \
 OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set (OTEL_SERVICE_NAME, \
 OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED...: see \
@@ -150,8 +151,17 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    fangpin_server::run_with(
+    let health_listener = match config.health_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding server.health_listen {addr}"))?,
+        ),
+        None => None,
+    };
+    fangpin_server::run_with_health_listener(
         listener,
+        health_listener,
         store,
         clock,
         config.server_options(tls),
