@@ -442,7 +442,7 @@ def check_consistency(deploy: Path, p: Problems) -> str:
     if f"--config {CONFIG_PATH}" not in unit:
         p.add(f"systemd: ExecStart must pass --config {CONFIG_PATH}")
     if not utoml.get("listen", "").startswith("127.0.0.1:"):
-        p.add("systemd: the county box listens on loopback only (TLS proxy in front)")
+        p.add("systemd: the county box listens on loopback only until the operator opens it")
     return "; ".join(notes)
 
 
