@@ -48,6 +48,8 @@ SERVER_KEYS = {
     "shutdown_grace_secs": (1, 300),
     "max_connections": (1, 512),
 }
+# server.* keys that are addresses, not numbers.
+SERVER_ADDRESS_KEYS = {"health_listen"}
 LOG_KEYS = {"filter": str, "format": ("text", "json")}
 # The server's fixed wind-down after the grace period (SHUTDOWN_WIND_DOWN in
 # crates/fangpin-server/src/lib.rs).
@@ -56,6 +58,9 @@ DEFAULT_GRACE_SECS = 20
 
 UID = 10001
 GRPC_PORT = 50051
+# The plaintext health-only listener (server.health_listen) the kubelet's
+# grpc probes use, since they cannot speak TLS.
+HEALTH_PORT = 50052
 CONFIG_PATH = "/etc/fangpin/fangpind.toml"
 
 
@@ -79,6 +84,15 @@ def load_yaml(path: Path):
 # ---------------------------------------------------------------- TOML
 
 
+def is_ip_port(text: str) -> bool:
+    host, _, port = text.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return 0 < int(port) < 65536
+    except ValueError:
+        return False
+
+
 def check_fangpind_toml(text: str, where: str, p: Problems) -> dict:
     try:
         doc = tomllib.loads(text)
@@ -91,18 +105,18 @@ def check_fangpind_toml(text: str, where: str, p: Problems) -> dict:
         elif not isinstance(value, TOP_KEYS[key]):
             p.add(f"{where}: {key} must be a {TOP_KEYS[key].__name__}")
     listen = doc.get("listen")
-    if isinstance(listen, str):
-        host, _, port = listen.rpartition(":")
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-            if not 0 < int(port) < 65536:
-                raise ValueError
-        except ValueError:
-            p.add(f"{where}: listen {listen!r} is not IP:PORT")
+    if isinstance(listen, str) and not is_ip_port(listen):
+        p.add(f"{where}: listen {listen!r} is not IP:PORT")
     url = doc.get("database_url")
     if isinstance(url, str) and not re.match(r"^(sqlite:|postgres://|postgresql://)", url):
         p.add(f"{where}: database_url must start with sqlite: or postgres://")
     for key, value in doc.get("server", {}).items():
+        if key in SERVER_ADDRESS_KEYS:
+            if not isinstance(value, str) or not is_ip_port(value):
+                p.add(f"{where}: server.{key} {value!r} is not IP:PORT")
+            elif isinstance(listen, str) and value.rpartition(":")[2] == listen.rpartition(":")[2]:
+                p.add(f"{where}: server.{key} must use another port than listen")
+            continue
         if key not in SERVER_KEYS:
             p.add(f"{where}: unknown key server.{key!r}")
             continue
@@ -349,11 +363,32 @@ def check_consistency(deploy: Path, p: Problems) -> str:
             and csc.get("capabilities", {}).get("drop") == ["ALL"]):
         p.add("k8s: container must be read-only, no privilege escalation, drop ALL")
     mounts = {m["name"]: m["mountPath"] for m in ctr.get("volumeMounts", [])}
+    sub_paths = {m["name"]: m.get("subPath") for m in ctr.get("volumeMounts", [])}
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     cfg = vols.get("config", {}).get("configMap", {})
     items = [i["path"] for i in cfg.get("items", [])]
-    if f"{mounts.get('config')}/{items[0] if items else ''}" != CONFIG_PATH:
+    config_at = (mounts.get("config") if sub_paths.get("config") in items
+                 else f"{mounts.get('config')}/{items[0] if items else ''}")
+    if config_at != CONFIG_PATH:
         p.add(f"k8s: the ConfigMap is not mounted at {CONFIG_PATH}")
+    # Every file the configuration names comes from a Secret mounted at
+    # its directory, holding it under its name.
+    for section, key in (("tls", "cert_file"), ("tls", "key_file"), ("tls", "client_ca_file"),
+                         ("auth", "jwks_file"), ("personal_data", "key_file")):
+        path = cm_doc.get(section, {}).get(key)
+        if not path:
+            continue
+        directory, _, name = path.rpartition("/")
+        vol_name = next((n for n, m in mounts.items() if m == directory), None)
+        secret_ref = vols.get(vol_name, {}).get("secret", {})
+        secret = objs.get(("Secret", secret_ref.get("secretName")))
+        keys = {i["path"]: i["key"] for i in secret_ref.get("items", [])} or None
+        secret_key = keys.get(name) if keys is not None else name
+        if secret is None or secret_key not in secret.get("stringData", {}) | secret.get("data", {}):
+            p.add(f"k8s: {section}.{key} {path} is not a key of a Secret mounted at {directory}")
+    health_listen = cm_doc.get("server", {}).get("health_listen", "")
+    if "tls" in cm_doc and not health_listen.endswith(f":{HEALTH_PORT}"):
+        p.add(f"k8s: with [tls], server.health_listen must be on port {HEALTH_PORT} for the probes")
     if ("ConfigMap", cfg.get("name")) not in objs:
         p.add(f"k8s: ConfigMap {cfg.get('name')} not defined")
     for env in ctr.get("env", []):
@@ -367,9 +402,10 @@ def check_consistency(deploy: Path, p: Problems) -> str:
                    "OTEL_RESOURCE_ATTRIBUTES"):
         if needed not in env_names:
             p.add(f"k8s: env {needed} missing")
+    probe_port = HEALTH_PORT if "tls" in cm_doc else GRPC_PORT
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        if ctr.get(probe, {}).get("grpc", {}).get("port") != GRPC_PORT:
-            p.add(f"k8s: {probe} must be a native grpc probe on {GRPC_PORT}")
+        if ctr.get(probe, {}).get("grpc", {}).get("port") != probe_port:
+            p.add(f"k8s: {probe} must be a native grpc probe on {probe_port}")
     svc = objs[("Service", "fangpind")]
     sport = svc["spec"]["ports"][0]
     if sport.get("port") != GRPC_PORT or sport.get("appProtocol") != "grpc" or sport.get("name") != "grpc":
@@ -406,7 +442,7 @@ def check_consistency(deploy: Path, p: Problems) -> str:
     if f"--config {CONFIG_PATH}" not in unit:
         p.add(f"systemd: ExecStart must pass --config {CONFIG_PATH}")
     if not utoml.get("listen", "").startswith("127.0.0.1:"):
-        p.add("systemd: the county box listens on loopback only (TLS proxy in front)")
+        p.add("systemd: the county box listens on loopback only until the operator opens it")
     return "; ".join(notes)
 
 

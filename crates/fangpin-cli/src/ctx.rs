@@ -3,13 +3,17 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use fangpin_proto::tonic::transport::{Channel, Endpoint};
+use anyhow::Result;
+use fangpin_cli::connect::{Conn, Transport};
 use uuid::Uuid;
 
+/// A call that takes longer than this is abandoned (the server's own limit
+/// is the same by default).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct Ctx {
-    pub channel: Channel,
-    pub server: String,
+    pub channel: Conn,
+    transport: Transport,
     given_request_id: Option<Uuid>,
     used_request_id: OnceCell<String>,
 }
@@ -17,29 +21,26 @@ pub struct Ctx {
 impl Ctx {
     /// The channel connects lazily, so a command that fails on its own input
     /// (an unreadable policy file, say) says so without needing a server.
-    pub fn new(server: &str, request_id: Option<Uuid>) -> Result<Self> {
-        let endpoint = Endpoint::from_shared(server.to_owned())
-            .with_context(|| format!("invalid server address {server:?}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30));
+    /// The transport's files (CA, client certificate) are checked now.
+    pub fn new(transport: Transport, request_id: Option<Uuid>) -> Result<Self> {
         Ok(Self {
-            channel: endpoint.connect_lazy(),
-            server: server.to_owned(),
+            channel: transport.channel(CALL_TIMEOUT, false)?,
+            transport,
             given_request_id: request_id,
             used_request_id: OnceCell::new(),
         })
     }
 
+    /// The server's address, as given.
+    pub fn server(&self) -> &str {
+        &self.transport.server
+    }
+
     /// A channel whose calls may run for `timeout` instead of the usual
-    /// 30 seconds: a feed file of gigabytes takes minutes to stream.
-    pub fn long_channel(&self, timeout: Duration) -> Result<Channel> {
-        Ok(Endpoint::from_shared(self.server.clone())
-            .with_context(|| format!("invalid server address {:?}", self.server))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            // A file streams faster when HTTP/2 windows grow past 64 KiB.
-            .http2_adaptive_window(true)
-            .connect_lazy())
+    /// 30 seconds: a feed file of gigabytes takes minutes to stream, and
+    /// streams faster when HTTP/2 windows grow past 64 KiB.
+    pub fn long_channel(&self, timeout: Duration) -> Result<Conn> {
+        self.transport.channel(timeout, true)
     }
 
     /// The id for this command's one mutating call. It goes to stderr before

@@ -18,10 +18,12 @@ mod screening;
 mod status;
 mod survey;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fangpin_cli::admin;
+use fangpin_cli::connect::{BearerToken, Transport};
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
@@ -32,7 +34,8 @@ use crate::ctx::Ctx;
     about = "Poverty-prevention insurance (防贫保) for a county"
 )]
 struct Cli {
-    /// The fangpin server
+    /// The fangpin server: https://HOST:PORT (TLS), or http:// for a
+    /// development server
     #[arg(
         long,
         global = true,
@@ -41,6 +44,45 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
+    /// PEM certificates of the CA that signed the server's certificate
+    /// (default for https: the system's CA store)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options",
+        env = "FANGPIN_CA_CERT"
+    )]
+    ca_cert: Option<PathBuf>,
+    /// PEM client certificate, for a server that requires mutual TLS
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options",
+        env = "FANGPIN_CLIENT_CERT",
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options",
+        env = "FANGPIN_CLIENT_KEY",
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
+    /// File holding the bearer token sent with every call (or put the
+    /// token itself in FANGPIN_TOKEN; it is never printed)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
+    token_file: Option<PathBuf>,
     /// Id for a mutating command; pass the id printed by an earlier attempt
     /// to retry it safely (default: a fresh UUID)
     #[arg(
@@ -101,7 +143,18 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = match Ctx::new(&cli.server, cli.request_id) {
+    // `fangpin admin` opens the database, not a connection: it needs no
+    // server, certificates or token.
+    if let Command::Admin(cmd) = cli.command {
+        return match admin::run(cmd).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let ctx = match transport(&cli).and_then(|t| Ctx::new(t, cli.request_id)) {
         Ok(ctx) => ctx,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -120,6 +173,7 @@ async fn main() -> ExitCode {
         Command::Pool(cmd) => pool::run(&ctx, cmd).await,
         Command::Feed(cmd) => feed::run(&ctx, cmd).await,
         Command::Screening(cmd) => screening::run(&ctx, cmd).await,
+        // Answered above, before connecting; kept whole for clarity.
         Command::Admin(cmd) => admin::run(cmd).await,
     };
     match result {
@@ -129,6 +183,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The global options' connection settings, the token read from its file
+/// or `$FANGPIN_TOKEN`.
+fn transport(cli: &Cli) -> anyhow::Result<Transport> {
+    Ok(Transport {
+        server: cli.server.clone(),
+        ca_cert: cli.ca_cert.clone(),
+        client_cert: cli.client_cert.clone(),
+        client_key: cli.client_key.clone(),
+        token: Some(BearerToken::from_options(
+            cli.token_file.as_deref(),
+            &|name| std::env::var(name).ok(),
+        )?),
+    })
 }
 
 #[cfg(test)]

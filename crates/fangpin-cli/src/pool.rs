@@ -595,7 +595,11 @@ mod tests {
                 .add_service(LedgerServiceServer::new(fake))
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
-        Ctx::new(&format!("http://{addr}"), None).expect("ctx")
+        let transport = fangpin_cli::connect::Transport {
+            server: format!("http://{addr}"),
+            ..Default::default()
+        };
+        Ctx::new(transport, None).expect("ctx")
     }
 
     #[tokio::test]

@@ -95,7 +95,7 @@ pub fn report(ctx: &Ctx, err: &anyhow::Error) {
             if status.code() == Code::Unavailable {
                 eprintln!(
                     "  is the server running at {}? (set --server or FANGPIN_SERVER)",
-                    ctx.server
+                    ctx.server()
                 );
             }
             // The request may or may not have been applied; only a retry with

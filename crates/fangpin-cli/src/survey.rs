@@ -124,7 +124,7 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
 }
 
 async fn queue(
-    client: &mut SurveyServiceClient<fangpin_proto::tonic::transport::Channel>,
+    client: &mut SurveyServiceClient<fangpin_cli::connect::Conn>,
     surveyor: String,
 ) -> Result<()> {
     let items = all_pages(async |page_token| {

@@ -10,6 +10,7 @@
 //! request_timeout_secs = 30      # 1..=600
 //! shutdown_grace_secs = 20       # 1..=300
 //! max_connections = 32           # database pool size, 1..=512
+//! health_listen = "0.0.0.0:50052" # plaintext gRPC health only (probes); default: none
 //! [log]
 //! filter = "info"                # tracing EnvFilter syntax
 //! format = "text"                # text | json
@@ -70,6 +71,7 @@ const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=512;
 /// The environment variables, by the key they set.
 pub const ENV_CONFIG: &str = "FANGPIN_CONFIG";
 const ENV_LISTEN: &str = "FANGPIN_LISTEN";
+const ENV_HEALTH_LISTEN: &str = "FANGPIN_HEALTH_LISTEN";
 const ENV_DATABASE_URL: &str = "FANGPIN_DATABASE_URL";
 /// The older name, still honoured below `FANGPIN_DATABASE_URL`.
 const ENV_DATABASE_URL_LEGACY: &str = "DATABASE_URL";
@@ -96,6 +98,7 @@ const KEY_DATABASE_URL: &str = "database_url";
 const KEY_REQUEST_TIMEOUT_SECS: &str = "server.request_timeout_secs";
 const KEY_SHUTDOWN_GRACE_SECS: &str = "server.shutdown_grace_secs";
 const KEY_MAX_CONNECTIONS: &str = "server.max_connections";
+const KEY_HEALTH_LISTEN: &str = "server.health_listen";
 const KEY_LOG_FILTER: &str = "log.filter";
 const KEY_LOG_FORMAT: &str = "log.format";
 const KEY_TLS_CERT_FILE: &str = "tls.cert_file";
@@ -183,6 +186,10 @@ pub struct Config {
     /// The file read, if any.
     pub file: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// A second, plaintext listener serving only gRPC health, for probes
+    /// that cannot speak TLS (Kubernetes' `grpc:` probes). None: no such
+    /// listener, health is on `listen` with everything else.
+    pub health_listen: Option<SocketAddr>,
     pub database_url: String,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
@@ -202,6 +209,7 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Origins {
     listen: Origin,
+    health_listen: Origin,
     database_url: Origin,
     request_timeout_secs: Origin,
     shutdown_grace_secs: Origin,
@@ -278,6 +286,7 @@ struct FileServer {
     request_timeout_secs: Option<i64>,
     shutdown_grace_secs: Option<i64>,
     max_connections: Option<i64>,
+    health_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -333,6 +342,13 @@ fn resolve(
         env,
         &[ENV_LISTEN],
         flags.listen.clone().map(|v| (v, "--listen")),
+    );
+    let health_listen = layer(
+        (String::new(), Origin::Default),
+        parsed.server.health_listen,
+        env,
+        &[ENV_HEALTH_LISTEN],
+        None,
     );
     let database_url = layer(
         (DEFAULT_DATABASE_URL.to_string(), Origin::Default),
@@ -436,6 +452,33 @@ fn resolve(
             None
         }
     };
+    // Empty: not configured. Set: an address, on another port than
+    // `listen` (one port cannot be both the TLS API and plaintext health).
+    let health_listen_addr = match health_listen.0.as_str() {
+        "" => Ok(None),
+        text => match text.parse::<SocketAddr>() {
+            Ok(addr)
+                if listen_addr.is_some_and(|l| l.port() == addr.port() && addr.port() != 0) =>
+            {
+                problems.push(format!(
+                    "{}: must use another port than listen ({}), got {:?}",
+                    health_listen.1.label(KEY_HEALTH_LISTEN),
+                    listen.0,
+                    text
+                ));
+                Err(())
+            }
+            Ok(addr) => Ok(Some(addr)),
+            Err(_) => {
+                problems.push(format!(
+                    "{}: not an address of the form IP:PORT: {:?}",
+                    health_listen.1.label(KEY_HEALTH_LISTEN),
+                    text
+                ));
+                Err(())
+            }
+        },
+    };
     let backend = match Backend::of_url(&database_url.0) {
         Ok(backend) => Some(backend),
         Err(_) => {
@@ -531,13 +574,22 @@ fn resolve(
 
     match (
         listen_addr,
+        health_listen_addr,
         backend,
         request_timeout,
         shutdown_grace,
         format,
         problems.is_empty(),
     ) {
-        (Some(listen_addr), Some(backend), Some(timeout), Some(grace), Some(format), true) => {
+        (
+            Some(listen_addr),
+            Ok(health_listen_addr),
+            Some(backend),
+            Some(timeout),
+            Some(grace),
+            Some(format),
+            true,
+        ) => {
             let (max_connections, max_connections_origin) = match (pool_size, max_connections) {
                 (Some(size), Some((_, origin))) => (size, origin),
                 _ => (
@@ -548,6 +600,7 @@ fn resolve(
             Ok(Config {
                 file: file.map(|(path, _)| path.to_path_buf()),
                 listen: listen_addr,
+                health_listen: health_listen_addr,
                 database_url: database_url.0,
                 // The ranges above are positive and small, so these hold.
                 request_timeout_secs: timeout.unsigned_abs(),
@@ -562,6 +615,7 @@ fn resolve(
                 personal_data_key_file,
                 origins: Origins {
                     listen: listen.1,
+                    health_listen: health_listen.1,
                     database_url: database_url.1,
                     request_timeout_secs: origin_of(request_timeout_secs),
                     shutdown_grace_secs: origin_of(shutdown_grace_secs),
@@ -637,15 +691,19 @@ fn layer(
 }
 
 impl Config {
-    /// The request timeout and grace period for `fangpin_server::run_with`.
+    /// The settings for `fangpin_server::run_with`: the limits, the token
+    /// verification and the TLS identity, both loaded by the caller from
+    /// the files `self` names (configuration itself never reads them).
     pub fn server_options(
         &self,
         authenticator: fangpin_server::auth::Authenticator,
+        tls: Option<fangpin_server::tls::TlsIdentity>,
     ) -> fangpin_server::ServerOptions {
         fangpin_server::ServerOptions {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
             authenticator: std::sync::Arc::new(authenticator),
+            tls,
         }
     }
 
@@ -705,6 +763,14 @@ impl Config {
             "max_connections = {}  # {max_from}",
             self.max_connections
         );
+        if let Some(addr) = self.health_listen {
+            let _ = writeln!(
+                out,
+                "health_listen = {}  # {}; plaintext, gRPC health only",
+                quoted(&addr.to_string()),
+                from(&o.health_listen)
+            );
+        }
         let _ = writeln!(out, "\n[log]");
         let _ = writeln!(
             out,
@@ -980,6 +1046,56 @@ format = "xml"
         assert_eq!(
             error.problems,
             vec![r#"--listen: not an address of the form IP:PORT: "nowhere""#]
+        );
+    }
+
+    #[test]
+    fn the_health_listener_is_optional_and_named_when_wrong() {
+        let dev = [("FANGPIN_DEV", "1")];
+        let config = resolve_with(None, &dev, &Flags::default()).expect("valid");
+        assert_eq!(config.health_listen, None);
+
+        let file =
+            "dev = true\nlisten = \"0.0.0.0:50051\"\n[server]\nhealth_listen = \"0.0.0.0:50052\"\n";
+        let config = resolve_with(Some(file), &[], &Flags::default()).expect("valid");
+        assert_eq!(
+            config.health_listen.map(|a| a.to_string()).as_deref(),
+            Some("0.0.0.0:50052")
+        );
+        assert_eq!(config.origins.health_listen, Origin::File);
+        let again = resolve_with(Some(&config.render()), &[], &Flags::default())
+            .expect("the rendered file reads back");
+        assert_eq!(again.health_listen, config.health_listen);
+
+        let env = [
+            ("FANGPIN_DEV", "1"),
+            ("FANGPIN_HEALTH_LISTEN", "127.0.0.1:6001"),
+        ];
+        let config = resolve_with(Some(file), &env, &Flags::default()).expect("valid");
+        assert_eq!(
+            config.health_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:6001")
+        );
+        assert_eq!(
+            config.origins.health_listen,
+            Origin::Env("FANGPIN_HEALTH_LISTEN")
+        );
+
+        assert_eq!(
+            problems(
+                Some("dev = true\n[server]\nhealth_listen = \"probes\"\n"),
+                &[]
+            ),
+            vec![r#"server.health_listen: not an address of the form IP:PORT: "probes""#]
+        );
+        assert_eq!(
+            problems(
+                Some("dev = true\n[server]\nhealth_listen = \"0.0.0.0:50051\"\n"),
+                &[("FANGPIN_LISTEN", "127.0.0.1:50051")]
+            ),
+            vec![
+                r#"server.health_listen: must use another port than listen (127.0.0.1:50051), got "0.0.0.0:50051""#
+            ]
         );
     }
 

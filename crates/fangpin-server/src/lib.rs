@@ -16,10 +16,13 @@ mod metrics;
 pub mod scope;
 pub mod services;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use fangpin_proto::tonic::server::NamedService;
 use fangpin_proto::tonic::transport::Server;
@@ -52,8 +55,8 @@ const SHUTDOWN_WIND_DOWN: Duration = Duration::from_secs(5);
 /// limit, this keeps one client from queueing without bound.
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
 
-/// The operator's settings for one server (`server.*` and `[auth]` in
-/// fangpind.toml).
+/// The operator's settings for one server (`server.*`, `[auth]` and
+/// `[tls]` in fangpind.toml).
 #[derive(Clone)]
 pub struct ServerOptions {
     /// A call still running after this is cancelled.
@@ -62,6 +65,11 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Who may call what (`auth::Authenticator`).
     pub authenticator: Arc<auth::Authenticator>,
+    /// TLS, and mutual TLS when the identity has a client CA. None serves
+    /// plaintext, which fangpind allows only in development mode (the
+    /// configuration refuses a production one without `[tls]`); the default
+    /// is None so the tests' in-process servers need no certificates.
+    pub tls: Option<tls::TlsIdentity>,
 }
 
 impl Default for ServerOptions {
@@ -73,6 +81,7 @@ impl Default for ServerOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             authenticator: Arc::new(auth::Authenticator::Development),
+            tls: None,
         }
     }
 }
@@ -99,8 +108,52 @@ pub async fn run_with(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_health_listener(listener, None, store, clock, options, shutdown).await
+}
+
+/// Calls on the plaintext health listener are single health checks.
+const HEALTH_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A probe opens a connection, checks, and closes it; a handful at once is
+/// already more than kubelet sends.
+const HEALTH_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 4;
+
+/// As `run_with`, and when `health_listener` is given, serves gRPC health
+/// (`grpc.health.v1.Health` only, nothing else) in plaintext on it: for
+/// probes that cannot speak TLS, such as Kubernetes' native `grpc:` probes.
+/// It reports the same statuses as the main listener (NOT_SERVING from the
+/// shutdown signal on) and closes after the main listener's calls are done.
+pub async fn run_with_health_listener(
+    listener: TcpListener,
+    health_listener: Option<TcpListener>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = App::new(store, clock);
     let (health, health_service) = tonic_health::server::health_reporter();
+    let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let health_only = match health_listener {
+        Some(health_listener) => {
+            let addr = health_listener.local_addr()?;
+            tracing::info!(
+                %addr,
+                "plaintext health listener: grpc.health.v1 only, for probes"
+            );
+            let serve = Server::builder()
+                .timeout(HEALTH_CALL_TIMEOUT)
+                .concurrency_limit_per_connection(HEALTH_CONCURRENT_REQUESTS_PER_CONNECTION)
+                .add_service(health_service.clone())
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(health_listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = health_stop_rx.await;
+                    },
+                );
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fangpin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -174,6 +227,25 @@ pub async fn run_with(
     // `local` is the bound address, which is how a caller that asked for
     // port 0 learns the port (the ops tests read it from this line).
     tracing::info!(%local, backend = ?app.store.backend(), "fangpind serving");
+    let mut builder = Server::builder();
+    match &options.tls {
+        Some(identity) => {
+            // The identity was checked when it was loaded (`TlsIdentity::load`
+            // builds this very configuration), so this fails only on a bug.
+            builder = builder
+                .tls_config(identity.server_tls_config())
+                .context("applying the TLS identity")?;
+            if identity.requires_client_certificates() {
+                tracing::info!("transport: TLS, client certificates required (mutual TLS)");
+            } else {
+                tracing::info!("transport: TLS, no client certificates asked for");
+            }
+        }
+        None => tracing::warn!(
+            "transport: PLAINTEXT, no TLS: every call, token and personal datum \
+             crosses the network readable; development mode only"
+        ),
+    }
     let drain = drain::Drain::new();
     let drain_health = health.clone();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -201,7 +273,7 @@ pub async fn run_with(
     // Read from the database at each metric collection; no-ops unless an
     // exporter is installed (`telemetry::init`).
     let _gauges = metrics::register(app.store.clone(), app.clock.clone());
-    let serve = Server::builder()
+    let serve = builder
         // Outermost, so each call's span and latency include every other
         // layer's answer (a deadline, a cut by `drain`).
         .layer(telemetry::RpcLayer::new())
@@ -258,6 +330,17 @@ pub async fn run_with(
                     }
                 }
             }
+        }
+    }
+    // Probes saw NOT_SERVING through the grace period; now the health
+    // listener goes too, within the same bound.
+    let _ = health_stop_tx.send(());
+    if let Some(handle) = health_only {
+        match tokio::time::timeout(SHUTDOWN_WIND_DOWN, handle).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the health listener failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "the health listener's task failed"),
+            Err(_) => tracing::warn!("health listener still open after shutdown; leaving it"),
         }
     }
     // Connections handed back by cut calls close as they return; one still

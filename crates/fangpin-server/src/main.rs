@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use clap::Parser;
 use fangpin_server::auth::{Authenticator, TokenVerifier};
 use fangpin_server::telemetry::{self, OtelSettings, Telemetry};
+use fangpin_server::tls::TlsIdentity;
 use fangpin_server::{Clock, ManualClock, SystemClock};
 use fangpin_store::Store;
 
@@ -26,7 +27,8 @@ use crate::config::{Config, LogFormat};
     after_help = "Settings come from built-in defaults, then the file (--config or \
 FANGPIN_CONFIG), then the environment (FANGPIN_LISTEN, FANGPIN_DATABASE_URL or \
 DATABASE_URL, FANGPIN_REQUEST_TIMEOUT_SECS, FANGPIN_SHUTDOWN_GRACE_SECS, \
-FANGPIN_MAX_CONNECTIONS, FANGPIN_LOG_FILTER or RUST_LOG, FANGPIN_LOG_FORMAT), \
+FANGPIN_MAX_CONNECTIONS, FANGPIN_HEALTH_LISTEN, FANGPIN_TLS_CERT_FILE, \
+FANGPIN_TLS_KEY_FILE, FANGPIN_TLS_CLIENT_CA_FILE, FANGPIN_LOG_FILTER or RUST_LOG, FANGPIN_LOG_FORMAT), \
 then these flags; each overrides the one before. Traces and metrics go over \
 OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set (OTEL_SERVICE_NAME, \
 OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_SDK_DISABLED...: see \
@@ -109,26 +111,29 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
     // Until each section is wired, configuring it must stop the server
     // rather than let it run without what the operator asked for.
     anyhow::ensure!(
-        config.tls.is_none(),
-        "[tls] is not served by this build yet"
-    );
-    anyhow::ensure!(
-        config.auth.is_none(),
-        "[auth] is not enforced by this build yet"
-    );
-    anyhow::ensure!(
         config.personal_data_key_file.is_none(),
         "[personal_data] is not applied by this build yet"
     );
-    let store = Store::connect_with(&config.database_url, config.max_connections)
-        .await
-        .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
-    let clock: Arc<dyn Clock> = match today {
-        Some(date) => {
-            tracing::warn!(%date, "the service's date is pinned (--today): for training and demonstrations only");
-            Arc::new(ManualClock::at_date(date))
+    // Before the database: a wrong certificate should stop the server at
+    // once, naming the file, not after a migration.
+    let tls = match &config.tls {
+        Some(files) => Some(
+            TlsIdentity::load(
+                &files.cert_file,
+                &files.key_file,
+                files.client_ca_file.as_deref(),
+            )
+            .context("loading [tls]")?,
+        ),
+        None => {
+            // `config::load` refuses a configuration without [tls] unless
+            // it is development mode; plaintext is never reached otherwise.
+            anyhow::ensure!(
+                config.dev,
+                "no [tls] outside development mode (a configuration bug)"
+            );
+            None
         }
-        None => Arc::new(SystemClock),
     };
     let authenticator = match &config.auth {
         Some(auth) => {
@@ -143,20 +148,42 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
             Authenticator::Tokens(verifier)
         }
         None => {
-            // The configuration allows this only with `dev`.
-            assert!(config.dev, "no [auth] outside development mode");
+            // `config::load` refuses this unless it is development mode.
+            anyhow::ensure!(
+                config.dev,
+                "no [auth] outside development mode (a configuration bug)"
+            );
             tracing::warn!("DEVELOPMENT MODE: no authentication; every caller may call everything");
             Authenticator::Development
         }
     };
+    let store = Store::connect_with(&config.database_url, config.max_connections)
+        .await
+        .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
+    let clock: Arc<dyn Clock> = match today {
+        Some(date) => {
+            tracing::warn!(%date, "the service's date is pinned (--today): for training and demonstrations only");
+            Arc::new(ManualClock::at_date(date))
+        }
+        None => Arc::new(SystemClock),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    fangpin_server::run_with(
+    let health_listener = match config.health_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding server.health_listen {addr}"))?,
+        ),
+        None => None,
+    };
+    fangpin_server::run_with_health_listener(
         listener,
+        health_listener,
         store,
         clock,
-        config.server_options(authenticator),
+        config.server_options(authenticator, tls),
         shutdown_signal(),
     )
     .await
