@@ -637,11 +637,17 @@ fn layer(
 }
 
 impl Config {
-    /// The request timeout and grace period for `fangpin_server::run_with`.
-    pub fn server_options(&self) -> fangpin_server::ServerOptions {
+    /// The request timeout and grace period for `fangpin_server::run_with`,
+    /// with the personal-data key read from `personal_data_key_file` (or
+    /// development mode's) by the caller: reading it is I/O.
+    pub fn server_options(
+        &self,
+        personal_data: fangpin_domain::personal_data::PersonalDataKey,
+    ) -> fangpin_server::ServerOptions {
         fangpin_server::ServerOptions {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            personal_data,
         }
     }
 

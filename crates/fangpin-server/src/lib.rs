@@ -12,6 +12,7 @@ mod drain;
 pub mod error;
 pub mod feed_import;
 mod metrics;
+pub mod personal_data;
 pub mod services;
 pub mod telemetry;
 
@@ -50,20 +51,29 @@ const SHUTDOWN_WIND_DOWN: Duration = Duration::from_secs(5);
 /// limit, this keeps one client from queueing without bound.
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
 
-/// The operator's limits for one server (`server.*` in fangpind.toml).
+/// The operator's limits for one server (`server.*` in fangpind.toml) and
+/// the key that seals personal data (`[personal_data]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerOptions {
     /// A call still running after this is cancelled.
     pub request_timeout: Duration,
     /// How long in-flight calls may run after the shutdown signal.
     pub shutdown_grace: Duration,
+    /// Seals ID numbers and bank accounts (docs/personal-data.md). `run_with`
+    /// refuses a key other than the one the database was sealed with.
+    pub personal_data: fangpin_domain::personal_data::PersonalDataKey,
 }
 
 impl Default for ServerOptions {
+    /// The default key is a fresh random one, which suits only a server over
+    /// a new database that nothing else will open: the integration tests.
+    /// `fangpind` always sets it, from the key file or development mode's
+    /// key beside the database (`personal_data::load_key_file`, `dev_key`).
     fn default() -> Self {
         ServerOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            personal_data: personal_data::random_key(),
         }
     }
 }
@@ -90,7 +100,10 @@ pub async fn run_with(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = App::new(store, clock);
+    // Before anything is served: a wrong key would fail every lookup and
+    // seal new rows the database's own key cannot open.
+    personal_data::verify_key(&store, &options.personal_data, clock.now()).await?;
+    let app = App::new(store, clock, options.personal_data.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fangpin_proto::FILE_DESCRIPTOR_SET)

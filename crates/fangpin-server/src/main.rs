@@ -115,10 +115,14 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         config.auth.is_none(),
         "[auth] is not enforced by this build yet"
     );
-    anyhow::ensure!(
-        config.personal_data_key_file.is_none(),
-        "[personal_data] is not applied by this build yet"
-    );
+    // Read before the database is opened, so a bad key file fails fast;
+    // checked against the database's key check value by `run_with`.
+    let personal_data = match &config.personal_data_key_file {
+        Some(path) => fangpin_server::personal_data::load_key_file(path)?,
+        // `config` allows no key file only in development mode.
+        None if config.dev => fangpin_server::personal_data::dev_key(&config.database_url)?,
+        None => anyhow::bail!("[personal_data] key_file is required outside development mode"),
+    };
     let store = Store::connect_with(&config.database_url, config.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
@@ -136,7 +140,7 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         listener,
         store,
         clock,
-        config.server_options(),
+        config.server_options(personal_data),
         shutdown_signal(),
     )
     .await
