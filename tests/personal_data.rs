@@ -90,14 +90,15 @@ async fn postgres_rows(conn: &mut AnyConnection) -> Vec<String> {
     .fetch_all(&mut *conn)
     .await
     .expect("list the columns");
-    assert!(columns.len() > 50, "every table's columns: {}", columns.len());
+    assert!(
+        columns.len() > 50,
+        "every table's columns: {}",
+        columns.len()
+    );
     let mut values = Vec::new();
     for column in columns {
-        let (table, name, kind): (String, String, String) = (
-            column.get("t"),
-            column.get("c"),
-            column.get("d"),
-        );
+        let (table, name, kind): (String, String, String) =
+            (column.get("t"), column.get("c"), column.get("d"));
         let value = if kind == "bytea" {
             format!("encode(\"{name}\", 'escape')")
         } else {
@@ -170,7 +171,10 @@ async fn no_full_id_number_or_bank_account_in_logs_or_database() {
         .await
         .expect("enrol")
         .into_inner();
-    assert_eq!(enrolled.head_id_masked, format!("{}********{}", &head[..6], &head[14..]));
+    assert_eq!(
+        enrolled.head_id_masked,
+        format!("{}********{}", &head[..6], &head[14..])
+    );
     assert_eq!(enrolled.bank_account_masked, "************0002");
     let again = s
         .enrollment()
@@ -270,7 +274,11 @@ async fn no_full_id_number_or_bank_account_in_logs_or_database() {
         .into_inner();
     // The index found both members of household 2 through their sealed IDs.
     assert_eq!(
-        (import.rows_accepted, import.rows_rejected, import.households_touched),
+        (
+            import.rows_accepted,
+            import.rows_rejected,
+            import.households_touched
+        ),
         (2, 2, 1),
         "{import:?}"
     );
@@ -315,7 +323,10 @@ async fn no_full_id_number_or_bank_account_in_logs_or_database() {
     assert!(contains(&stored, &enrolled.head_id_masked));
     assert!(contains(&stored, "************0002"));
     for secret in ids.iter().chain(&accounts) {
-        assert!(!contains(&stored, secret), "the database holds {secret} in full");
+        assert!(
+            !contains(&stored, secret),
+            "the database holds {secret} in full"
+        );
     }
 
     s.stop().await;

@@ -454,7 +454,12 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
                 })
                 .bind(format!("户主{i}"))
                 .bind(masked_id(&h.head_id))
-                .bind(key.seal(Column::HouseholdHeadId, &h.id.to_string(), &h.head_id, nonce()))
+                .bind(key.seal(
+                    Column::HouseholdHeadId,
+                    &h.id.to_string(),
+                    &h.head_id,
+                    nonce(),
+                ))
                 .bind(mask_account(&format!("6217{i:012}")))
                 .bind(key.seal(
                     Column::HouseholdBankAccount,

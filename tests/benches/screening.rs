@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use fangpin_domain::Fen;
 use fangpin_domain::identity::{CountyCode, ResidentId};
+use fangpin_domain::personal_data::{Column, PersonalDataKey, mask_account};
 use fangpin_domain::policy::{Comparison, HouseholdType, Policy, ReliefKind, ReliefRule};
 use fangpin_domain::screening::Window;
 use fangpin_proto::tonic::transport::Channel;
@@ -56,7 +57,6 @@ use fangpin_proto::v1::{
     enrollment_service_client::EnrollmentServiceClient, policy_service_client::PolicyServiceClient,
     screening_service_client::ScreeningServiceClient,
 };
-use fangpin_domain::personal_data::{Column, PersonalDataKey, mask_account};
 use fangpin_server::convert::policy_to_pb;
 use fangpin_server::personal_data::{nonce, seal_person};
 use fangpin_store::Store;

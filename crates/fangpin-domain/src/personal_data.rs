@@ -282,7 +282,10 @@ mod tests {
         assert_eq!(sealed.len(), 1 + NONCE_BYTES + ID.len() + TAG_BYTES);
         assert_eq!(sealed[0], SEALED_VERSION);
         assert!(!sealed.windows(ID.len()).any(|w| w == ID.as_bytes()));
-        assert_eq!(k.open(Column::HouseholdHeadId, HOUSEHOLD, &sealed), Ok(ID.into()));
+        assert_eq!(
+            k.open(Column::HouseholdHeadId, HOUSEHOLD, &sealed),
+            Ok(ID.into())
+        );
     }
 
     #[test]
@@ -294,7 +297,11 @@ mod tests {
             Err(OpenError::Unauthentic)
         );
         assert_eq!(
-            k.open(Column::HouseholdHeadId, "0190a1b2-0000-7000-8000-000000000002", &sealed),
+            k.open(
+                Column::HouseholdHeadId,
+                "0190a1b2-0000-7000-8000-000000000002",
+                &sealed
+            ),
             Err(OpenError::Unauthentic)
         );
     }
@@ -302,14 +309,20 @@ mod tests {
     #[test]
     fn short_long_and_unknown_versions_are_refused() {
         let k = key(KEY_A);
-        assert_eq!(k.open(Column::PersonId, "r", &[]), Err(OpenError::Length(0)));
+        assert_eq!(
+            k.open(Column::PersonId, "r", &[]),
+            Err(OpenError::Length(0))
+        );
         assert_eq!(
             k.open(Column::PersonId, "r", &[SEALED_VERSION; 40]),
             Err(OpenError::Length(40))
         );
         let mut sealed = k.seal(Column::PersonId, "r", ID, NONCE);
         sealed[0] = 2;
-        assert_eq!(k.open(Column::PersonId, "r", &sealed), Err(OpenError::Version(2)));
+        assert_eq!(
+            k.open(Column::PersonId, "r", &sealed),
+            Err(OpenError::Version(2))
+        );
         let too_long = vec![SEALED_VERSION; MAX_SEALED_BYTES + 1];
         assert!(matches!(
             k.open(Column::PersonId, "r", &too_long),
@@ -320,15 +333,15 @@ mod tests {
     #[test]
     fn key_files_are_64_hex_digits() {
         let hex = "07".repeat(KEY_BYTES);
-        assert_eq!(PersonalDataKey::parse_hex(&format!(" {hex}\n")), Ok(key(KEY_A)));
+        assert_eq!(
+            PersonalDataKey::parse_hex(&format!(" {hex}\n")),
+            Ok(key(KEY_A))
+        );
         assert_eq!(
             PersonalDataKey::parse_hex(&hex.to_uppercase()),
             Ok(key(KEY_A))
         );
-        assert_eq!(
-            PersonalDataKey::parse_hex("abcd"),
-            Err(KeyError::Length(4))
-        );
+        assert_eq!(PersonalDataKey::parse_hex("abcd"), Err(KeyError::Length(4)));
         assert_eq!(
             PersonalDataKey::parse_hex(&"zz".repeat(KEY_BYTES)),
             Err(KeyError::NotHex)

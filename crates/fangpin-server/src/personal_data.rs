@@ -159,7 +159,13 @@ pub async fn verify_key(
     key: &PersonalDataKey,
     now: DateTime<Utc>,
 ) -> Result<(), KeyFileError> {
-    let mut conn = store.read().await?;
+    // The pool's own connection, not `Store::read`: no store span outside
+    // an RPC (see fangpin_store::personal_data).
+    let mut conn = store
+        .pool()
+        .acquire()
+        .await
+        .map_err(fangpin_store::StoreError::from)?;
     let recorded =
         fangpin_store::personal_data::record_key_check(&mut conn, &key.check_value(), now).await?;
     if recorded != key.check_value() {
@@ -192,7 +198,11 @@ pub fn open_person_key(
     sealed: &[u8],
 ) -> Result<fangpin_domain::identity::PersonKey, String> {
     let text = key
-        .open(Column::PersonId, &person_row(policy_year, household_id), sealed)
+        .open(
+            Column::PersonId,
+            &person_row(policy_year, household_id),
+            sealed,
+        )
         .map_err(|e| e.to_string())?;
     fangpin_domain::identity::PersonKey::parse_bytes(text.as_bytes()).map_err(|e| e.to_string())
 }
@@ -223,7 +233,9 @@ mod tests {
     fn dev_keys_live_beside_sqlite_files_only() {
         assert_eq!(
             dev_key_path("sqlite:///var/lib/fangpin/fangpin.db?mode=rwc"),
-            Some(PathBuf::from("/var/lib/fangpin/fangpin.db.personal-data.key"))
+            Some(PathBuf::from(
+                "/var/lib/fangpin/fangpin.db.personal-data.key"
+            ))
         );
         assert_eq!(
             dev_key_path("sqlite://fangpin.db"),

@@ -1,13 +1,16 @@
 //! The personal-data key's check value (docs/personal-data.md). The store
 //! holds sealed bytes and never a key; this table records which key sealed
 //! them, so a server started with another key is refused at start-up.
+//!
+//! Unlike the other store calls, these carry no span: they run once, at
+//! start-up, outside any RPC, and every store span is a child of the RPC
+//! that made it (tests/telemetry.rs holds the server to that).
 
 use chrono::{DateTime, Utc};
 
 use crate::{Conn, Result, col, timestamp};
 
 /// The check value recorded for this database, if a server has started on it.
-#[tracing::instrument(name = "store.personal_data.key_check", level = "info", skip_all)]
 pub async fn key_check(conn: &mut Conn) -> Result<Option<Vec<u8>>> {
     let row = sqlx::query("SELECT key_check FROM personal_data_key WHERE id = 1")
         .fetch_optional(conn)
@@ -17,8 +20,11 @@ pub async fn key_check(conn: &mut Conn) -> Result<Option<Vec<u8>>> {
 
 /// Records `check` unless a check value is already there (another replica
 /// may have started at the same moment), and returns the one recorded.
-#[tracing::instrument(name = "store.personal_data.record_key_check", level = "info", skip_all)]
-pub async fn record_key_check(conn: &mut Conn, check: &[u8], now: DateTime<Utc>) -> Result<Vec<u8>> {
+pub async fn record_key_check(
+    conn: &mut Conn,
+    check: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
     sqlx::query(
         "INSERT INTO personal_data_key (id, key_check, created_at) VALUES (1, $1, $2) \
          ON CONFLICT (id) DO NOTHING",
@@ -95,9 +101,13 @@ mod tests {
         let mut conn = store.read().await.expect("connection");
         assert_eq!(super::key_check(&mut conn).await.expect("read"), None);
         let now = chrono::Utc::now();
-        let first = super::record_key_check(&mut conn, &[1; 32], now).await.expect("record");
+        let first = super::record_key_check(&mut conn, &[1; 32], now)
+            .await
+            .expect("record");
         assert_eq!(first, vec![1; 32]);
-        let second = super::record_key_check(&mut conn, &[2; 32], now).await.expect("record");
+        let second = super::record_key_check(&mut conn, &[2; 32], now)
+            .await
+            .expect("record");
         assert_eq!(second, vec![1; 32]);
     }
 }

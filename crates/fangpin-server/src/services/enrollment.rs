@@ -13,9 +13,9 @@ use fangpin_domain::identity::ResidentId;
 use fangpin_domain::personal_data::{Column, mask_account};
 
 use crate::app::App;
-use crate::personal_data;
 use crate::convert::{self, Check, MAX_LABEL_CHARS};
 use crate::error::AppError;
+use crate::personal_data;
 use crate::services::pool_balance;
 
 /// Most persons one household may enrol; larger families are split by the village.
@@ -240,9 +240,19 @@ impl EnrollmentService for EnrollmentApi {
             household_type: household_type.expect("checked"),
             head_name: head_name.clone(),
             head_id_masked: head_id.masked(),
-            head_id_sealed: key.seal(Column::HouseholdHeadId, &row, head_id.as_str(), personal_data::nonce()?),
+            head_id_sealed: key.seal(
+                Column::HouseholdHeadId,
+                &row,
+                head_id.as_str(),
+                personal_data::nonce()?,
+            ),
             bank_account_masked: mask_account(account),
-            bank_account_sealed: key.seal(Column::HouseholdBankAccount, &row, account, personal_data::nonce()?),
+            bank_account_sealed: key.seal(
+                Column::HouseholdBankAccount,
+                &row,
+                account,
+                personal_data::nonce()?,
+            ),
             persons: u32::try_from(persons.len()).expect("bounded by MAX_HOUSEHOLD_PERSONS"),
         };
         let persons = persons
@@ -364,4 +374,3 @@ impl EnrollmentService for EnrollmentApi {
         Ok(Response::new(response))
     }
 }
-

@@ -14,9 +14,9 @@ use fangpin_store::{Conn, counties, timestamp};
 use fangpin_domain::personal_data::mask_account;
 
 use crate::app::{App, WriteContext};
-use crate::personal_data;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
+use crate::personal_data;
 use crate::services::{pool_balance, settle_flags, year_totals};
 
 pub const MAX_ENTRIES_PAGE: u32 = 1_000;
