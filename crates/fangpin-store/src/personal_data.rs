@@ -72,10 +72,11 @@ mod tests {
         .expect("an enrolled household in the old schema");
         conn.close().await.expect("close");
 
-        let refused = Store::connect(&format!("sqlite://{}", dir.path().join("old.db").display()))
-            .await
-            .err()
-            .expect("migration 0006 must refuse");
+        let Err(refused) =
+            Store::connect(&format!("sqlite://{}", dir.path().join("old.db").display())).await
+        else {
+            panic!("migration 0006 must refuse");
+        };
         let message = refused.to_string();
         assert!(
             message.contains("migration 0006 (personal data) refuses to run"),
