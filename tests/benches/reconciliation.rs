@@ -30,6 +30,7 @@ use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use fangpin_domain::Fen;
 use fangpin_domain::identity::ResidentId;
 use fangpin_domain::money::MAX_AMOUNT;
+use fangpin_domain::personal_data::{Column, mask_account, person_row};
 use fangpin_proto::v1 as pb;
 use fangpin_store::timestamp;
 use fangpin_tests::flow::{COUNTY, INSURER, put_policy};
@@ -416,6 +417,11 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
     let year = i64::from(YEAR);
     let enrolled = timestamp(clock.start);
 
+    // Sealed under a key of the bench's own: the reconciliation never opens
+    // them, and the rows only need the shape the schema checks.
+    let key = fangpin_server::personal_data::random_key();
+    let nonce = || fangpin_server::personal_data::nonce().expect("nonce");
+    let masked_id = |id: &str| format!("{}********{}", &id[..6], &id[14..]);
     insert_all(
         &mut conn,
         "households",
@@ -426,8 +432,10 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
             "village_code",
             "household_type",
             "head_name",
-            "head_id_number",
-            "bank_account",
+            "head_id_masked",
+            "head_id_sealed",
+            "bank_account_masked",
+            "bank_account_sealed",
             "persons",
             "created_at",
         ],
@@ -445,8 +453,20 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
                     "unstable_escaped"
                 })
                 .bind(format!("户主{i}"))
-                .bind(h.head_id.clone())
-                .bind(format!("6217{i:012}"))
+                .bind(masked_id(&h.head_id))
+                .bind(key.seal(
+                    Column::HouseholdHeadId,
+                    &h.id.to_string(),
+                    &h.head_id,
+                    nonce(),
+                ))
+                .bind(mask_account(&format!("6217{i:012}")))
+                .bind(key.seal(
+                    Column::HouseholdBankAccount,
+                    &h.id.to_string(),
+                    &format!("6217{i:012}"),
+                    nonce(),
+                ))
                 .bind(1i64)
                 .bind(enrolled.clone())
         },
@@ -458,7 +478,8 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
         "persons",
         &[
             "policy_year",
-            "id_number",
+            "id_hash",
+            "id_sealed",
             "household_id",
             "county_code",
             "name",
@@ -468,8 +489,15 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
         ROWS_PER_INSERT,
         |q, i| {
             let h = &plan.households[i];
+            let id = ResidentId::parse(&h.head_id).expect("a valid ID number");
             q.bind(year)
-                .bind(h.head_id.clone())
+                .bind(key.lookup_hash(&id).to_vec())
+                .bind(key.seal(
+                    Column::PersonId,
+                    &person_row(YEAR, &h.id.to_string()),
+                    &h.head_id,
+                    nonce(),
+                ))
                 .bind(h.id.to_string())
                 .bind(COUNTY)
                 .bind(format!("户主{i}"))

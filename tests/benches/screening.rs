@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use fangpin_domain::Fen;
 use fangpin_domain::identity::{CountyCode, ResidentId};
+use fangpin_domain::personal_data::{Column, PersonalDataKey, mask_account};
 use fangpin_domain::policy::{Comparison, HouseholdType, Policy, ReliefKind, ReliefRule};
 use fangpin_domain::screening::Window;
 use fangpin_proto::tonic::transport::Channel;
@@ -57,6 +58,7 @@ use fangpin_proto::v1::{
     screening_service_client::ScreeningServiceClient,
 };
 use fangpin_server::convert::policy_to_pb;
+use fangpin_server::personal_data::{nonce, seal_person};
 use fangpin_store::Store;
 use fangpin_store::counties::{self, HouseholdRecord, PersonRecord};
 use fangpin_tests::{PG_ENV, request_id};
@@ -669,12 +671,21 @@ fn run_fangpin(
     let store = runtime
         .block_on(Store::connect(url))
         .expect("open and migrate the database");
-    let server = Server::start(bins, url, &dir.join(format!("fangpind-{backend}.log")));
+    // One key for the bulk load below and the server: a key file, as in
+    // production (development mode makes none for PostgreSQL).
+    let key_file = dir.join(format!("personal-data-{backend}.key"));
+    let key = write_key_file(&key_file);
+    let server = Server::start(
+        bins,
+        url,
+        &key_file,
+        &dir.join(format!("fangpind-{backend}.log")),
+    );
     let channel = runtime.block_on(server.connect());
     runtime.block_on(register(&channel, policy, enrolment));
 
     let started = Instant::now();
-    runtime.block_on(enrol(&store, enrolment));
+    runtime.block_on(enrol(&store, &key, enrolment));
     let enrol_time = started.elapsed();
     println!(
         "{backend}: enrolled {} persons in {} households through the store in {:.1} s",
@@ -754,7 +765,19 @@ async fn register(channel: &Channel, policy: &Policy, enrolment: &Enrolment) {
 
 /// Enrols every household through the store's own insert, in a few large
 /// transactions: EnrollHousehold one by one would take hours for 10^6 persons.
-async fn enrol(store: &Store, enrolment: &Enrolment) {
+/// A fresh personal-data key file (mode 0600, as fangpind requires).
+fn write_key_file(path: &Path) -> PersonalDataKey {
+    let hex = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).expect("create the key file");
+    writeln!(file, "{hex}").expect("write the key file");
+    fangpin_server::personal_data::load_key_file(path).expect("the key file just written")
+}
+
+async fn enrol(store: &Store, key: &PersonalDataKey, enrolment: &Enrolment) {
     let now = Utc::now();
     let relations = ["head", "spouse", "child", "child", "parent"];
     for chunk in enrolment.households.chunks(HOUSEHOLDS_PER_TRANSACTION) {
@@ -764,12 +787,20 @@ async fn enrol(store: &Store, enrolment: &Enrolment) {
                 .iter()
                 .zip(relations)
                 .enumerate()
-                .map(|(k, (id, relation))| PersonRecord {
-                    id_number: id.clone(),
-                    name: format!("成员{k}"),
-                    relation: relation.into(),
+                .map(|(k, (id, relation))| {
+                    let (id_hash, id_sealed) =
+                        seal_person(key, YEAR, &h.id.to_string(), id).expect("seal");
+                    PersonRecord {
+                        id_hash,
+                        id_sealed,
+                        name: format!("成员{k}"),
+                        relation: relation.into(),
+                    }
                 })
                 .collect();
+            let head = &enrolment.persons[h.first];
+            let account = format!("6217{:012}", h.first);
+            let row = h.id.to_string();
             let record = HouseholdRecord {
                 household_id: h.id,
                 county_code: COUNTY.into(),
@@ -777,8 +808,20 @@ async fn enrol(store: &Store, enrolment: &Enrolment) {
                 village_code: h.village.clone(),
                 household_type: h.household_type,
                 head_name: persons[0].name.clone(),
-                head_id_number: persons[0].id_number.clone(),
-                bank_account: format!("6217{:012}", h.first),
+                head_id_masked: head.masked(),
+                head_id_sealed: key.seal(
+                    Column::HouseholdHeadId,
+                    &row,
+                    head.as_str(),
+                    nonce().expect("nonce"),
+                ),
+                bank_account_masked: mask_account(&account),
+                bank_account_sealed: key.seal(
+                    Column::HouseholdBankAccount,
+                    &row,
+                    &account,
+                    nonce().expect("nonce"),
+                ),
                 persons: u32::try_from(h.size).expect("small"),
             };
             counties::insert_household(&mut tx, &record, &persons, now)
@@ -881,7 +924,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(bins: &Binaries, url: &str, log: &Path) -> Server {
+    fn start(bins: &Binaries, url: &str, key_file: &Path, log: &Path) -> Server {
         // A free port: bind port 0, note it and let it go. fangpind can also
         // take port 0, but would then only name its port in the log.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -898,6 +941,7 @@ impl Server {
             .arg(url)
             .arg("--today")
             .arg(TODAY)
+            .env("FANGPIN_PERSONAL_DATA_KEY_FILE", key_file)
             // The default configuration: ImportFeed has its own limit
             // (deadline.rs), not the 30 s request timeout.
             .stdin(Stdio::null())

@@ -378,7 +378,9 @@ fn bank_line_row(b: &pb::BankLine) -> [String; 5] {
         b.line.to_string(),
         b.date.clone(),
         b.amount_yuan.clone(),
-        b.account.clone(),
+        // The server sends it masked already; a table never shows a full
+        // account, whatever a server of another version sends.
+        fangpin_domain::personal_data::mask_account(&b.account),
         b.reference.clone(),
     ]
 }

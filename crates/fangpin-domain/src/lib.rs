@@ -17,6 +17,7 @@ pub mod feeds;
 pub mod identity;
 pub mod ledger;
 pub mod money;
+pub mod personal_data;
 pub mod policy;
 pub mod publicity;
 pub mod screening;

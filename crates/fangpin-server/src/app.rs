@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use fangpin_domain::audit::{AuditFields, format_at};
 use fangpin_domain::calendar::WorkCalendar;
+use fangpin_domain::personal_data::PersonalDataKey;
 use fangpin_proto::prost::Message;
 use fangpin_proto::tonic::{Code, Status};
 use fangpin_store::audit as audit_store;
@@ -35,14 +36,18 @@ pub struct App {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub calendar: &'static WorkCalendar,
+    /// Seals and opens ID numbers and bank accounts; handlers open a value
+    /// only where a call needs its digits (docs/personal-data.md).
+    pub personal_data: Arc<PersonalDataKey>,
 }
 
 impl App {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, personal_data: PersonalDataKey) -> App {
         App {
             store,
             clock,
             calendar: WorkCalendar::official(),
+            personal_data: Arc::new(personal_data),
         }
     }
 

@@ -692,18 +692,21 @@ fn layer(
 
 impl Config {
     /// The settings for `fangpin_server::run_with`: the limits, the token
-    /// verification and the TLS identity, both loaded by the caller from
-    /// the files `self` names (configuration itself never reads them).
+    /// verification, the TLS identity and the personal-data key, each loaded
+    /// by the caller from the files `self` names (configuration itself never
+    /// reads them).
     pub fn server_options(
         &self,
         authenticator: fangpin_server::auth::Authenticator,
         tls: Option<fangpin_server::tls::TlsIdentity>,
+        personal_data: fangpin_domain::personal_data::PersonalDataKey,
     ) -> fangpin_server::ServerOptions {
         fangpin_server::ServerOptions {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
             authenticator: std::sync::Arc::new(authenticator),
             tls,
+            personal_data,
         }
     }
 

@@ -36,6 +36,10 @@ pub enum AppError {
     PermissionDenied(String),
     #[error(transparent)]
     Store(StoreError),
+    /// A fault of the service that is not the store's: a stored sealed value
+    /// that does not open, the random source failing. Internal, cause logged.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<StoreError> for AppError {
@@ -154,6 +158,10 @@ impl From<AppError> for Status {
             AppError::Store(e) => {
                 // The cause goes to the log, never to the caller.
                 tracing::error!(error = %e, "internal error");
+                Status::internal("internal error")
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
                 Status::internal("internal error")
             }
         }

@@ -13,6 +13,7 @@ mod drain;
 pub mod error;
 pub mod feed_import;
 mod metrics;
+pub mod personal_data;
 pub mod scope;
 pub mod services;
 pub mod telemetry;
@@ -55,8 +56,8 @@ const SHUTDOWN_WIND_DOWN: Duration = Duration::from_secs(5);
 /// limit, this keeps one client from queueing without bound.
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 64;
 
-/// The operator's settings for one server (`server.*`, `[auth]` and
-/// `[tls]` in fangpind.toml).
+/// The operator's settings for one server (`server.*`, `[auth]`, `[tls]`
+/// and `[personal_data]` in fangpind.toml).
 #[derive(Clone)]
 pub struct ServerOptions {
     /// A call still running after this is cancelled.
@@ -70,18 +71,23 @@ pub struct ServerOptions {
     /// configuration refuses a production one without `[tls]`); the default
     /// is None so the tests' in-process servers need no certificates.
     pub tls: Option<tls::TlsIdentity>,
+    /// Seals ID numbers and bank accounts (docs/personal-data.md). `run_with`
+    /// refuses a key other than the one the database was sealed with.
+    pub personal_data: fangpin_domain::personal_data::PersonalDataKey,
 }
 
 impl Default for ServerOptions {
-    /// Authentication off, as in development mode. `fangpind` always sets
-    /// the authenticator from its configuration; this default serves the
-    /// tests that are not about access.
+    /// Authentication off and plaintext, as in development mode, and a
+    /// fresh random personal-data key, which suits only a server over a new
+    /// database nothing else will open: the integration tests. `fangpind`
+    /// always sets all three from its configuration.
     fn default() -> Self {
         ServerOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             authenticator: Arc::new(auth::Authenticator::Development),
             tls: None,
+            personal_data: personal_data::random_key(),
         }
     }
 }
@@ -130,7 +136,10 @@ pub async fn run_with_health_listener(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = App::new(store, clock);
+    // Before anything is served: a wrong key would fail every lookup and
+    // seal new rows the database's own key cannot open.
+    personal_data::verify_key(&store, &options.personal_data, clock.now()).await?;
+    let app = App::new(store, clock, options.personal_data.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let health_only = match health_listener {

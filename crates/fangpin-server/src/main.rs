@@ -108,12 +108,6 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> {
-    // Until each section is wired, configuring it must stop the server
-    // rather than let it run without what the operator asked for.
-    anyhow::ensure!(
-        config.personal_data_key_file.is_none(),
-        "[personal_data] is not applied by this build yet"
-    );
     // Before the database: a wrong certificate should stop the server at
     // once, naming the file, not after a migration.
     let tls = match &config.tls {
@@ -157,6 +151,14 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
             Authenticator::Development
         }
     };
+    // Read before the database is opened, so a bad key file fails fast;
+    // checked against the database's key check value by `run_with`.
+    let personal_data = match &config.personal_data_key_file {
+        Some(path) => fangpin_server::personal_data::load_key_file(path)?,
+        // `config` allows no key file only in development mode.
+        None if config.dev => fangpin_server::personal_data::dev_key(&config.database_url)?,
+        None => anyhow::bail!("[personal_data] key_file is required outside development mode"),
+    };
     let store = Store::connect_with(&config.database_url, config.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", redact(&config.database_url)))?;
@@ -183,7 +185,7 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         health_listener,
         store,
         clock,
-        config.server_options(authenticator, tls),
+        config.server_options(authenticator, tls, personal_data),
         shutdown_signal(),
     )
     .await

@@ -3,7 +3,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use fangpin_domain::Fen;
 use fangpin_domain::claim::{Channel, ClaimState};
-use fangpin_domain::identity::ResidentId;
 use fangpin_domain::policy::ReliefKind;
 use fangpin_domain::publicity::PublicityPeriod;
 use serde::{Deserialize, Serialize};
@@ -265,7 +264,8 @@ pub async fn list_surveys(
 pub struct NoticeRecord {
     pub claim: ClaimRecord,
     pub head_name: String,
-    pub head_id_number: ResidentId,
+    /// The only form a notice board shows; stored, so no key is needed.
+    pub head_id_masked: String,
 }
 
 /// Maximum notices on one village board; a village never has this many cases at once.
@@ -279,7 +279,7 @@ pub async fn list_notices(conn: &mut Conn, village_code: &str) -> Result<Vec<Not
         .collect::<Vec<_>>()
         .join(", ");
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns}, h.head_name, h.head_id_number FROM claims c \
+        "SELECT {columns}, h.head_name, h.head_id_masked FROM claims c \
          JOIN households h ON h.household_id = c.household_id \
          WHERE c.village_code = $1 AND c.state = 'in_publicity' ORDER BY c.claim_id LIMIT $2"
     )))
@@ -289,12 +289,10 @@ pub async fn list_notices(conn: &mut Conn, village_code: &str) -> Result<Vec<Not
     .await?;
     rows.iter()
         .map(|row| {
-            let id: String = col(row, "head_id_number")?;
             Ok(NoticeRecord {
                 claim: decode_claim(row)?,
                 head_name: col(row, "head_name")?,
-                head_id_number: ResidentId::parse(&id)
-                    .map_err(|e| StoreError::Corrupt(format!("head id: {e}")))?,
+                head_id_masked: col(row, "head_id_masked")?,
             })
         })
         .collect()

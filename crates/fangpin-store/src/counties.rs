@@ -1,7 +1,6 @@
 //! Counties, their versioned policies, and the enrolled households.
 
 use chrono::{DateTime, Utc};
-use fangpin_domain::identity::ResidentId;
 use fangpin_domain::policy::{HouseholdType, Policy};
 use uuid::Uuid;
 
@@ -167,13 +166,21 @@ pub async fn freeze_policy(
     Ok(())
 }
 
+/// A person as stored: the ID number only sealed and as its keyed lookup
+/// hash (fangpin_domain::personal_data); the store never sees the digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonRecord {
-    pub id_number: ResidentId,
+    /// HMAC-SHA256 of the ID number under the lookup key: unique per year.
+    pub id_hash: [u8; 32],
+    /// Sealed for `persons.id_number`, row (policy year, household id).
+    pub id_sealed: Vec<u8>,
     pub name: String,
     pub relation: String,
 }
 
+/// A household as stored. The head's ID number and the bank account are
+/// sealed; their masked forms are kept beside them for display, so listing
+/// a household never needs the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HouseholdRecord {
     pub household_id: Uuid,
@@ -182,13 +189,16 @@ pub struct HouseholdRecord {
     pub village_code: String,
     pub household_type: HouseholdType,
     pub head_name: String,
-    pub head_id_number: ResidentId,
-    pub bank_account: String,
+    pub head_id_masked: String,
+    pub head_id_sealed: Vec<u8>,
+    pub bank_account_masked: String,
+    pub bank_account_sealed: Vec<u8>,
     pub persons: u32,
 }
 
 /// Inserts the household and its persons (the head first). A person already
-/// insured this policy year fails with a unique violation.
+/// insured this policy year (the same lookup hash) fails with a unique
+/// violation.
 #[tracing::instrument(name = "store.counties.insert_household", level = "info", skip_all, fields(fangpin.household_id = %household.household_id, fangpin.county_code = %household.county_code, fangpin.policy_year = household.policy_year))]
 pub async fn insert_household(
     conn: &mut Conn,
@@ -198,7 +208,8 @@ pub async fn insert_household(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO households (household_id, county_code, policy_year, village_code, household_type, head_name, \
-         head_id_number, bank_account, persons, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         head_id_masked, head_id_sealed, bank_account_masked, bank_account_sealed, persons, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(household.household_id.to_string())
     .bind(&household.county_code)
@@ -206,19 +217,22 @@ pub async fn insert_household(
     .bind(&household.village_code)
     .bind(household.household_type.as_str())
     .bind(&household.head_name)
-    .bind(household.head_id_number.as_str())
-    .bind(&household.bank_account)
+    .bind(&household.head_id_masked)
+    .bind(household.head_id_sealed.clone())
+    .bind(&household.bank_account_masked)
+    .bind(household.bank_account_sealed.clone())
     .bind(i64::from(household.persons))
     .bind(timestamp(now))
     .execute(&mut *conn)
     .await?;
     for person in persons {
         sqlx::query(
-            "INSERT INTO persons (policy_year, id_number, household_id, county_code, name, relation) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO persons (policy_year, id_hash, id_sealed, household_id, county_code, name, relation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(i64::from(household.policy_year))
-        .bind(person.id_number.as_str())
+        .bind(person.id_hash.to_vec())
+        .bind(person.id_sealed.clone())
         .bind(household.household_id.to_string())
         .bind(&household.county_code)
         .bind(&person.name)
@@ -232,8 +246,8 @@ pub async fn insert_household(
 #[tracing::instrument(name = "store.counties.get_household", level = "info", skip_all, fields(fangpin.household_id = %household_id))]
 pub async fn get_household(conn: &mut Conn, household_id: Uuid) -> Result<Option<HouseholdRecord>> {
     let row = sqlx::query(
-        "SELECT household_id, county_code, policy_year, village_code, household_type, head_name, head_id_number, \
-         bank_account, persons FROM households WHERE household_id = $1",
+        "SELECT household_id, county_code, policy_year, village_code, household_type, head_name, head_id_masked, \
+         head_id_sealed, bank_account_masked, bank_account_sealed, persons FROM households WHERE household_id = $1",
     )
     .bind(household_id.to_string())
     .fetch_optional(conn)
@@ -243,7 +257,6 @@ pub async fn get_household(conn: &mut Conn, household_id: Uuid) -> Result<Option
 
 pub(crate) fn decode_household(row: &sqlx::any::AnyRow) -> Result<HouseholdRecord> {
     let household_type: String = col(row, "household_type")?;
-    let head_id: String = col(row, "head_id_number")?;
     let year: i64 = col(row, "policy_year")?;
     let persons: i64 = col(row, "persons")?;
     Ok(HouseholdRecord {
@@ -256,9 +269,10 @@ pub(crate) fn decode_household(row: &sqlx::any::AnyRow) -> Result<HouseholdRecor
             StoreError::Corrupt(format!("unknown household type {household_type:?}"))
         })?,
         head_name: col(row, "head_name")?,
-        head_id_number: ResidentId::parse(&head_id)
-            .map_err(|e| StoreError::Corrupt(format!("stored head id number: {e}")))?,
-        bank_account: col(row, "bank_account")?,
+        head_id_masked: col(row, "head_id_masked")?,
+        head_id_sealed: col(row, "head_id_sealed")?,
+        bank_account_masked: col(row, "bank_account_masked")?,
+        bank_account_sealed: col(row, "bank_account_sealed")?,
         persons: u32::try_from(persons)
             .map_err(|_| StoreError::Corrupt("bad person count".into()))?,
     })

@@ -679,11 +679,13 @@ pub async fn breakdown_cells(
         .collect()
 }
 
-/// A relief payout with the account it was sent to, for bank matching.
+/// A relief payout with the account it was sent to, sealed, for bank
+/// matching (the server opens it; `household_id` is the sealed value's row).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaidEntry {
     pub entry: EntryRecord,
-    pub bank_account: String,
+    pub household_id: String,
+    pub bank_account_sealed: Vec<u8>,
 }
 
 /// Most payouts one county pays in a year, far above the seeds' figures.
@@ -701,7 +703,7 @@ pub async fn payouts_with_accounts(
         .collect::<Vec<_>>()
         .join(", ");
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns}, h.bank_account FROM ledger_entries e \
+        "SELECT {columns}, h.household_id AS account_household_id, h.bank_account_sealed FROM ledger_entries e \
          JOIN claims c ON c.claim_id = e.claim_id JOIN households h ON h.household_id = c.household_id \
          WHERE e.county_code = $1 AND e.policy_year = $2 AND e.kind = 'relief_payout' \
          AND e.reverses_entry_id IS NULL ORDER BY e.sequence LIMIT $3"
@@ -715,7 +717,8 @@ pub async fn payouts_with_accounts(
         .map(|r| {
             Ok(PaidEntry {
                 entry: decode_entry(r)?,
-                bank_account: col(r, "bank_account")?,
+                household_id: col(r, "account_household_id")?,
+                bank_account_sealed: col(r, "bank_account_sealed")?,
             })
         })
         .collect()

@@ -23,6 +23,7 @@ pub mod claims;
 pub mod counties;
 pub mod idempotency;
 pub mod ledger;
+pub mod personal_data;
 pub mod places;
 pub mod screening;
 pub mod stats;

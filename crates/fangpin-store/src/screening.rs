@@ -90,24 +90,36 @@ fn to_u64(n: i64, what: &str) -> Result<u64> {
 }
 
 /// Loads every enrolled person of a county's policy year. One row per
-/// household, its members' ID numbers joined by commas: a third of the rows
-/// of one per person, which is what a million-person county's load costs.
-/// The aggregate is spelled per backend (`group_concat` / `string_agg`).
+/// household, its members' sealed ID numbers hex-encoded and joined by
+/// commas: a third of the rows of one per person, which is what a
+/// million-person county's load costs. The aggregate is spelled per backend
+/// (`group_concat`/`hex`, `string_agg`/`encode`).
+///
+/// The store cannot open what it loads (it never holds the key): `open`
+/// turns one sealed ID number, with its household id and policy year (the
+/// value's row), into the person's key. Every person is opened here, once per
+/// load, so the feed's rows are matched on plain digits with no
+/// cryptography per row (the server caches the index between imports).
 #[tracing::instrument(name = "store.screening.load_person_index", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
-pub async fn load_person_index(
+pub async fn load_person_index<F>(
     conn: &mut Conn,
     county_code: &str,
     year: i32,
-) -> Result<PersonIndex> {
+    mut open: F,
+) -> Result<PersonIndex>
+where
+    F: FnMut(&str, &[u8]) -> std::result::Result<PersonKey, String>,
+{
     let sql = if is_sqlite(conn) {
-        "SELECT household_id, group_concat(id_number, ',') AS ids FROM persons \
+        "SELECT household_id, group_concat(hex(id_sealed), ',') AS ids FROM persons \
          WHERE county_code = $1 AND policy_year = $2 GROUP BY household_id"
     } else {
-        "SELECT household_id, string_agg(id_number, ',') AS ids FROM persons \
+        "SELECT household_id, string_agg(encode(id_sealed, 'hex'), ',') AS ids FROM persons \
          WHERE county_code = $1 AND policy_year = $2 GROUP BY household_id"
     };
     let mut persons = fangpin_domain::feeds::PersonMap::default();
     let mut households = Vec::new();
+    let mut sealed = Vec::with_capacity(fangpin_domain::personal_data::MAX_SEALED_BYTES);
     let mut rows = sqlx::query(sql)
         .bind(county_code)
         .bind(i64::from(year))
@@ -119,9 +131,17 @@ pub async fn load_person_index(
             .map_err(|_| StoreError::Corrupt("more than 2^32 households".into()))?;
         households.push(parse_uuid(&household)?);
         for id in ids.split(',') {
-            let key = PersonKey::parse_bytes(id.as_bytes())
+            sealed.clear();
+            sealed.resize(id.len() / 2, 0);
+            hex::decode_to_slice(id, &mut sealed)
+                .map_err(|e| StoreError::Corrupt(format!("stored sealed id number: {e}")))?;
+            let key = open(&household, &sealed)
                 .map_err(|e| StoreError::Corrupt(format!("stored person id number: {e}")))?;
-            persons.insert(key, index);
+            if persons.insert(key, index).is_some() {
+                return Err(StoreError::Corrupt(
+                    "a person is enrolled twice in one policy year".into(),
+                ));
+            }
         }
     }
     Ok(PersonIndex {

@@ -9,9 +9,13 @@ use fangpin_store::counties::{self, CountyRecord, HouseholdRecord, PersonRecord}
 use fangpin_store::ledger as ledger_store;
 use uuid::Uuid;
 
+use fangpin_domain::identity::ResidentId;
+use fangpin_domain::personal_data::{Column, mask_account};
+
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS};
 use crate::error::AppError;
+use crate::personal_data;
 use crate::services::pool_balance;
 
 /// Most persons one household may enrol; larger families are split by the village.
@@ -36,11 +40,6 @@ async fn current_policy(conn: &mut Conn, county_code: &str, year: i32) -> Result
         })
 }
 
-fn masked_account(account: &str) -> String {
-    let keep = account.len().saturating_sub(4);
-    format!("{}{}", "*".repeat(keep), &account[keep..])
-}
-
 fn household_to_pb(h: &HouseholdRecord) -> pb::HouseholdResponse {
     pb::HouseholdResponse {
         household_id: h.household_id.to_string(),
@@ -49,9 +48,9 @@ fn household_to_pb(h: &HouseholdRecord) -> pb::HouseholdResponse {
         village_code: h.village_code.clone(),
         household_type: convert::household_type_to_pb(h.household_type).into(),
         head_name: h.head_name.clone(),
-        head_id_masked: h.head_id_number.masked(),
+        head_id_masked: h.head_id_masked.clone(),
         persons: h.persons,
-        bank_account_masked: masked_account(&h.bank_account),
+        bank_account_masked: h.bank_account_masked.clone(),
     }
 }
 
@@ -218,33 +217,60 @@ impl EnrollmentService for EnrollmentApi {
                 && persons
                     .iter()
                     .flatten()
-                    .any(|p: &PersonRecord| &p.id_number == id)
+                    .any(|p: &(ResidentId, String, String)| &p.0 == id)
             {
                 c.bad(&at("id_number", i), "the same person is listed twice");
             }
-            persons.push((|| {
-                Some(PersonRecord {
-                    id_number: id?,
-                    name: name?,
-                    relation: relation?,
-                })
-            })());
+            persons.push((|| Some((id?, name?, relation?)))());
         }
         c.finish()?;
-        let persons: Vec<PersonRecord> = persons.into_iter().map(|p| p.expect("checked")).collect();
+        let persons: Vec<(ResidentId, String, String)> =
+            persons.into_iter().map(|p| p.expect("checked")).collect();
         let county = county.expect("checked").as_str().to_string();
+        let household_id = Uuid::now_v7();
+        let policy_year = year.expect("checked");
+        // Sealed here, before the write: the digits go no further than this
+        // handler (docs/personal-data.md). Each value is bound to its column
+        // and row, so it cannot be moved to another household and opened.
+        let key = &self.0.personal_data;
+        let row = household_id.to_string();
+        let (head_id, head_name, _) = &persons[0];
         self.0.authorize_county(&county).await?;
         let household = HouseholdRecord {
-            household_id: Uuid::now_v7(),
+            household_id,
             county_code: county.clone(),
-            policy_year: year.expect("checked"),
+            policy_year,
             village_code: village.expect("checked").as_str().to_string(),
             household_type: household_type.expect("checked"),
-            head_name: persons[0].name.clone(),
-            head_id_number: persons[0].id_number.clone(),
-            bank_account: account.to_string(),
+            head_name: head_name.clone(),
+            head_id_masked: head_id.masked(),
+            head_id_sealed: key.seal(
+                Column::HouseholdHeadId,
+                &row,
+                head_id.as_str(),
+                personal_data::nonce()?,
+            ),
+            bank_account_masked: mask_account(account),
+            bank_account_sealed: key.seal(
+                Column::HouseholdBankAccount,
+                &row,
+                account,
+                personal_data::nonce()?,
+            ),
             persons: u32::try_from(persons.len()).expect("bounded by MAX_HOUSEHOLD_PERSONS"),
         };
+        let persons = persons
+            .iter()
+            .map(|(id, name, relation)| {
+                let (id_hash, id_sealed) = personal_data::seal_person(key, policy_year, &row, id)?;
+                Ok(PersonRecord {
+                    id_hash,
+                    id_sealed,
+                    name: name.clone(),
+                    relation: relation.clone(),
+                })
+            })
+            .collect::<Result<Vec<PersonRecord>, AppError>>()?;
         let response = self
             .0
             .write("EnrollHousehold", &req, &request_id.expect("checked").to_string(), &county.clone(), move |conn, ctx| {
@@ -352,15 +378,5 @@ impl EnrollmentService for EnrollmentApi {
             )
             .await?;
         Ok(Response::new(response))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::masked_account;
-
-    #[test]
-    fn bank_accounts_show_only_the_last_four_digits() {
-        assert_eq!(masked_account("6228480012345678"), "************5678");
     }
 }

@@ -11,9 +11,12 @@ use fangpin_proto::v1::{self as pb, ledger_service_server::LedgerService};
 use fangpin_store::ledger::{self as ledger_store, NewEntry, YearEventRecord, YearState};
 use fangpin_store::{Conn, counties, timestamp};
 
+use fangpin_domain::personal_data::mask_account;
+
 use crate::app::{App, WriteContext};
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
+use crate::personal_data;
 use crate::services::{pool_balance, settle_flags, year_totals};
 
 pub const MAX_ENTRIES_PAGE: u32 = 1_000;
@@ -637,16 +640,26 @@ impl LedgerService for LedgerApi {
         let paid = ledger_store::payouts_with_accounts(&mut conn, &county, year)
             .await
             .map_err(AppError::from)?;
+        // Matching compares account digits, so this is one of the few places
+        // that opens bank accounts; they stay in this call's memory and the
+        // report shows them masked.
+        let key = &self.0.personal_data;
         let payouts: Vec<PayoutLine> = paid
             .iter()
-            .map(|p| PayoutLine {
-                entry_id: p.entry.entry_id.to_string(),
-                claim_id: p.entry.claim_id.map(|c| c.to_string()).unwrap_or_default(),
-                amount: p.entry.posting.amount,
-                account: p.bank_account.clone(),
-                reference: p.entry.reference.clone(),
+            .map(|p| {
+                Ok(PayoutLine {
+                    entry_id: p.entry.entry_id.to_string(),
+                    claim_id: p.entry.claim_id.map(|c| c.to_string()).unwrap_or_default(),
+                    amount: p.entry.posting.amount,
+                    account: personal_data::open_bank_account(
+                        key,
+                        &p.household_id,
+                        &p.bank_account_sealed,
+                    )?,
+                    reference: p.entry.reference.clone(),
+                })
             })
-            .collect();
+            .collect::<Result<_, AppError>>()?;
         let report = bank::match_payouts(&statement.lines, &payouts);
         let by_id: std::collections::HashMap<String, &ledger_store::EntryRecord> = paid
             .iter()
@@ -662,7 +675,9 @@ impl LedgerService for LedgerApi {
             line: u32::try_from(l.line).unwrap_or(u32::MAX),
             date: l.date.to_string(),
             amount_yuan: l.amount.to_string(),
-            account: l.account.clone(),
+            // The statement's own account, masked like every account the
+            // service shows: the caller has the file, a table needs no more.
+            account: mask_account(&l.account),
             reference: l.reference.clone(),
         };
         Ok(Response::new(pb::BankMatchReport {

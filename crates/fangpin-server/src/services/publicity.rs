@@ -101,8 +101,9 @@ impl PublicityService for PublicityApi {
                 .map(|n| pb::Notice {
                     claim_id: n.claim.claim_id.to_string(),
                     household_head: n.head_name.clone(),
-                    // Minimal disclosure: a notice board never shows a full ID number.
-                    id_number_masked: n.head_id_number.masked(),
+                    // Minimal disclosure: a notice board never shows a full ID
+                    // number, and reads only the stored masked form (no key).
+                    id_number_masked: n.head_id_masked.clone(),
                     relief_kind: convert::relief_kind_to_pb(n.claim.relief_kind).into(),
                     relief_kind_name: n.claim.relief_kind.chinese().to_string(),
                     amount_yuan: n

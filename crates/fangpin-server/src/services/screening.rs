@@ -93,7 +93,15 @@ impl ScreeningApi {
                 return Ok(hit.index.clone());
             }
         }
-        let index = Arc::new(store::load_person_index(conn, county, year).await?);
+        // Every enrolled ID number is opened once here, not per feed row:
+        // the index maps plain digits, and is cached until the next enrolment.
+        let key = self.app.personal_data.clone();
+        let index = Arc::new(
+            store::load_person_index(conn, county, year, |household, sealed| {
+                crate::personal_data::open_person_key(&key, year, household, sealed)
+            })
+            .await?,
+        );
         let mut cache = self
             .indexes
             .lock()
