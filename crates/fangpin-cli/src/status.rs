@@ -34,6 +34,20 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
+/// Whether a call failed in the TLS handshake: rustls' certificate errors
+/// and the server's alerts name themselves only in the source chain.
+fn tls_refused(status: &Status) -> bool {
+    let mut texts = vec![status.message().to_owned()];
+    let mut source = status.source();
+    while let Some(cause) = source {
+        texts.push(cause.to_string());
+        source = cause.source();
+    }
+    texts
+        .iter()
+        .any(|text| text.contains("peer certificate") || text.contains("received fatal alert"))
+}
+
 pub fn describe_status(status: &Status) -> String {
     let mut out = format!("error: {}: {}", code_name(status.code()), status.message());
     let details = status.get_error_details();
@@ -92,7 +106,15 @@ pub fn report(ctx: &Ctx, err: &anyhow::Error) {
                 status.code(),
                 Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
             );
-            if status.code() == Code::Unavailable {
+            if tls_refused(status) {
+                // The server is there; the handshake is what failed.
+                eprintln!(
+                    "  the TLS handshake with {} failed: check --ca-cert (the CA of the \
+                     server's certificate), the host name in --server, and for mutual \
+                     TLS --client-cert and --client-key",
+                    ctx.server()
+                );
+            } else if status.code() == Code::Unavailable {
                 eprintln!(
                     "  is the server running at {}? (set --server or FANGPIN_SERVER)",
                     ctx.server()
@@ -144,5 +166,15 @@ mod tests {
     fn plain_status_has_no_detail_lines() {
         let status = Status::not_found("no claim c9");
         assert_eq!(describe_status(&status), "error: NOT_FOUND: no claim c9");
+    }
+
+    #[test]
+    fn a_refused_handshake_is_told_from_a_missing_server() {
+        assert!(tls_refused(&Status::unavailable(
+            "invalid peer certificate: UnknownIssuer"
+        )));
+        assert!(!tls_refused(&Status::unavailable(
+            "tcp connect error: Connection refused"
+        )));
     }
 }

@@ -141,28 +141,6 @@ pub async fn run_with_health_listener(
     personal_data::verify_key(&store, &options.personal_data, clock.now()).await?;
     let app = App::new(store, clock, options.personal_data.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
-    let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let health_only = match health_listener {
-        Some(health_listener) => {
-            let addr = health_listener.local_addr()?;
-            tracing::info!(
-                %addr,
-                "plaintext health listener: grpc.health.v1 only, for probes"
-            );
-            let serve = Server::builder()
-                .timeout(HEALTH_CALL_TIMEOUT)
-                .concurrency_limit_per_connection(HEALTH_CONCURRENT_REQUESTS_PER_CONNECTION)
-                .add_service(health_service.clone())
-                .serve_with_incoming_shutdown(
-                    TcpIncoming::from(health_listener).with_nodelay(Some(true)),
-                    async {
-                        let _ = health_stop_rx.await;
-                    },
-                );
-            Some(tokio::spawn(serve))
-        }
-        None => None,
-    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fangpin_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -255,6 +233,30 @@ pub async fn run_with_health_listener(
              crosses the network readable; development mode only"
         ),
     }
+    let (health_stop_tx, health_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Started once every service is marked SERVING, so a probe never sees
+    // a server that is up before its services are.
+    let health_only = match health_listener {
+        Some(health_listener) => {
+            let addr = health_listener.local_addr()?;
+            tracing::info!(
+                %addr,
+                "plaintext health listener: grpc.health.v1 only, for probes"
+            );
+            let serve = Server::builder()
+                .timeout(HEALTH_CALL_TIMEOUT)
+                .concurrency_limit_per_connection(HEALTH_CONCURRENT_REQUESTS_PER_CONNECTION)
+                .add_service(health_service.clone())
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(health_listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = health_stop_rx.await;
+                    },
+                );
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
     let drain = drain::Drain::new();
     let drain_health = health.clone();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
