@@ -108,6 +108,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> {
+    // First, so that a signal at any later moment shuts down gracefully.
+    let shutdown = shutdown_signal()?;
     // Before the database: a wrong certificate should stop the server at
     // once, naming the file, not after a migration.
     let tls = match &config.tls {
@@ -186,7 +188,7 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         store,
         clock,
         config.server_options(authenticator, tls, personal_data),
-        shutdown_signal(),
+        shutdown,
     )
     .await
 }
@@ -223,28 +225,30 @@ fn flush_logs(telemetry: Telemetry) {
 }
 
 /// Completes on Ctrl-C or SIGTERM (what systemd and Kubernetes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// The shutdown trigger: SIGTERM or SIGINT (Ctrl-C). The handlers are
+/// registered here, when this is called, not when the future is first
+/// polled: a SIGTERM arriving between "fangpind serving" and the server's
+/// first poll of its shutdown future would otherwise meet the default
+/// action and kill the process without the graceful drain.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        })
+    }
 }
 
 /// Hides a password in a database URL before it reaches a log.
