@@ -13,7 +13,9 @@ use fangpin_proto::tonic::{Code, Request, metadata::MetadataValue};
 use fangpin_proto::v1 as pb;
 use fangpin_server::audit::{ACTOR_HEADER, UNAUTHENTICATED};
 use fangpin_store::Backend;
-use fangpin_tests::flow::{COUNTY, INSURER, VILLAGE, filed_claim, premium, put_policy};
+use fangpin_tests::flow::{
+    COUNTY, INSURER, VILLAGE, filed_claim, funded_county, premium, put_policy,
+};
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use sqlx::{AnyConnection, Connection, Executor};
 
@@ -203,18 +205,7 @@ async fn the_chain_verifies_and_an_edited_row_is_named() {
 #[tokio::test]
 async fn deleting_the_newest_entries_is_caught_by_a_head_kept_elsewhere() {
     let s = TestServer::start(date(2024, 1, 10)).await;
-    s.enrollment()
-        .register_county(pb::RegisterCountyRequest {
-            request_id: request_id(),
-            county_code: COUNTY.into(),
-            name: "涉县".into(),
-            rural_population: 20_000,
-            insurer: INSURER.into(),
-        })
-        .await
-        .expect("county");
-    put_policy(&s, 2024).await;
-    premium(&s, 2024, "100000.00").await.expect("premium");
+    funded_county(&s, 2024, "100000.00").await;
 
     // The county office records the heads somewhere the database's
     // administrators cannot reach, and exports the chain for an outsider.

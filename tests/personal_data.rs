@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use fangpin_proto::tonic::Code;
 use fangpin_proto::v1 as pb;
 use fangpin_store::Backend;
-use fangpin_tests::flow::{COUNTY, INSURER, VILLAGE, filed_claim, premium, put_policy};
+use fangpin_tests::flow::{COUNTY, VILLAGE, filed_claim, funded_county};
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Connection, Row};
@@ -119,18 +119,7 @@ async fn postgres_rows(conn: &mut AnyConnection) -> Vec<String> {
 async fn no_full_id_number_or_bank_account_in_logs_or_database() {
     let logs = captured();
     let s = TestServer::start(date(2024, 1, 10)).await;
-    s.enrollment()
-        .register_county(pb::RegisterCountyRequest {
-            request_id: request_id(),
-            county_code: COUNTY.into(),
-            name: "涉县".into(),
-            rural_population: 20_000,
-            insurer: INSURER.into(),
-        })
-        .await
-        .expect("county");
-    put_policy(&s, 2024).await;
-    premium(&s, 2024, "100000.00").await.expect("premium");
+    funded_county(&s, 2024, "100000.00").await;
 
     // A claim from enrolment to payment (flow.rs: head 19650101-001).
     let (claim_id, account) = filed_claim(&s, 2024, VILLAGE, 1).await;

@@ -11,6 +11,28 @@ pub const OTHER_VILLAGE: &str = "130426203001";
 pub const INSURER: &str = "中国人寿涉县支公司";
 pub const SURVEYOR: &str = "surveyor-li";
 
+/// Registers `COUNTY` (20,000 rural people, insured by `INSURER`).
+pub async fn register_county(s: &TestServer) {
+    s.enrollment()
+        .register_county(pb::RegisterCountyRequest {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            name: "涉县".into(),
+            rural_population: 20_000,
+            insurer: INSURER.into(),
+        })
+        .await
+        .expect("county");
+}
+
+/// `COUNTY` registered, with the example policy for `year` and `premium_yuan`
+/// in its pool: the start of most tests.
+pub async fn funded_county(s: &TestServer, year: i32, premium_yuan: &str) {
+    register_county(s).await;
+    put_policy(s, year).await;
+    premium(s, year, premium_yuan).await.expect("premium");
+}
+
 pub async fn put_policy(s: &TestServer, year: i32) {
     let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
     let policy = policy_to_pb(
