@@ -288,7 +288,7 @@ async fn rpc_and_store_spans_and_gauges_arrive_over_otlp() {
         .map(|s| s.name.as_str())
         .collect();
     for expected in [
-        "store.claims.claim_county",
+        "store.places.claim",
         "store.begin_write",
         "store.idempotency.find",
         "store.claims.get_claim",

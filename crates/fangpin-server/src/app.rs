@@ -212,32 +212,32 @@ impl App {
         );
         // Scope before anything else, a replay included: a guessed request
         // id must not show someone else's outcome.
-        self.authorize_claim(claim_id).await.map_err(Status::from)?;
-        // A claim never changes county, so reading it before the lock is safe.
-        let county = {
-            let mut conn = self.store.read().await.map_err(AppError::from)?;
-            claim_store::claim_county(&mut conn, claim_id)
-                .await
-                .map_err(AppError::from)?
-                .ok_or_else(|| AppError::not_found("claim", claim_id))?
-        };
-        self.write_audited(rpc, request, request_id, &county, move |conn, ctx| {
-            Box::pin(async move {
-                let mut claim = claim_store::get_claim(conn, claim_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("claim", claim_id))?;
-                let before = claim.state;
-                let now = ctx.now;
-                let response = body(conn, &mut claim, ctx).await?;
-                claim_store::update_claim(conn, &claim, now).await?;
-                let audited = Audited {
-                    object: format!("{}/claim/{claim_id}", claim.county_code),
-                    before: serde_json::Value::Object(state_json(before.as_str())).to_string(),
-                    after: state_json(claim.state.as_str()),
-                };
-                Ok((response, Some(audited)))
-            })
-        })
+        // A claim never changes county, so the county read here, before the
+        // lock, is the one to lock.
+        let place = self.authorize_claim(claim_id).await.map_err(Status::from)?;
+        self.write_audited(
+            rpc,
+            request,
+            request_id,
+            &place.county_code,
+            move |conn, ctx| {
+                Box::pin(async move {
+                    let mut claim = claim_store::get_claim(conn, claim_id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("claim", claim_id))?;
+                    let before = claim.state;
+                    let now = ctx.now;
+                    let response = body(conn, &mut claim, ctx).await?;
+                    claim_store::update_claim(conn, &claim, now).await?;
+                    let audited = Audited {
+                        object: format!("{}/claim/{claim_id}", claim.county_code),
+                        before: serde_json::Value::Object(state_json(before.as_str())).to_string(),
+                        after: state_json(claim.state.as_str()),
+                    };
+                    Ok((response, Some(audited)))
+                })
+            },
+        )
         .await
     }
 }

@@ -56,14 +56,9 @@ impl App {
         let Some(p) = principal() else {
             return Ok(true);
         };
-        let Ok(village) = VillageCode::parse(&place.village_code) else {
+        let Some(village) = village_of(place) else {
             return Ok(false);
         };
-        // A village's code begins with its county's; a row whose two codes
-        // disagree is corrupt, and is shown to nobody.
-        if village.county().as_str() != place.county_code {
-            return Ok(false);
-        }
         Ok(match self.insurer_for(&p, &place.county_code).await? {
             Some(insurer) => access::may_access_village(&p, &village, &insurer),
             None => false,
@@ -93,14 +88,14 @@ impl App {
     }
 
     /// Refuses, as a claim that does not exist, a call on a claim outside
-    /// the caller's scope.
-    pub async fn authorize_claim(&self, claim_id: Uuid) -> Result<(), AppError> {
+    /// the caller's scope; returns where the claim lives.
+    pub async fn authorize_claim(&self, claim_id: Uuid) -> Result<Place, AppError> {
         let place = {
             let mut conn = self.store.read().await?;
             places::claim(&mut conn, claim_id).await?
         };
         match place {
-            Some(place) if self.sees_place(&place).await? => Ok(()),
+            Some(place) if self.sees_place(&place).await? => Ok(place),
             _ => Err(AppError::not_found("claim", claim_id)),
         }
     }
@@ -141,12 +136,9 @@ impl Listing<'_> {
         let Some(p) = &self.principal else {
             return Ok(true);
         };
-        let Ok(village) = VillageCode::parse(&place.village_code) else {
+        let Some(village) = village_of(place) else {
             return Ok(false);
         };
-        if village.county().as_str() != place.county_code {
-            return Ok(false);
-        }
         if !self.insurers.contains_key(&place.county_code) {
             let insurer = self.app.insurer_for(p, &place.county_code).await?;
             self.insurers.insert(place.county_code.clone(), insurer);
@@ -183,6 +175,14 @@ impl Listing<'_> {
             .filter(|p| p.role() == Role::Surveyor)
             .map(Principal::subject)
     }
+}
+
+/// The village of `place`. A village's code begins with its county's; a
+/// row whose two codes disagree is corrupt, and is shown to nobody (None).
+fn village_of(place: &Place) -> Option<VillageCode> {
+    VillageCode::parse(&place.village_code)
+        .ok()
+        .filter(|village| village.county().as_str() == place.county_code)
 }
 
 /// Refuses a SubmitClaim through a channel the caller's role does not use

@@ -52,6 +52,16 @@ pub struct ClaimRecord {
     pub objections: u32,
 }
 
+impl ClaimRecord {
+    /// Where the claim lives, for the server's scope check.
+    pub fn place(&self) -> crate::places::Place {
+        crate::places::Place {
+            county_code: self.county_code.clone(),
+            village_code: self.village_code.clone(),
+        }
+    }
+}
+
 const CLAIM_COLUMNS: &str = "claim_id, county_code, policy_year, policy_version, household_id, village_code, \
     relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
     intake_date, survey_deadline, surveyor, assessment, advance_fen, payout_fen, publicity_opens_on, \
@@ -196,16 +206,6 @@ pub async fn get_claim(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ClaimRe
     .fetch_optional(conn)
     .await?;
     row.as_ref().map(decode_claim).transpose()
-}
-
-/// The county of a claim, read before the write lock is taken (it never changes).
-#[tracing::instrument(name = "store.claims.claim_county", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
-pub async fn claim_county(conn: &mut Conn, claim_id: Uuid) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT county_code FROM claims WHERE claim_id = $1")
-        .bind(claim_id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| col(&r, "county_code")).transpose()
 }
 
 /// Claims of a county in id order (ids are UUIDv7, so intake order), after

@@ -154,11 +154,7 @@ impl ClaimService for ClaimApi {
         let next_page_token = convert::next_page_token(&claims, size, |c| c.claim_id.to_string());
         let mut shown = Vec::with_capacity(claims.len());
         for claim in &claims {
-            let place = fangpin_store::places::Place {
-                county_code: claim.county_code.clone(),
-                village_code: claim.village_code.clone(),
-            };
-            if listing.shows(&place).await? {
+            if listing.shows(&claim.place()).await? {
                 shown.push(convert::claim_to_pb(claim));
             }
         }

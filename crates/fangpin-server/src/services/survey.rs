@@ -263,11 +263,7 @@ impl SurveyService for SurveyApi {
         let calendar = self.0.calendar;
         let mut items = Vec::with_capacity(claims.len());
         for claim in &claims {
-            let place = fangpin_store::places::Place {
-                county_code: claim.county_code.clone(),
-                village_code: claim.village_code.clone(),
-            };
-            if !listing.shows(&place).await? {
+            if !listing.shows(&claim.place()).await? {
                 continue;
             }
             let left = if claim.survey_deadline >= today {
