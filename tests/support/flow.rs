@@ -54,14 +54,26 @@ pub async fn premium(
     year: i32,
     amount: &str,
 ) -> Result<pb::PostingResponse, fangpin_proto::tonic::Status> {
-    s.enrollment()
-        .record_premium(pb::RecordPremiumRequest {
+    premium_with(
+        s,
+        pb::RecordPremiumRequest {
             request_id: request_id(),
             county_code: COUNTY.into(),
             policy_year: year,
             amount_yuan: amount.into(),
             reference: format!("premium {year}"),
-        })
+        },
+    )
+    .await
+}
+
+/// RecordPremium with a request the test made (its own request id, to retry).
+pub async fn premium_with(
+    s: &TestServer,
+    request: pb::RecordPremiumRequest,
+) -> Result<pb::PostingResponse, fangpin_proto::tonic::Status> {
+    s.enrollment()
+        .record_premium(request)
         .await
         .map(|r| r.into_inner())
 }

@@ -13,7 +13,7 @@ use fangpin_proto::tonic::{Code, Status};
 use fangpin_store::audit as audit_store;
 use fangpin_store::claims::{self as claim_store, ClaimRecord};
 use fangpin_store::idempotency::{self, Outcome};
-use fangpin_store::{Conn, Store};
+use fangpin_store::{Conn, Store, StoreError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -79,7 +79,10 @@ impl App {
         Req: Message,
         // Every response is an owned prost message.
         Resp: Message + Default + 'static,
-        F: for<'c> FnOnce(&'c mut Conn, WriteContext) -> BoxFuture<'c, Result<Resp, AppError>>,
+        // Clone: a write the database refused for a concurrent transaction
+        // runs again on a fresh copy of its body.
+        F: for<'c> FnOnce(&'c mut Conn, WriteContext) -> BoxFuture<'c, Result<Resp, AppError>>
+            + Clone,
     {
         self.write_audited(rpc, request, request_id, county_code, move |conn, ctx| {
             let response = body(conn, ctx);
@@ -103,9 +106,10 @@ impl App {
         Req: Message,
         Resp: Message + Default,
         F: for<'c> FnOnce(
-            &'c mut Conn,
-            WriteContext,
-        ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>,
+                &'c mut Conn,
+                WriteContext,
+            ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>
+            + Clone,
     {
         // Every mutating RPC passes here: its span (telemetry::RpcLayer) gets
         // the ids that find it again. Codes and UUIDs only, never personal data.
@@ -119,34 +123,100 @@ impl App {
             today: china_date(now),
             request_id: request_id.to_string(),
         };
-        let mut tx = self
-            .store
-            .begin_write(county_code)
-            .await
-            .map_err(AppError::from)?;
-        if let Some(first) = idempotency::find(&mut tx, rpc, request_id)
-            .await
-            .map_err(AppError::from)?
-        {
-            return replay(first, &request_hash);
+        // A write the database refused because of a concurrent transaction
+        // (40001, 40P01) rolled back whole, so it is run again from the top:
+        // the idempotency lookup, the body on a fresh clone, the commit. The
+        // bound keeps a hot county from holding a caller forever; the jitter
+        // keeps two retrying writers from meeting again.
+        let mut attempt = 1;
+        loop {
+            match self
+                .write_attempt(
+                    rpc,
+                    request_id,
+                    county_code,
+                    &request_hash,
+                    &ctx,
+                    body.clone(),
+                )
+                .await
+            {
+                Ok(answer) => return answer,
+                Err(conflict) if attempt < MAX_WRITE_ATTEMPTS => {
+                    let pause = retry_backoff(attempt);
+                    tracing::warn!(
+                        error = %conflict,
+                        attempt,
+                        pause_ms = pause.as_millis() as u64,
+                        "write refused by a concurrent transaction; running it again"
+                    );
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Err(conflict) => {
+                    tracing::warn!(error = %conflict, attempt, "write still refused; giving up");
+                    return Err(Status::aborted(format!(
+                        "the write conflicted with concurrent writes {MAX_WRITE_ATTEMPTS} times; \
+                         retry with the same request_id"
+                    )));
+                }
+            }
         }
-        match body(&mut tx, ctx).await {
+    }
+
+    /// One attempt at a write. `Err` is a retryable conflict only (the
+    /// transaction rolled back); every other outcome is the answer.
+    async fn write_attempt<Resp, F>(
+        &self,
+        rpc: &'static str,
+        request_id: &str,
+        county_code: &str,
+        request_hash: &str,
+        ctx: &WriteContext,
+        body: F,
+    ) -> Result<Result<Resp, Status>, StoreError>
+    where
+        Resp: Message + Default,
+        F: for<'c> FnOnce(
+            &'c mut Conn,
+            WriteContext,
+        ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>,
+    {
+        let now = ctx.now;
+        // Turns a store error into the answer, unless it is a conflict.
+        let fail = |e: StoreError| -> Result<Result<Resp, Status>, StoreError> {
+            if e.is_retryable() {
+                Err(e)
+            } else {
+                Ok(Err(AppError::from(e).into()))
+            }
+        };
+        let mut tx = match self.store.begin_write(county_code).await {
+            Ok(tx) => tx,
+            Err(e) => return fail(e),
+        };
+        match idempotency::find(&mut tx, rpc, request_id).await {
+            Ok(Some(first)) => return Ok(replay(first, request_hash)),
+            Ok(None) => {}
+            Err(e) => return fail(e),
+        }
+        match body(&mut tx, ctx.clone()).await {
             Ok((response, audited)) => {
                 let outcome = Outcome {
-                    request_hash,
+                    request_hash: request_hash.to_string(),
                     status_code: 0,
                     status_message: String::new(),
                     body: response.encode_to_vec(),
                 };
-                idempotency::record(&mut tx, rpc, request_id, &outcome, now)
-                    .await
-                    .map_err(AppError::from)?;
+                if let Err(e) = idempotency::record(&mut tx, rpc, request_id, &outcome, now).await {
+                    return fail(e);
+                }
                 let audited = audited.unwrap_or_else(|| Audited {
                     object: format!("{county_code}/{rpc}"),
                     before: String::new(),
                     after: serde_json::Map::new(),
                 });
-                append_audit(
+                match append_audit(
                     &mut tx,
                     rpc,
                     request_id,
@@ -155,33 +225,69 @@ impl App {
                     &outcome.body,
                     audited,
                 )
-                .await?;
-                tx.commit().await.map_err(|e| AppError::Store(e.into()))?;
-                Ok(response)
+                .await
+                {
+                    Err(AppError::Store(e)) => return fail(e),
+                    Err(other) => return Ok(Err(other.into())),
+                    Ok(()) => {}
+                }
+                if let Err(e) = tx.commit().await {
+                    return fail(e.into());
+                }
+                Ok(Ok(response))
             }
+            Err(AppError::Store(e)) if e.is_retryable() => Err(e),
             Err(error) if error.is_business_rejection() => {
-                tx.rollback().await.map_err(|e| AppError::Store(e.into()))?;
+                if let Err(e) = tx.rollback().await {
+                    return fail(e.into());
+                }
                 let status = Status::from(error);
                 let outcome = Outcome {
-                    request_hash,
+                    request_hash: request_hash.to_string(),
                     status_code: status.code() as i32,
                     status_message: status.message().to_string(),
                     body: status.details().to_vec(),
                 };
-                let mut tx = self
-                    .store
-                    .begin_write(county_code)
-                    .await
-                    .map_err(AppError::from)?;
-                idempotency::record(&mut tx, rpc, request_id, &outcome, now)
-                    .await
-                    .map_err(AppError::from)?;
-                tx.commit().await.map_err(|e| AppError::Store(e.into()))?;
-                Err(status)
+                let mut tx = match self.store.begin_write(county_code).await {
+                    Ok(tx) => tx,
+                    Err(e) => return fail(e),
+                };
+                // A concurrent retry may have recorded its outcome meanwhile;
+                // the first recorded answer stands.
+                match idempotency::find(&mut tx, rpc, request_id).await {
+                    Ok(Some(first)) => return Ok(replay(first, request_hash)),
+                    Ok(None) => {}
+                    Err(e) => return fail(e),
+                }
+                if let Err(e) = idempotency::record(&mut tx, rpc, request_id, &outcome, now).await {
+                    return fail(e);
+                }
+                if let Err(e) = tx.commit().await {
+                    return fail(e.into());
+                }
+                Ok(Err(status))
             }
-            Err(error) => Err(error.into()),
+            Err(error) => Ok(Err(error.into())),
         }
     }
+}
+
+/// How many times one write is tried when the database refuses it for a
+/// concurrent transaction, before the caller gets ABORTED.
+pub const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+/// The pause before attempt `attempt + 1`: 10 ms doubling per attempt, at
+/// most 200 ms, with full jitter (uniform in [0, cap]) from the OS's random
+/// source, so that two writers that collided once do not collide again.
+fn retry_backoff(attempt: u32) -> std::time::Duration {
+    let cap_ms = (10u64 << attempt.min(5)).min(200);
+    let mut bytes = [0u8; 8];
+    // Without randomness the pause is the cap: slower, never wrong.
+    let jitter = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes) % (cap_ms + 1),
+        Err(_) => cap_ms,
+    };
+    std::time::Duration::from_millis(jitter)
 }
 
 impl App {
@@ -203,6 +309,7 @@ impl App {
                 &'c mut ClaimRecord,
                 WriteContext,
             ) -> BoxFuture<'c, Result<Resp, AppError>>
+            + Clone
             + Send
             + 'static,
     {

@@ -79,6 +79,21 @@ impl StoreError {
         }
     }
 
+    /// Whether the database refused the transaction because of a concurrent
+    /// one (SQLSTATE 40001 serialization_failure, 40P01 deadlock_detected):
+    /// the transaction rolled back whole and the same write may run again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(
+                    e.code().as_deref(),
+                    Some(RETRYABLE_SERIALIZATION | RETRYABLE_DEADLOCK)
+                )
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the pool had no connection to give in time.
     pub fn is_unavailable(&self) -> bool {
         matches!(
@@ -87,6 +102,11 @@ impl StoreError {
         )
     }
 }
+
+/// SQLSTATE serialization_failure.
+pub const RETRYABLE_SERIALIZATION: &str = "40001";
+/// SQLSTATE deadlock_detected.
+pub const RETRYABLE_DEADLOCK: &str = "40P01";
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -178,6 +198,23 @@ impl Store {
     #[tracing::instrument(name = "store.read", level = "info", skip_all)]
     pub async fn read(&self) -> Result<ReadConn> {
         Ok(self.pool.acquire().await?)
+    }
+
+    /// A read transaction that sees one moment of the database, for reads
+    /// that combine several queries (a reconciliation, a pool balance): on
+    /// PostgreSQL a read-only REPEATABLE READ transaction, whose snapshot is
+    /// taken at its first query; on SQLite a deferred transaction, which in
+    /// WAL mode reads one snapshot from its first read to its end. Dropping
+    /// it ends it; it never writes.
+    #[tracing::instrument(name = "store.read_snapshot", level = "info", skip_all)]
+    pub async fn read_snapshot(&self) -> Result<Tx> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN DEFERRED").await?),
+            Backend::Postgres => Ok(self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?),
+        }
     }
 
     /// Begins a write transaction that holds the county's write lock until it

@@ -174,7 +174,8 @@ impl ClaimService for ClaimApi {
         c.finish()?;
         let id = id.expect("checked");
         self.0.authorize_claim(id).await?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        // The claim and its transitions from one moment.
+        let mut conn = self.0.store.read_snapshot().await.map_err(AppError::from)?;
         load_claim(&mut conn, id).await?;
         let transitions = claim_store::list_transitions(&mut conn, id)
             .await

@@ -155,7 +155,8 @@ impl EnrollmentService for EnrollmentApi {
         c.finish()?;
         let code = code.expect("checked");
         self.0.authorize_county(code.as_str()).await?;
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        // The county, its pool and its enrolment counts from one moment.
+        let mut conn = self.0.store.read_snapshot().await.map_err(AppError::from)?;
         let county = counties::get_county(&mut conn, code.as_str())
             .await
             .map_err(AppError::from)?

@@ -202,16 +202,20 @@ async fn year_status(conn: &mut Conn, county: &str, year: i32) -> Result<pb::Yea
 }
 
 impl LedgerApi {
-    /// The read path of the per-year RPCs: valid county and year, a
-    /// connection, and a county that exists.
+    /// The read path of the per-year RPCs: valid county and year, one
+    /// snapshot of the database, and a county that exists. These reads
+    /// combine several queries (balances, reservations, entries, the year's
+    /// state); read outside one snapshot, a payout committed between two of
+    /// them made a reconciliation that did not tie and an available balance
+    /// that was overstated.
     async fn read_year(
         &self,
         county_code: &str,
         year: i32,
-    ) -> Result<(fangpin_store::ReadConn, String, i32), AppError> {
+    ) -> Result<(fangpin_store::Tx, String, i32), AppError> {
         let (county, year) = checked_county_and_year(county_code, year)?;
         self.0.authorize_county(&county).await?;
-        let mut conn = self.0.store.read().await?;
+        let mut conn = self.0.store.read_snapshot().await?;
         require_county(&mut conn, &county).await?;
         Ok((conn, county, year))
     }
@@ -352,7 +356,8 @@ impl LedgerService for LedgerApi {
             .and_then(|d| d.and_local_timezone(beijing).single())
             .ok_or_else(|| AppError::invalid("as_of", "is out of range"))?;
         let before = timestamp(next_day.with_timezone(&chrono::Utc));
-        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        // Balances and the year's state from one moment (see `read_year`).
+        let mut conn = self.0.store.read_snapshot().await.map_err(AppError::from)?;
         require_county(&mut conn, &county).await?;
         let (balances, entries) =
             ledger_store::balances_from_entries(&mut conn, &county, year, Some(&before))
