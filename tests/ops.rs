@@ -121,14 +121,23 @@ impl Daemon {
     /// Starts fangpind on `database` (a SQLite file, created if missing) on a
     /// free port, with the service date pinned, and waits until it serves.
     async fn start(database: &Path, shutdown_grace_secs: u64) -> Daemon {
-        let mut child = fangpind_command()
+        let mut command = fangpind_command();
+        command
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", database.display()));
+        Daemon::spawn(command, shutdown_grace_secs).await
+    }
+
+    /// Starts `command` (fangpind with its database named) in development
+    /// mode on a free port, with the service date pinned, and waits until it
+    /// serves.
+    async fn spawn(mut command: Command, shutdown_grace_secs: u64) -> Daemon {
+        let mut child = command
             // Plaintext and no tokens: these tests are about the process,
             // not about access (tests/access.rs, tests/tls.rs).
             .arg("--dev")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .arg("--database-url")
-            .arg(format!("sqlite://{}", database.display()))
             .args(["--today", "2024-03-01"])
             .env("FANGPIN_LOG_FORMAT", "json")
             // `call started` (debug) tells the test a call reached the server.
@@ -627,4 +636,115 @@ async fn a_backup_of_a_live_server_restores_the_same_books() {
     fangpin_cli::admin::restore(&backup, &restored_url, true)
         .await
         .expect("restore over a stopped server's database");
+}
+
+/// The README's PostgreSQL command, `DATABASE_URL=postgres://… fangpind
+/// --dev`, on a fresh database: development mode generates the
+/// personal-data key in the current directory, and the next start finds it
+/// and opens what the first one sealed. PostgreSQL only (CI runs it there).
+#[tokio::test]
+async fn the_readme_postgres_command_starts_on_a_fresh_database_and_restarts() {
+    let Some(admin_url) = std::env::var(fangpin_tests::PG_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("PostgreSQL only: set {}", fangpin_tests::PG_ENV);
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("fangpin_readme_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .expect("admin");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("createdb");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+    let cwd = tempfile::tempdir().expect("a working directory");
+    let start = || {
+        let mut command = fangpind_command();
+        command.current_dir(cwd.path()).env("DATABASE_URL", &url);
+        Daemon::spawn(command, 5)
+    };
+
+    let daemon = start().await;
+    let mut enrollment = EnrollmentServiceClient::new(daemon.channel().await);
+    enrollment
+        .register_county(register_county_request())
+        .await
+        .expect("the fresh database takes a county");
+    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
+    PolicyServiceClient::new(daemon.channel().await)
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(policy_to_pb(
+                &fangpin_domain::policy::Policy::example(county, YEAR),
+                0,
+                false,
+            )),
+        })
+        .await
+        .expect("put policy");
+    let household = enrollment
+        .enroll_household(pb::EnrollHouseholdRequest {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            policy_year: YEAR,
+            village_code: VILLAGE.into(),
+            household_type: pb::HouseholdType::UnstableEscaped.into(),
+            head: Some(pb::Person {
+                id_number: resident_id("19650101", 1),
+                name: "户主".into(),
+                relation: String::new(),
+            }),
+            members: vec![],
+            bank_account: "6217000130426001234".into(),
+        })
+        .await
+        .expect("enrol: sealed with the generated key")
+        .into_inner();
+    daemon.stop().await;
+
+    let keys: Vec<_> = std::fs::read_dir(cwd.path())
+        .expect("list the working directory")
+        .map(|e| e.expect("entry").file_name().into_string().expect("UTF-8"))
+        .collect();
+    let expected = format!("fangpin-dev.127.0.0.1_5432_{name}.personal-data.key");
+    assert_eq!(
+        keys,
+        vec![expected.clone()],
+        "one key, named after the database"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cwd.path().join(&expected))
+            .expect("key metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The second start checks the key against the database and opens it.
+    let daemon = start().await;
+    let mut enrollment = EnrollmentServiceClient::new(daemon.channel().await);
+    let again = enrollment
+        .get_household(pb::GetHouseholdRequest {
+            household_id: household.household_id.clone(),
+        })
+        .await
+        .expect("the restarted server reads the household")
+        .into_inner();
+    assert_eq!(again.bank_account_masked, household.bank_account_masked);
+    daemon.stop().await;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .expect("drop the database");
 }

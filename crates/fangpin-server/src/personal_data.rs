@@ -48,10 +48,11 @@ pub enum KeyFileError {
     #[error("the operating system's random source failed: {0}")]
     Random(String),
     #[error(
-        "development mode has no key file for PostgreSQL: set [personal_data] key_file \
-         (FANGPIN_PERSONAL_DATA_KEY_FILE); a generated key is only made beside a SQLite file"
+        "development mode has no place for a generated personal-data key for this database \
+         (an in-memory SQLite database, or a URL without a database name): set \
+         [personal_data] key_file (FANGPIN_PERSONAL_DATA_KEY_FILE)"
     )]
-    DevPostgres,
+    DevNoKeyPlace,
 }
 
 /// Fresh random bytes from the operating system.
@@ -109,25 +110,60 @@ pub fn load_key_file(path: &Path) -> Result<PersonalDataKey, KeyFileError> {
     })
 }
 
-/// Where development mode keeps the key of a SQLite database: beside it, as
-/// `<file>.personal-data.key`. None for PostgreSQL or an in-memory database.
+/// Where development mode keeps the key of a database: beside a SQLite
+/// file, as `<file>.personal-data.key`; for PostgreSQL, in the current
+/// directory, named after the server and database
+/// (`fangpin-dev.<host>_<port>_<database>.personal-data.key`), so that the
+/// README's `DATABASE_URL=postgres://… cargo run -- --dev` starts on a fresh
+/// database and finds its key again on the next start. None for an
+/// in-memory SQLite database or a URL that names no database.
 pub fn dev_key_path(database_url: &str) -> Option<PathBuf> {
-    let path = database_url.strip_prefix("sqlite://")?;
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path.contains(":memory:") {
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path.contains(":memory:") {
+            return None;
+        }
+        let mut name = PathBuf::from(path).into_os_string();
+        name.push(".personal-data.key");
+        return Some(PathBuf::from(name));
+    }
+    let rest = database_url
+        .strip_prefix("postgres://")
+        .or_else(|| database_url.strip_prefix("postgresql://"))?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    // user:password@ never reaches a file name.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+    let (authority, database) = rest.split_once('/')?;
+    if database.is_empty() {
         return None;
     }
-    let mut name = PathBuf::from(path).into_os_string();
-    name.push(".personal-data.key");
-    Some(PathBuf::from(name))
+    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, "5432"));
+    let host = if host.is_empty() { "localhost" } else { host };
+    let safe = |part: &str| -> String {
+        part.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    Some(PathBuf::from(format!(
+        "fangpin-dev.{}_{}_{}.personal-data.key",
+        safe(host),
+        safe(port),
+        safe(database)
+    )))
 }
 
-/// Development mode without a key file: the key beside the SQLite database,
-/// created (mode 0600, never overwritten) on first start. PostgreSQL is
-/// refused: its data outlives a developer's checkout and deserves a key the
-/// operator chose.
+/// Development mode without a key file: the key at `dev_key_path`, created
+/// (mode 0600, never overwritten) on first start and checked against the
+/// database on every start, so a key file lost or taken from another
+/// database stops the server instead of sealing with a second key.
 pub fn dev_key(database_url: &str) -> Result<PersonalDataKey, KeyFileError> {
-    let path = dev_key_path(database_url).ok_or(KeyFileError::DevPostgres)?;
+    let path = dev_key_path(database_url).ok_or(KeyFileError::DevNoKeyPlace)?;
     if !path.exists() {
         let bytes: [u8; KEY_BYTES] = random()?;
         let mut options = std::fs::OpenOptions::new();
@@ -145,9 +181,9 @@ pub fn dev_key(database_url: &str) -> Result<PersonalDataKey, KeyFileError> {
         use std::io::Write;
         writeln!(file, "{}", hex::encode(bytes)).map_err(write)?;
         file.sync_all().map_err(write)?;
-        tracing::warn!(path = %path.display(), "development mode: created a personal-data key beside the database; keep it with the database, it cannot be opened without it");
+        tracing::warn!(path = %path.display(), "development mode: created a personal-data key for the database; keep it with the database, it cannot be opened without it");
     } else {
-        tracing::warn!(path = %path.display(), "development mode: personal-data key beside the database");
+        tracing::warn!(path = %path.display(), "development mode: personal-data key of the database");
     }
     load_key_file(&path)
 }
@@ -230,7 +266,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dev_keys_live_beside_sqlite_files_only() {
+    fn dev_keys_live_beside_sqlite_files_and_are_named_after_postgres_databases() {
         assert_eq!(
             dev_key_path("sqlite:///var/lib/fangpin/fangpin.db?mode=rwc"),
             Some(PathBuf::from(
@@ -242,10 +278,23 @@ mod tests {
             Some(PathBuf::from("fangpin.db.personal-data.key"))
         );
         assert_eq!(dev_key_path("sqlite://:memory:"), None);
-        assert_eq!(dev_key_path("postgres://u@h/db"), None);
+        assert_eq!(
+            dev_key_path("postgres://postgres@127.0.0.1:5432/fangpin"),
+            Some(PathBuf::from(
+                "fangpin-dev.127.0.0.1_5432_fangpin.personal-data.key"
+            ))
+        );
+        // The password never reaches the file name; the port defaults.
+        assert_eq!(
+            dev_key_path("postgresql://u:s3cr@t@db.example/prod?sslmode=require"),
+            Some(PathBuf::from(
+                "fangpin-dev.db.example_5432_prod.personal-data.key"
+            ))
+        );
+        assert_eq!(dev_key_path("postgres://u@h"), None);
         assert!(matches!(
-            dev_key("postgres://u@h/db"),
-            Err(KeyFileError::DevPostgres)
+            dev_key("sqlite://:memory:"),
+            Err(KeyFileError::DevNoKeyPlace)
         ));
     }
 
