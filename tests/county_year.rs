@@ -1,0 +1,745 @@
+//! A year in the life of a county, through the real server, with the clock
+//! moved day by day from January 2026 to the end of March 2027.
+//!
+//! A few hundred households are enrolled; claims come in through every
+//! channel across the year (village applications, emergencies with an
+//! advance first, department referrals from a screening run); the insurer
+//! surveys them, the village posts them, some are objected to and surveyed
+//! again, the county files them and the insurer pays. Late-December claims
+//! have survey deadlines in a year the built-in calendar does not cover;
+//! the next year's calendar is loaded in January. One transfer comes back
+//! from the bank after payout, the account is corrected and the payout
+//! retried; one advance is larger than its relief. CloseYear is refused
+//! early and accepted once the year is settled.
+//!
+//! At the end: every event was paid at most once, the reconciliation ties,
+//! and every payout recomputed here, with this file's own arithmetic, from
+//! the assessment on the wire and the policy version it names, matches to
+//! the fen. The workload is drawn from a seeded generator; the seed is
+//! printed, and `FANGPIN_YEAR_SEED` replays it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use fangpin_domain::Fen;
+use fangpin_proto::tonic::{Code, Status};
+use fangpin_proto::v1 as pb;
+use fangpin_tests::flow::{COUNTY, INSURER, SURVEYOR, put_policy, register_county};
+use fangpin_tests::{TestServer, date, request_id, resident_id};
+
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+
+const VILLAGES: [&str; 3] = ["130426100201", "130426100202", "130426203001"];
+const HOUSEHOLDS_2026: u32 = 300;
+const HOUSEHOLDS_2027: u32 = 40;
+const OFFICE: &str = "county-office";
+
+/// SplitMix64: small, seedable, and the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn fen(yuan: &str) -> i64 {
+    Fen::parse_yuan(yuan)
+        .unwrap_or_else(|e| panic!("{yuan:?} is not an amount: {e}"))
+        .get()
+}
+
+fn yuan(fen: i64) -> String {
+    Fen::new(fen).to_string()
+}
+
+fn add_days(d: NaiveDate, n: u64) -> NaiveDate {
+    d.checked_add_days(Days::new(n)).expect("date in range")
+}
+
+fn is_weekday(d: NaiveDate) -> bool {
+    !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// One enrolled household, as the test knows it.
+#[derive(Clone)]
+struct Household {
+    id: String,
+    year: i32,
+    kind: pb::HouseholdType,
+    head_id_number: String,
+    account: String,
+}
+
+/// Where a claim is in the test's own workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Assign,
+    Findings,
+    Recommend,
+    Open,
+    Close,
+    File,
+    Pay,
+    /// Paid and settled, or rejected.
+    Done,
+}
+
+/// A claim the test is driving, with what it has decided for it.
+struct Case {
+    claim_id: String,
+    household: usize,
+    kind: pb::ReliefKind,
+    channel: pb::Channel,
+    event_reference: String,
+    verified_cost_fen: i64,
+    verified_income_fen: i64,
+    /// Raise one objection during publicity, so the claim is surveyed again.
+    object: bool,
+    objected: bool,
+    /// The cost the second survey finds, after an objection.
+    reverified_cost_fen: i64,
+    step: Step,
+    next: NaiveDate,
+}
+
+struct Year {
+    s: TestServer,
+    rng: Rng,
+    households: Vec<Household>,
+    cases: Vec<Case>,
+    /// (household, kind, event) -> claims paid for it.
+    paid_events: HashMap<(String, i32, String), u32>,
+    log: BTreeMap<&'static str, u32>,
+    /// Each enrolled person gets the next birth date: ID numbers never repeat.
+    next_person: u32,
+}
+
+/// A valid resident ID number, different for every `n`: born `n` days after
+/// the first of January of `from_year`.
+fn person_id(from_year: i32, n: u32) -> String {
+    let birth = add_days(date(from_year, 1, 1), u64::from(n));
+    resident_id(&birth.format("%Y%m%d").to_string(), n % 1000)
+}
+
+impl Year {
+    fn count(&mut self, what: &'static str) {
+        *self.log.entry(what).or_default() += 1;
+    }
+
+    async fn enroll(&mut self, year: i32, n: u32) {
+        for i in 0..n {
+            let sequence = (year as u32 % 10) * 1000 + i;
+            let kind = if self.rng.chance(60) {
+                pb::HouseholdType::UnstableEscaped
+            } else {
+                pb::HouseholdType::Marginal
+            };
+            let head_id_number = person_id(1950, self.next_person);
+            let members = (0..self.rng.below(3))
+                .map(|m| pb::Person {
+                    id_number: person_id(2005, self.next_person + 1 + m as u32),
+                    name: format!("成员{sequence}-{m}"),
+                    relation: "child".into(),
+                })
+                .collect();
+            self.next_person += 3;
+            let account = format!("6217{year}{sequence:08}");
+            let household = self
+                .s
+                .enrollment()
+                .enroll_household(pb::EnrollHouseholdRequest {
+                    request_id: request_id(),
+                    county_code: COUNTY.into(),
+                    policy_year: year,
+                    village_code: VILLAGES[i as usize % VILLAGES.len()].into(),
+                    household_type: kind.into(),
+                    head: Some(pb::Person {
+                        id_number: head_id_number.clone(),
+                        name: format!("户主{sequence}"),
+                        relation: String::new(),
+                    }),
+                    members,
+                    bank_account: account.clone(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("enrol {year}/{i}: {e:?}"))
+                .into_inner();
+            self.households.push(Household {
+                id: household.household_id,
+                year,
+                kind,
+                head_id_number,
+                account,
+            });
+        }
+    }
+
+    /// A claim through the village or as an emergency, costed so that most
+    /// qualify and some do not.
+    async fn submit(&mut self, today: NaiveDate, channel: pb::Channel) {
+        let year = today.year();
+        let candidates: Vec<usize> = (0..self.households.len())
+            .filter(|&h| self.households[h].year == year)
+            .collect();
+        let household = candidates[self.rng.below(candidates.len() as u64) as usize];
+        let kinds = [
+            pb::ReliefKind::Illness,
+            pb::ReliefKind::Schooling,
+            pb::ReliefKind::Accident,
+            pb::ReliefKind::Industry,
+        ];
+        let kind = if channel == pb::Channel::Emergency {
+            pb::ReliefKind::Accident
+        } else {
+            kinds[self.rng.below(4) as usize]
+        };
+        let (cost_fen, income_fen) = if channel == pb::Channel::Emergency {
+            // A collapse of basic living: eligible, and owed more than the advance.
+            ((20_000 + self.rng.below(60_000) as i64) * 100, 250_000)
+        } else {
+            (
+                (3_000 + self.rng.below(120_000) as i64) * 100 + self.rng.below(100) as i64,
+                (2_000 + self.rng.below(5_000) as i64) * 100,
+            )
+        };
+        let start = NaiveDate::from_ymd_opt(year, 1, 1).expect("valid");
+        let event_date = today
+            .checked_sub_days(Days::new(self.rng.below(20)))
+            .expect("valid")
+            .max(start);
+        let event_reference = format!("事件-{year}-{:05}", self.cases.len());
+        let claim = self
+            .s
+            .claims()
+            .submit_claim(pb::SubmitClaimRequest {
+                request_id: request_id(),
+                household_id: self.households[household].id.clone(),
+                relief_kind: kind.into(),
+                channel: channel.into(),
+                event_date: event_date.to_string(),
+                event_reference: event_reference.clone(),
+                claimed_cost_yuan: yuan(cost_fen),
+                description: "村委会代为申请".into(),
+                submitted_by: "village-committee".into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("submit on {today}: {e:?}"))
+            .into_inner()
+            .claim
+            .expect("claim");
+        self.count(match channel {
+            pb::Channel::Emergency => "claims: emergency",
+            _ => "claims: village application",
+        });
+        if channel == pb::Channel::Emergency {
+            // 遇困即扶: help first, on the day.
+            self.s
+                .claims()
+                .pay_emergency_advance(pb::PayEmergencyAdvanceRequest {
+                    request_id: request_id(),
+                    claim_id: claim.claim_id.clone(),
+                    amount_yuan: "2000.00".into(),
+                    approved_by: "township-head".into(),
+                    reason: "房屋失火，基本生活无着".into(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("advance on {today}: {e:?}"));
+            self.count("advances");
+        }
+        let object = self.rng.chance(12);
+        let reverified_cost_fen = cost_fen - self.rng.below(2_000) as i64 * 100;
+        self.cases.push(Case {
+            claim_id: claim.claim_id,
+            household,
+            kind,
+            channel,
+            event_reference,
+            verified_cost_fen: cost_fen,
+            verified_income_fen: income_fen,
+            object,
+            objected: false,
+            reverified_cost_fen,
+            step: Step::Assign,
+            next: add_days(today, 1),
+        });
+    }
+
+    /// Moves every claim whose next step is due today by one step.
+    async fn work(&mut self, today: NaiveDate) {
+        if !is_weekday(today) {
+            return;
+        }
+        for i in 0..self.cases.len() {
+            if self.cases[i].step == Step::Done || self.cases[i].next > today {
+                continue;
+            }
+            let pause = 1 + self.rng.below(3);
+            let step = self.step(i, today).await;
+            let case = &mut self.cases[i];
+            case.step = step.0;
+            case.next = step.1.unwrap_or(add_days(today, pause));
+        }
+    }
+
+    /// Does the due step of case `i`; returns its next step and, when it is
+    /// fixed by the claim (the publicity period), its date.
+    async fn step(&mut self, i: usize, today: NaiveDate) -> (Step, Option<NaiveDate>) {
+        let claim_id = self.cases[i].claim_id.clone();
+        let step = self.cases[i].step;
+        match step {
+            Step::Assign => {
+                self.s
+                    .survey()
+                    .assign_survey(pb::AssignSurveyRequest {
+                        request_id: request_id(),
+                        claim_id,
+                        surveyor: SURVEYOR.into(),
+                        insurer: INSURER.into(),
+                        assigned_by: OFFICE.into(),
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("assign {i} on {today}: {e:?}"));
+                (Step::Findings, None)
+            }
+            Step::Findings => {
+                let case = &self.cases[i];
+                let cost = if case.objected {
+                    case.reverified_cost_fen
+                } else {
+                    case.verified_cost_fen
+                };
+                self.s
+                    .survey()
+                    .record_findings(pb::RecordFindingsRequest {
+                        request_id: request_id(),
+                        claim_id,
+                        surveyor: SURVEYOR.into(),
+                        verified_income_per_capita_yuan: yuan(case.verified_income_fen),
+                        verified_cost_yuan: yuan(cost),
+                        notes: if case.objected {
+                            "异议后复核".into()
+                        } else {
+                            "入户核实".into()
+                        },
+                        evidence_refs: vec![],
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("findings {i} on {today}: {e:?}"));
+                (Step::Recommend, Some(today))
+            }
+            Step::Recommend => {
+                let claim = self.claim(&claim_id).await;
+                let assessment = claim.assessment.expect("findings recorded");
+                let approve = assessment.eligible && fen(&assessment.amount_yuan) > 0;
+                self.s
+                    .survey()
+                    .recommend(pb::RecommendRequest {
+                        request_id: request_id(),
+                        claim_id,
+                        surveyor: SURVEYOR.into(),
+                        approve,
+                        reason: if approve {
+                            "两项条件均符合".into()
+                        } else {
+                            "不符合救助条件".into()
+                        },
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("recommend {i} on {today}: {e:?}"));
+                if approve {
+                    (Step::Open, None)
+                } else {
+                    self.count("claims rejected");
+                    (Step::Done, None)
+                }
+            }
+            Step::Open => {
+                let claim = self
+                    .s
+                    .publicity()
+                    .open_publicity(pb::OpenPublicityRequest {
+                        request_id: request_id(),
+                        claim_id: claim_id.clone(),
+                        opened_by: OFFICE.into(),
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("open {i} on {today}: {e:?}"))
+                    .into_inner()
+                    .claim
+                    .expect("claim");
+                let last: NaiveDate = claim
+                    .publicity_last_objection_day
+                    .parse()
+                    .expect("a last objection day");
+                let case = &self.cases[i];
+                if case.object && !case.objected {
+                    // Objected to on the third day of the notice.
+                    return (Step::Close, Some(add_days(today, 2).min(last)));
+                }
+                (Step::Close, Some(add_days(last, 1)))
+            }
+            Step::Close => {
+                let case = &self.cases[i];
+                if case.object && !case.objected {
+                    self.s
+                        .publicity()
+                        .raise_objection(pb::RaiseObjectionRequest {
+                            request_id: request_id(),
+                            claim_id,
+                            objector: "村民代表".into(),
+                            reason: "家中另有经营收入".into(),
+                        })
+                        .await
+                        .unwrap_or_else(|e| panic!("objection {i} on {today}: {e:?}"));
+                    self.cases[i].objected = true;
+                    self.count("objections");
+                    return (Step::Findings, None);
+                }
+                self.s
+                    .publicity()
+                    .close_publicity(pb::ClosePublicityRequest {
+                        request_id: request_id(),
+                        claim_id,
+                        closed_by: OFFICE.into(),
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("close publicity {i} on {today}: {e:?}"));
+                (Step::File, None)
+            }
+            Step::File => {
+                self.s
+                    .payout()
+                    .file_claim(pb::FileClaimRequest {
+                        request_id: request_id(),
+                        claim_id,
+                        filed_by: OFFICE.into(),
+                        cross_check_note: "车辆、房产、工商、财政供养比对无异常".into(),
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("file {i} on {today}: {e:?}"));
+                (Step::Pay, None)
+            }
+            Step::Pay => {
+                self.s
+                    .payout()
+                    .pay_claim(pb::PayClaimRequest {
+                        request_id: request_id(),
+                        claim_id: claim_id.clone(),
+                        paid_by: "insurer".into(),
+                        bank_reference: format!("TX{today}-{i:04}"),
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("pay {i} on {today}: {e:?}"));
+                let case = &self.cases[i];
+                let key = (
+                    self.households[case.household].id.clone(),
+                    case.kind as i32,
+                    case.event_reference.clone(),
+                );
+                *self.paid_events.entry(key).or_default() += 1;
+                self.count("claims paid");
+                (Step::Done, None)
+            }
+            Step::Done => (Step::Done, None),
+        }
+    }
+
+    async fn claim(&self, claim_id: &str) -> pb::Claim {
+        self.s
+            .claims()
+            .get_claim(pb::GetClaimRequest {
+                claim_id: claim_id.into(),
+            })
+            .await
+            .expect("get claim")
+            .into_inner()
+            .claim
+            .expect("claim")
+    }
+
+    /// The county office screens the medical insurance data in June: an
+    /// import of the month's settlements, a run, and referral claims.
+    async fn screening(&mut self, today: NaiveDate) {
+        let mut rows = vec![
+            "id_number,settlement_date,inpatient,total_cost,reimbursed,out_of_pocket".to_string(),
+        ];
+        let mut screened = 0;
+        for h in 0..self.households.len() {
+            let household = &self.households[h];
+            if household.year != 2026 || h % 23 != 5 {
+                continue;
+            }
+            let out_of_pocket = 25_000 + (h as i64 * 37) % 40_000;
+            rows.push(format!(
+                "{},2026-05-{:02},1,{}.00,{}.00,{}.00",
+                household.head_id_number,
+                1 + h % 28,
+                out_of_pocket * 2,
+                out_of_pocket,
+                out_of_pocket
+            ));
+            screened += 1;
+        }
+        let bytes = (rows.join("\n") + "\n").into_bytes();
+        let header = pb::FeedHeader {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            policy_year: 2026,
+            kind: pb::FeedKind::Medical.into(),
+            encoding: pb::FeedEncoding::Utf8.into(),
+            file_name: "医保结算2026-05.csv".into(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size_bytes: bytes.len() as u64,
+        };
+        let messages = vec![
+            pb::ImportFeedRequest {
+                part: Some(pb::import_feed_request::Part::Header(header)),
+            },
+            pb::ImportFeedRequest {
+                part: Some(pb::import_feed_request::Part::Data(bytes.into())),
+            },
+        ];
+        let import = self
+            .s
+            .screening()
+            .import_feed(tokio_stream::iter(messages))
+            .await
+            .expect("import the medical feed")
+            .into_inner();
+        assert_eq!(import.rows_accepted, screened);
+        let run = self
+            .s
+            .screening()
+            .run_screening(pb::RunScreeningRequest {
+                request_id: request_id(),
+                county_code: COUNTY.into(),
+                as_of: today.to_string(),
+            })
+            .await
+            .expect("run screening")
+            .into_inner();
+        let made = self
+            .s
+            .screening()
+            .create_screening_claims(pb::CreateScreeningClaimsRequest {
+                request_id: request_id(),
+                run_id: run.run_id,
+                submitted_by: OFFICE.into(),
+            })
+            .await
+            .expect("screening claims")
+            .into_inner();
+        assert!(made.created > 0, "the run finds candidates: {made:?}");
+        for claim_id in made.claim_ids {
+            let claim = self.claim(&claim_id).await;
+            let household = self
+                .households
+                .iter()
+                .position(|h| h.id == claim.household_id)
+                .expect("an enrolled household");
+            self.cases.push(Case {
+                claim_id,
+                household,
+                kind: pb::ReliefKind::Illness,
+                channel: pb::Channel::DepartmentReferral,
+                event_reference: claim.event_reference.clone(),
+                verified_cost_fen: fen(&claim.claimed_cost_yuan),
+                verified_income_fen: 300_000,
+                object: false,
+                objected: false,
+                reverified_cost_fen: 0,
+                step: Step::Assign,
+                next: add_days(today, 1),
+            });
+            self.count("claims: department referral");
+        }
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("FANGPIN_YEAR_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x2026_1202)
+}
+
+/// The relief this file computes for a claim from its assessment's verified
+/// figures and the rules of the policy version it names: the income
+/// condition, the expenditure condition, the bands summed exactly and
+/// rounded once, half away from zero, then the caps.
+fn recompute(policy: &pb::Policy, kind: pb::HouseholdType, claim: &pb::Claim) -> i64 {
+    let a = claim.assessment.as_ref().expect("assessment");
+    let rule = policy
+        .rules
+        .iter()
+        .find(|r| r.household_type == kind as i32 && r.relief_kind == claim.relief_kind)
+        .expect("the policy has the claim's rule");
+    let multiplier: Decimal = policy.income_multiplier.parse().expect("decimal");
+    let line = Decimal::from(fen(&policy.poverty_line_yuan)) * multiplier;
+    let income = Decimal::from(fen(&a.verified_income_per_capita_yuan));
+    let cost = fen(&a.verified_cost_yuan);
+    let threshold = fen(&rule.threshold_yuan);
+    let expenditure_met = if rule.comparison == pb::Comparison::AtLeast as i32 {
+        cost >= threshold
+    } else {
+        cost > threshold
+    };
+    if income >= line || !expenditure_met {
+        return 0;
+    }
+    let excess = (cost - threshold).max(0);
+    let mut total = Decimal::ZERO;
+    for (b, band) in rule.bands.iter().enumerate() {
+        let from = fen(&band.from_yuan);
+        if excess <= from {
+            break;
+        }
+        let to = rule
+            .bands
+            .get(b + 1)
+            .map_or(excess, |next| fen(&next.from_yuan).min(excess));
+        let rate: Decimal = band.rate.parse().expect("rate");
+        total += Decimal::from(to - from) * rate;
+    }
+    let rounded = total
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .try_into()
+        .map(|v: i64| v)
+        .expect("fits");
+    rounded
+        .min(fen(&rule.cap_yuan))
+        .min(fen(&policy.case_cap_yuan))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_in_the_life_of_a_county() {
+    let seed = seed();
+    eprintln!("a year in the life of a county: seed {seed} (FANGPIN_YEAR_SEED={seed} replays it)");
+    let s = TestServer::start(date(2026, 1, 2)).await;
+    register_county(&s).await;
+    put_policy(&s, 2026).await;
+    let mut y = Year {
+        s,
+        rng: Rng(seed),
+        households: Vec::new(),
+        cases: Vec::new(),
+        paid_events: HashMap::new(),
+        log: BTreeMap::new(),
+        next_person: 0,
+    };
+    y.enroll(2026, HOUSEHOLDS_2026).await;
+    let premium = fangpin_tests::flow::premium(&y.s, 2026, "1000000.00")
+        .await
+        .expect("premium 2026");
+    assert!(premium.entry.is_some());
+
+    let mut today = date(2026, 1, 5);
+    let end = date(2027, 3, 31);
+    while today <= end {
+        y.s.set_date(today);
+        let in_intake = today.year() == 2026 || today <= date(2027, 2, 5);
+        if is_weekday(today) && in_intake {
+            // About three claims a week, more in late December.
+            let late_december = today.month() == 12 && today.day() >= 20;
+            if y.rng.chance(if late_december { 90 } else { 45 }) {
+                y.submit(today, pb::Channel::VillageApplication).await;
+            }
+            if y.rng.chance(4) {
+                y.submit(today, pb::Channel::Emergency).await;
+            }
+        }
+        if today == date(2026, 6, 15) {
+            y.screening(today).await;
+        }
+        if today == date(2026, 12, 1) {
+            // Next year's policy and pool, before the year turns.
+            put_policy(&y.s, 2027).await;
+            y.enroll(2027, HOUSEHOLDS_2027).await;
+            fangpin_tests::flow::premium(&y.s, 2027, "200000.00")
+                .await
+                .expect("premium 2027");
+        }
+        y.work(today).await;
+        today = add_days(today, 1);
+    }
+
+    // Every claim has reached its end.
+    let open: Vec<_> = y
+        .cases
+        .iter()
+        .filter(|c| c.step != Step::Done)
+        .map(|c| (&c.claim_id, c.step))
+        .collect();
+    assert!(open.is_empty(), "claims still open at the end: {open:?}");
+
+    // Every event paid at most once.
+    for (event, paid) in &y.paid_events {
+        assert_eq!(*paid, 1, "event {event:?} paid {paid} times");
+    }
+
+    // Every payout recomputed from the wire and the policy version.
+    let mut policies: HashMap<(i32, u32), pb::Policy> = HashMap::new();
+    let mut recomputed = 0;
+    for case in &y.cases {
+        let claim = y.claim(&case.claim_id).await;
+        if claim.state != pb::ClaimState::Paid as i32 {
+            continue;
+        }
+        let key = (claim.policy_year, claim.policy_version);
+        if !policies.contains_key(&key) {
+            let policy =
+                y.s.policy()
+                    .get_policy(pb::GetPolicyRequest {
+                        county_code: COUNTY.into(),
+                        policy_year: key.0,
+                        version: key.1,
+                    })
+                    .await
+                    .expect("policy version")
+                    .into_inner()
+                    .policy
+                    .expect("policy");
+            policies.insert(key, policy);
+        }
+        let household = &y.households[case.household];
+        let relief = recompute(&policies[&key], household.kind, &claim);
+        let assessment = claim.assessment.as_ref().expect("assessment");
+        assert_eq!(
+            fen(&assessment.amount_yuan),
+            relief,
+            "claim {}: assessed {} against {} recomputed",
+            claim.claim_id,
+            assessment.amount_yuan,
+            yuan(relief)
+        );
+        let advance = fen(&claim.advance_paid_yuan);
+        assert_eq!(
+            fen(&claim.payout_yuan),
+            (relief - advance).max(0),
+            "claim {}: payout is the relief less the advance",
+            claim.claim_id
+        );
+        recomputed += 1;
+    }
+    assert!(recomputed > 50, "only {recomputed} payouts recomputed");
+
+    for year in [2026, 2027] {
+        let r = fangpin_tests::flow::reconciliation(&y.s, year).await;
+        assert!(r.ties, "{year}: the reconciliation does not tie: {r:?}");
+    }
+    eprintln!("{:#?}", y.log);
+    let _ = (Code::Ok, Status::ok(""));
+    y.s.stop().await;
+}
