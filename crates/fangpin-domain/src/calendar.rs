@@ -52,6 +52,26 @@ pub enum CalendarError {
     /// The query needed a date in a year the calendar does not cover.
     #[error("date {0} is outside the working-day calendar (covered years {1}..={2})")]
     OutOfRange(chrono::NaiveDate, i32, i32),
+    /// A covered year's weekdays off less its make-up working days differ
+    /// from the statutory holiday days: a date was dropped or mistyped.
+    #[error(
+        "year {year}: {weekdays_off} weekdays off less {make_up} make-up working days = {net}, \
+         but the statutory holidays are {expected} days (全国年节及纪念日放假办法): \
+         a day off or a make-up day is missing or wrong"
+    )]
+    Statutory {
+        year: i32,
+        weekdays_off: u32,
+        make_up: u32,
+        net: i64,
+        expected: u32,
+    },
+    /// A year before the statutory rule this module knows (2008).
+    #[error("year {0}: no statutory holiday count is known before 2008")]
+    UnknownStatutoryYear(i32),
+    /// An operator's calendar that does not continue the built-in one.
+    #[error("{0}")]
+    Merge(String),
     /// The calendar text is malformed; `line` is 1-based.
     #[error("calendar line {line}: {reason}")]
     Parse {
@@ -61,6 +81,48 @@ pub enum CalendarError {
         reason: String,
     },
 }
+
+/// A deadline counted in working days, and whether it is provisional: a
+/// date in a year the calendar does not cover was counted as a plain Monday
+/// to Friday, because intake must never stop for want of a calendar. A
+/// provisional deadline is recomputed once that year's arrangement is
+/// loaded (the State Council publishes it in November of the year before).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub date: NaiveDate,
+    pub provisional: bool,
+}
+
+/// Working days counted over an interval, and whether any day of it lay in
+/// an uncovered year (counted Monday to Friday, provisionally).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkingDays {
+    pub days: u32,
+    pub provisional: bool,
+}
+
+/// The statutory holiday days of a year (《全国年节及纪念日放假办法》): 11
+/// from the 2007 revision (first applied in 2008), 13 from the 2024-11
+/// revision (除夕 and 5-02 added, from 2025). None before 2008.
+pub fn statutory_holiday_days(year: i32) -> Option<u32> {
+    match year {
+        ..=2007 => None,
+        2008..=2024 => Some(11),
+        _ => Some(13),
+    }
+}
+
+/// Extra days off a State Council notice added to a year beyond the
+/// statutory ones. The only one: 国办发明电〔2020〕1号 extended the 2020 Spring
+/// Festival by two weekdays off for COVID-19 control (01-31 off, the
+/// Saturday 02-01 make-up day cancelled).
+fn extra_days_off(year: i32) -> u32 {
+    if year == 2020 { 2 } else { 0 }
+}
+
+/// How many days before the calendar's last covered day the service starts
+/// warning that next year's arrangement must be loaded.
+pub const COVERAGE_WARNING_DAYS: i64 = 60;
 
 impl fmt::Debug for WorkCalendar {
     // The override table runs to hundreds of entries, which would drown any
@@ -192,6 +254,194 @@ impl WorkCalendar {
         })
     }
 
+    /// Checks every covered year against the statutory holidays: weekdays off
+    /// less make-up working days must equal the statutory holiday days (plus
+    /// the one documented extension of 2020). Every make-up day repays one
+    /// weekday of a holiday block, so a dropped or mistyped date that single
+    /// line checks cannot see shows here.
+    ///
+    /// # Errors
+    ///
+    /// [`CalendarError::Statutory`] for the first year that does not add up,
+    /// [`CalendarError::UnknownStatutoryYear`] for a year before 2008.
+    pub fn check_statutory(&self) -> Result<(), CalendarError> {
+        for year in self.first_year..=self.last_year {
+            let expected = statutory_holiday_days(year)
+                .ok_or(CalendarError::UnknownStatutoryYear(year))?
+                + extra_days_off(year);
+            let (mut weekdays_off, mut make_up) = (0u32, 0u32);
+            let mut date = NaiveDate::from_ymd_opt(year, 1, 1).expect("covered year is valid");
+            while date.year() == year {
+                match (is_weekend(date), self.is_working_day(date)?) {
+                    (false, false) => weekdays_off += 1,
+                    (true, true) => make_up += 1,
+                    _ => {}
+                }
+                date = self.next_day(date)?;
+            }
+            let net = i64::from(weekdays_off) - i64::from(make_up);
+            if net != i64::from(expected) {
+                return Err(CalendarError::Statutory {
+                    year,
+                    weekdays_off,
+                    make_up,
+                    net,
+                    expected,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses an operator's calendar file and checks it as the built-in data
+    /// is checked: the format, then the statutory holidays of every year.
+    ///
+    /// # Errors
+    ///
+    /// The first [`CalendarError`] found.
+    pub fn parse_checked(text: &str) -> Result<WorkCalendar, CalendarError> {
+        let calendar = WorkCalendar::parse(text)?;
+        calendar.check_statutory()?;
+        Ok(calendar)
+    }
+
+    /// The built-in calendar extended by an operator's: the operator's years
+    /// must continue the built-in ones without a gap, and a year in both
+    /// must be listed identically (the State Council's notice does not
+    /// change once published, so a difference is a mistake in one of them).
+    ///
+    /// # Errors
+    ///
+    /// [`CalendarError::Merge`] naming the gap or the first differing date.
+    pub fn extended_by(&self, other: &WorkCalendar) -> Result<WorkCalendar, CalendarError> {
+        if other.first_year > self.last_year.saturating_add(1) {
+            return Err(CalendarError::Merge(format!(
+                "the calendar file starts with {}, leaving a gap after the built-in years {}..={}: \
+                 list every year from {} on",
+                other.first_year,
+                self.first_year,
+                self.last_year,
+                self.last_year + 1
+            )));
+        }
+        if other.first_year < self.first_year {
+            return Err(CalendarError::Merge(format!(
+                "the calendar file starts with {}, before the built-in years {}..={}",
+                other.first_year, self.first_year, self.last_year
+            )));
+        }
+        let shared = other.first_year..=self.last_year.min(other.last_year);
+        let in_shared = |d: &&NaiveDate| shared.contains(&d.year());
+        let mine: BTreeMap<_, _> = self.overrides.iter().filter(|(d, _)| in_shared(d)).collect();
+        let theirs: BTreeMap<_, _> = other.overrides.iter().filter(|(d, _)| in_shared(d)).collect();
+        if mine != theirs {
+            let differing = mine
+                .keys()
+                .chain(theirs.keys())
+                .find(|d| mine.get(*d) != theirs.get(*d))
+                .expect("the maps differ");
+            return Err(CalendarError::Merge(format!(
+                "the calendar file lists {differing} differently from the built-in calendar \
+                 (built-in: {:?}, file: {:?}); a published year must be copied exactly",
+                mine.get(differing),
+                theirs.get(differing)
+            )));
+        }
+        let mut overrides = self.overrides.clone();
+        overrides.extend(other.overrides.iter().map(|(d, k)| (*d, *k)));
+        Ok(WorkCalendar {
+            first_year: self.first_year,
+            last_year: self.last_year.max(other.last_year),
+            overrides,
+        })
+    }
+
+    /// The last day the calendar covers (31 December of its last year).
+    #[must_use]
+    pub fn last_covered_day(&self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.last_year, 12, 31).expect("covered year is valid")
+    }
+
+    /// Days from `today` to the last covered day (negative once past it).
+    #[must_use]
+    pub fn days_of_coverage_left(&self, today: NaiveDate) -> i64 {
+        (self.last_covered_day() - today).num_days()
+    }
+
+    /// The warning to give when the calendar's coverage ends within
+    /// [`COVERAGE_WARNING_DAYS`] of `today`, or has ended.
+    #[must_use]
+    pub fn coverage_warning(&self, today: NaiveDate) -> Option<String> {
+        let left = self.days_of_coverage_left(today);
+        let next = self.last_year + 1;
+        if left < 0 {
+            Some(format!(
+                "the working-day calendar ended on {}: deadlines in {} and later are provisional \
+                 (counted Monday to Friday) until the State Council's {next} arrangement is \
+                 loaded with [calendar] file",
+                self.last_covered_day(),
+                self.last_covered_day().year() + 1
+            ))
+        } else if left <= COVERAGE_WARNING_DAYS {
+            Some(format!(
+                "the working-day calendar ends on {} ({left} days): load the State Council's \
+                 {next} holiday arrangement with [calendar] file before then, or deadlines in \
+                 {next} will be provisional",
+                self.last_covered_day()
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Whether `date` is a working day, and whether that answer is
+    /// provisional: outside the covered years, Monday to Friday.
+    fn working_or_weekday(&self, date: NaiveDate) -> (bool, bool) {
+        match self.is_working_day(date) {
+            Ok(working) => (working, false),
+            Err(_) => (!is_weekend(date), true),
+        }
+    }
+
+    /// The `days`-th working day strictly after `start`, as
+    /// [`WorkCalendar::add_working_days`], except that a date in an uncovered
+    /// year counts Monday to Friday and makes the deadline provisional. No
+    /// holiday is ever invented for an uncovered year.
+    #[must_use]
+    pub fn deadline(&self, start: NaiveDate, days: u32) -> Deadline {
+        let mut date = start;
+        let mut remaining = days;
+        let mut provisional = false;
+        while remaining > 0 {
+            date = date.succ_opt().expect("deadlines stay far inside chrono's range");
+            let (working, guessed) = self.working_or_weekday(date);
+            provisional |= guessed;
+            if working {
+                remaining -= 1;
+            }
+        }
+        Deadline { date, provisional }
+    }
+
+    /// The working days in (`start`, `end`], as
+    /// [`WorkCalendar::working_days_between`], provisional where a day lay
+    /// in an uncovered year.
+    #[must_use]
+    pub fn working_days_provisional(&self, start: NaiveDate, end: NaiveDate) -> WorkingDays {
+        let mut days = 0;
+        let mut provisional = false;
+        let mut date = start;
+        while date < end {
+            date = date.succ_opt().expect("dates stay far inside chrono's range");
+            let (working, guessed) = self.working_or_weekday(date);
+            provisional |= guessed;
+            if working {
+                days += 1;
+            }
+        }
+        WorkingDays { days, provisional }
+    }
+
     /// Returns the first and last covered year, both inclusive.
     #[must_use]
     pub fn years(&self) -> (i32, i32) {
@@ -315,37 +565,113 @@ mod tests {
         assert_eq!(WorkCalendar::official().years(), (2020, 2026));
     }
 
-    /// Every make-up day repays exactly one weekday of a holiday block, so per
-    /// year the weekdays off minus the make-up days must equal the statutory
-    /// holidays (a statutory day on a weekend is moved to a weekday, 补休).
-    /// This catches a dropped or mistyped date that single-date checks miss.
+    /// The built-in data passes the statutory check that operators' files
+    /// must pass (weekdays off less make-up days = statutory holidays).
     #[test]
     fn net_days_off_match_statutory_holidays() {
-        let expected = [
-            // 11 statutory days, plus the 2020 COVID extension: Friday 01-31
-            // became a day off and the Saturday 02-01 make-up day was cancelled.
-            (2020, 11 + 2),
-            (2021, 11),
-            (2022, 11),
-            (2023, 11),
-            (2024, 11),
-            // The 2024-11 revision added 除夕 and 5-02.
-            (2025, 13),
-            (2026, 13),
-        ];
-        for (year, statutory) in expected {
-            let mut weekdays_off = 0;
-            let mut make_up = 0;
-            let mut date = d(year, 1, 1);
-            while date.year() == year {
-                match (is_weekend(date), working(date)) {
-                    (false, false) => weekdays_off += 1,
-                    (true, true) => make_up += 1,
-                    _ => {}
-                }
-                date = date.succ_opt().expect("date inside chrono's range");
+        assert_eq!(cal().check_statutory(), Ok(()));
+    }
+
+    /// A test calendar for 2027, NOT the State Council's arrangement: its
+    /// days are chosen only to pass the statutory check (13 days) so the
+    /// merging and deadline rules can be tested.
+    const TEST_2027: &str = "year 2027\n\
+        2027-01-01 off test\n2027-02-08 off test\n2027-02-09 off test\n\
+        2027-02-10 off test\n2027-02-11 off test\n2027-02-12 off test\n\
+        2027-02-06 work test\n2027-04-05 off test\n2027-05-03 off test\n\
+        2027-05-04 off test\n2027-06-09 off test\n2027-09-15 off test\n\
+        2027-10-01 off test\n2027-10-04 off test\n2027-10-05 off test\n";
+
+    #[test]
+    fn an_operator_file_extends_the_built_in_years() {
+        let file = WorkCalendar::parse_checked(TEST_2027).expect("test 2027 passes the check");
+        let merged = cal().extended_by(&file).expect("2027 continues 2026");
+        assert_eq!(merged.years(), (2020, 2027));
+        assert_eq!(merged.is_working_day(d(2027, 2, 8)), Ok(false));
+        assert_eq!(merged.is_working_day(d(2027, 2, 6)), Ok(true));
+        assert_eq!(merged.is_working_day(d(2026, 10, 1)), cal().is_working_day(d(2026, 10, 1)));
+        assert_eq!(merged.last_covered_day(), d(2027, 12, 31));
+    }
+
+    #[test]
+    fn a_dropped_holiday_fails_the_statutory_check() {
+        let dropped = TEST_2027.replace("2027-06-09 off test\n", "");
+        assert!(matches!(
+            WorkCalendar::parse_checked(&dropped),
+            Err(CalendarError::Statutory { year: 2027, net: 12, expected: 13, .. })
+        ));
+        let extra_make_up = format!("{TEST_2027}2027-09-18 work test\n");
+        assert!(matches!(
+            WorkCalendar::parse_checked(&extra_make_up),
+            Err(CalendarError::Statutory { year: 2027, net: 12, .. })
+        ));
+    }
+
+    #[test]
+    fn a_gap_or_a_disagreeing_year_is_refused() {
+        let gap = TEST_2027.replace("2027", "2028");
+        let file = WorkCalendar::parse(&gap).expect("parses");
+        assert!(matches!(cal().extended_by(&file), Err(CalendarError::Merge(m)) if m.contains("gap")));
+        let both = WorkCalendar::parse(&format!(
+            "year 2026\n2026-01-01 off x\n{TEST_2027}"
+        ))
+        .expect("parses");
+        assert!(matches!(
+            cal().extended_by(&both),
+            Err(CalendarError::Merge(m)) if m.contains("differently")
+        ));
+        // 2026 copied exactly is accepted.
+        let copied = format!(
+            "{}\n{TEST_2027}",
+            OFFICIAL_DATA
+                .split("year 2026")
+                .nth(1)
+                .map(|rest| format!("year 2026{rest}"))
+                .expect("the built-in data has 2026")
+        );
+        let file = WorkCalendar::parse(&copied).expect("parses");
+        assert_eq!(cal().extended_by(&file).map(|c| c.years()), Ok((2020, 2027)));
+    }
+
+    #[test]
+    fn deadlines_past_the_coverage_are_provisional_weekdays() {
+        // From Monday 2026-12-21: 12-22..12-25 (4), 12-28..12-31 (8) covered;
+        // 2027-01-01 Friday (9, guessed a working day: no holiday invented),
+        // 01-04..01-08 (14), 01-11 (15).
+        let late = cal().deadline(d(2026, 12, 21), 15);
+        assert_eq!(late, Deadline { date: d(2027, 1, 11), provisional: true });
+        // Inside coverage the deadline is exact and equals add_working_days.
+        let inside = cal().deadline(d(2024, 2, 1), 15);
+        assert_eq!(inside, Deadline { date: d(2024, 2, 27), provisional: false });
+        // Once 2027 is loaded the same deadline is exact: 01-01 is off there.
+        let file = WorkCalendar::parse_checked(TEST_2027).expect("test 2027");
+        let merged = cal().extended_by(&file).expect("merge");
+        assert_eq!(
+            merged.deadline(d(2026, 12, 21), 15),
+            Deadline { date: d(2027, 1, 12), provisional: false }
+        );
+        assert_eq!(
+            cal().working_days_provisional(d(2026, 12, 21), d(2027, 1, 11)),
+            WorkingDays { days: 15, provisional: true }
+        );
+    }
+
+    #[test]
+    fn the_coverage_warning_starts_sixty_days_before_the_end() {
+        assert_eq!(cal().coverage_warning(d(2026, 10, 31)), None);
+        let warning = cal().coverage_warning(d(2026, 11, 1)).expect("60 days left");
+        assert!(warning.contains("2026-12-31 (60 days)"), "{warning}");
+        assert!(cal().coverage_warning(d(2027, 1, 3)).expect("ended").contains("ended"));
+    }
+
+    proptest! {
+        /// Inside the covered years `deadline` is `add_working_days`, exactly.
+        #[test]
+        fn deadline_agrees_with_the_calendar_inside_coverage(offset in 0u64..2200, days in 0u32..40) {
+            let start = d(2020, 1, 1).checked_add_days(chrono::Days::new(offset)).expect("valid");
+            if let Ok(exact) = cal().add_working_days(start, days) {
+                prop_assert_eq!(cal().deadline(start, days), Deadline { date: exact, provisional: false });
             }
-            assert_eq!(weekdays_off - make_up, statutory, "year {year}");
         }
     }
 
