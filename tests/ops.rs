@@ -35,7 +35,7 @@ const YEAR: i32 = 2024;
 const STEP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Variables the child must not inherit from the developer's shell.
-const CONFIG_VARS: [&str; 20] = [
+const CONFIG_VARS: [&str; 21] = [
     "FANGPIN_CONFIG",
     "FANGPIN_LISTEN",
     "FANGPIN_DATABASE_URL",
@@ -56,6 +56,7 @@ const CONFIG_VARS: [&str; 20] = [
     "FANGPIN_AUTH_AUDIENCE",
     "FANGPIN_AUTH_LEEWAY_SECS",
     "FANGPIN_PERSONAL_DATA_KEY_FILE",
+    "FANGPIN_CALENDAR_FILE",
 ];
 
 /// Builds fangpind once per test run and returns its path.

@@ -28,7 +28,12 @@ pub const PG_ENV: &str = "FANGPIN_TEST_DATABASE_URL";
 
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Handed on to the restarted server, which drops it.
+    Moved,
 }
 
 pub struct TestServer {
@@ -39,6 +44,8 @@ pub struct TestServer {
     handle: Option<JoinHandle<Result<(), String>>>,
     db: TestDb,
     database_url: String,
+    /// The key the database was sealed with, for a restart.
+    personal_data: fangpin_domain::personal_data::PersonalDataKey,
 }
 
 /// The database URL of a fresh, empty database for one test: a new database on
@@ -95,14 +102,51 @@ impl TestServer {
         options: ServerOptions,
     ) -> TestServer {
         let (url, db) = fresh_database(postgres_admin_url).await;
+        let clock = Arc::new(ManualClock::at_date(today));
+        TestServer::serve(url, db, clock, options).await
+    }
+
+    /// Stops the server and starts a new one on the same database, with
+    /// the same clock and `options` (which must carry the database's
+    /// personal-data key: `restart_options` starts from the first server's), as
+    /// an operator restarts fangpind with a new configuration.
+    pub async fn restart_with(mut self, options: ServerOptions) -> TestServer {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+        let db = std::mem::replace(&mut self.db, TestDb::Moved);
+        let (url, clock) = (self.database_url.clone(), self.clock.clone());
+        TestServer::serve(url, db, clock, options).await
+    }
+
+    /// Default options with this server's personal-data key, for `restart_with`.
+    pub fn restart_options(&self) -> ServerOptions {
+        ServerOptions {
+            personal_data: self.personal_data.clone(),
+            ..ServerOptions::default()
+        }
+    }
+
+    async fn serve(
+        url: String,
+        db: TestDb,
+        clock: Arc<ManualClock>,
+        options: ServerOptions,
+    ) -> TestServer {
         let store = Store::connect(&url)
             .await
             .expect("open and migrate the test database");
-        let clock = Arc::new(ManualClock::at_date(today));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("local address");
+        let personal_data = options.personal_data.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server_clock: Arc<dyn fangpin_server::Clock> = clock.clone();
         let handle = tokio::spawn(async move {
@@ -125,6 +169,7 @@ impl TestServer {
             handle: Some(handle),
             db,
             database_url: url,
+            personal_data,
         }
     }
 

@@ -49,10 +49,51 @@ pub enum Cmd {
     /// The tamper-evident audit log (docs/audit-log.md)
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Working-day calendar files for `[calendar] file`
+    #[command(subcommand)]
+    Calendar(CalendarCmd),
     /// Bearer tokens signed with a key of your own, for a county without an
     /// identity provider (docs/access.md)
     #[command(subcommand)]
     Token(crate::token::TokenCmd),
+}
+
+#[derive(Subcommand)]
+pub enum CalendarCmd {
+    /// Check a calendar file before it is deployed, with the rules fangpind
+    /// applies at start-up: the format, each year's statutory holidays, and
+    /// that it continues the built-in years (a year in both must agree).
+    Check {
+        /// The file, in the format of data/cn-workdays.txt
+        file: PathBuf,
+    },
+}
+
+/// Prints what a calendar file adds; an error names the file and the line.
+fn check_calendar(file: &Path) -> Result<()> {
+    let merged = fangpin_server::calendar::load_file(file)?;
+    let (built_in_first, built_in_last) =
+        fangpin_domain::calendar::WorkCalendar::official().years();
+    let (first, last) = merged.years();
+    println!(
+        "{}: valid; covered years {first}..={last} (built in {built_in_first}..={built_in_last})",
+        file.display()
+    );
+    for year in first..=last {
+        let (off, make_up) = merged.year_counts(year)?;
+        let statutory = fangpin_domain::calendar::statutory_holiday_days(year).unwrap_or(0);
+        println!(
+            "  {year}: {off} weekdays off, {make_up} make-up working days, net {} (statutory {statutory}){}",
+            i64::from(off) - i64::from(make_up),
+            if year > built_in_last {
+                "  <- from the file"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("last covered day: {}", merged.last_covered_day());
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -173,6 +214,7 @@ pub struct Report {
 pub async fn run(cmd: Cmd) -> Result<()> {
     let report = match cmd {
         Cmd::Token(cmd) => return crate::token::run(cmd),
+        Cmd::Calendar(CalendarCmd::Check { file }) => return check_calendar(&file),
         Cmd::Audit(AuditCmd::Verify {
             database,
             county,

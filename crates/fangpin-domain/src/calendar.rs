@@ -269,16 +269,7 @@ impl WorkCalendar {
             let expected = statutory_holiday_days(year)
                 .ok_or(CalendarError::UnknownStatutoryYear(year))?
                 + extra_days_off(year);
-            let (mut weekdays_off, mut make_up) = (0u32, 0u32);
-            let mut date = NaiveDate::from_ymd_opt(year, 1, 1).expect("covered year is valid");
-            while date.year() == year {
-                match (is_weekend(date), self.is_working_day(date)?) {
-                    (false, false) => weekdays_off += 1,
-                    (true, true) => make_up += 1,
-                    _ => {}
-                }
-                date = self.next_day(date)?;
-            }
+            let (weekdays_off, make_up) = self.year_counts(year)?;
             let net = i64::from(weekdays_off) - i64::from(make_up);
             if net != i64::from(expected) {
                 return Err(CalendarError::Statutory {
@@ -291,6 +282,26 @@ impl WorkCalendar {
             }
         }
         Ok(())
+    }
+
+    /// A covered year's weekdays off and make-up working days.
+    ///
+    /// # Errors
+    ///
+    /// [`CalendarError::OutOfRange`] for a year the calendar does not cover.
+    pub fn year_counts(&self, year: i32) -> Result<(u32, u32), CalendarError> {
+        let (mut weekdays_off, mut make_up) = (0u32, 0u32);
+        let mut date =
+            NaiveDate::from_ymd_opt(year, 1, 1).ok_or(CalendarError::UnknownStatutoryYear(year))?;
+        while date.year() == year {
+            match (is_weekend(date), self.is_working_day(date)?) {
+                (false, false) => weekdays_off += 1,
+                (true, true) => make_up += 1,
+                _ => {}
+            }
+            date = self.next_day(date)?;
+        }
+        Ok((weekdays_off, make_up))
     }
 
     /// Parses an operator's calendar file and checks it as the built-in data
@@ -332,8 +343,16 @@ impl WorkCalendar {
         }
         let shared = other.first_year..=self.last_year.min(other.last_year);
         let in_shared = |d: &&NaiveDate| shared.contains(&d.year());
-        let mine: BTreeMap<_, _> = self.overrides.iter().filter(|(d, _)| in_shared(d)).collect();
-        let theirs: BTreeMap<_, _> = other.overrides.iter().filter(|(d, _)| in_shared(d)).collect();
+        let mine: BTreeMap<_, _> = self
+            .overrides
+            .iter()
+            .filter(|(d, _)| in_shared(d))
+            .collect();
+        let theirs: BTreeMap<_, _> = other
+            .overrides
+            .iter()
+            .filter(|(d, _)| in_shared(d))
+            .collect();
         if mine != theirs {
             let differing = mine
                 .keys()
@@ -413,7 +432,9 @@ impl WorkCalendar {
         let mut remaining = days;
         let mut provisional = false;
         while remaining > 0 {
-            date = date.succ_opt().expect("deadlines stay far inside chrono's range");
+            date = date
+                .succ_opt()
+                .expect("deadlines stay far inside chrono's range");
             let (working, guessed) = self.working_or_weekday(date);
             provisional |= guessed;
             if working {
@@ -432,7 +453,9 @@ impl WorkCalendar {
         let mut provisional = false;
         let mut date = start;
         while date < end {
-            date = date.succ_opt().expect("dates stay far inside chrono's range");
+            date = date
+                .succ_opt()
+                .expect("dates stay far inside chrono's range");
             let (working, guessed) = self.working_or_weekday(date);
             provisional |= guessed;
             if working {
@@ -589,7 +612,10 @@ mod tests {
         assert_eq!(merged.years(), (2020, 2027));
         assert_eq!(merged.is_working_day(d(2027, 2, 8)), Ok(false));
         assert_eq!(merged.is_working_day(d(2027, 2, 6)), Ok(true));
-        assert_eq!(merged.is_working_day(d(2026, 10, 1)), cal().is_working_day(d(2026, 10, 1)));
+        assert_eq!(
+            merged.is_working_day(d(2026, 10, 1)),
+            cal().is_working_day(d(2026, 10, 1))
+        );
         assert_eq!(merged.last_covered_day(), d(2027, 12, 31));
     }
 
@@ -598,12 +624,21 @@ mod tests {
         let dropped = TEST_2027.replace("2027-06-09 off test\n", "");
         assert!(matches!(
             WorkCalendar::parse_checked(&dropped),
-            Err(CalendarError::Statutory { year: 2027, net: 12, expected: 13, .. })
+            Err(CalendarError::Statutory {
+                year: 2027,
+                net: 12,
+                expected: 13,
+                ..
+            })
         ));
         let extra_make_up = format!("{TEST_2027}2027-09-18 work test\n");
         assert!(matches!(
             WorkCalendar::parse_checked(&extra_make_up),
-            Err(CalendarError::Statutory { year: 2027, net: 12, .. })
+            Err(CalendarError::Statutory {
+                year: 2027,
+                net: 12,
+                ..
+            })
         ));
     }
 
@@ -611,11 +646,11 @@ mod tests {
     fn a_gap_or_a_disagreeing_year_is_refused() {
         let gap = TEST_2027.replace("2027", "2028");
         let file = WorkCalendar::parse(&gap).expect("parses");
-        assert!(matches!(cal().extended_by(&file), Err(CalendarError::Merge(m)) if m.contains("gap")));
-        let both = WorkCalendar::parse(&format!(
-            "year 2026\n2026-01-01 off x\n{TEST_2027}"
-        ))
-        .expect("parses");
+        assert!(
+            matches!(cal().extended_by(&file), Err(CalendarError::Merge(m)) if m.contains("gap"))
+        );
+        let both = WorkCalendar::parse(&format!("year 2026\n2026-01-01 off x\n{TEST_2027}"))
+            .expect("parses");
         assert!(matches!(
             cal().extended_by(&both),
             Err(CalendarError::Merge(m)) if m.contains("differently")
@@ -630,7 +665,10 @@ mod tests {
                 .expect("the built-in data has 2026")
         );
         let file = WorkCalendar::parse(&copied).expect("parses");
-        assert_eq!(cal().extended_by(&file).map(|c| c.years()), Ok((2020, 2027)));
+        assert_eq!(
+            cal().extended_by(&file).map(|c| c.years()),
+            Ok((2020, 2027))
+        );
     }
 
     #[test]
@@ -639,29 +677,54 @@ mod tests {
         // 2027-01-01 Friday (9, guessed a working day: no holiday invented),
         // 01-04..01-08 (14), 01-11 (15).
         let late = cal().deadline(d(2026, 12, 21), 15);
-        assert_eq!(late, Deadline { date: d(2027, 1, 11), provisional: true });
+        assert_eq!(
+            late,
+            Deadline {
+                date: d(2027, 1, 11),
+                provisional: true
+            }
+        );
         // Inside coverage the deadline is exact and equals add_working_days.
         let inside = cal().deadline(d(2024, 2, 1), 15);
-        assert_eq!(inside, Deadline { date: d(2024, 2, 27), provisional: false });
+        assert_eq!(
+            inside,
+            Deadline {
+                date: d(2024, 2, 27),
+                provisional: false
+            }
+        );
         // Once 2027 is loaded the same deadline is exact: 01-01 is off there.
         let file = WorkCalendar::parse_checked(TEST_2027).expect("test 2027");
         let merged = cal().extended_by(&file).expect("merge");
         assert_eq!(
             merged.deadline(d(2026, 12, 21), 15),
-            Deadline { date: d(2027, 1, 12), provisional: false }
+            Deadline {
+                date: d(2027, 1, 12),
+                provisional: false
+            }
         );
         assert_eq!(
             cal().working_days_provisional(d(2026, 12, 21), d(2027, 1, 11)),
-            WorkingDays { days: 15, provisional: true }
+            WorkingDays {
+                days: 15,
+                provisional: true
+            }
         );
     }
 
     #[test]
     fn the_coverage_warning_starts_sixty_days_before_the_end() {
         assert_eq!(cal().coverage_warning(d(2026, 10, 31)), None);
-        let warning = cal().coverage_warning(d(2026, 11, 1)).expect("60 days left");
+        let warning = cal()
+            .coverage_warning(d(2026, 11, 1))
+            .expect("60 days left");
         assert!(warning.contains("2026-12-31 (60 days)"), "{warning}");
-        assert!(cal().coverage_warning(d(2027, 1, 3)).expect("ended").contains("ended"));
+        assert!(
+            cal()
+                .coverage_warning(d(2027, 1, 3))
+                .expect("ended")
+                .contains("ended")
+        );
     }
 
     proptest! {

@@ -35,18 +35,25 @@ pub struct WriteContext {
 pub struct App {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub calendar: &'static WorkCalendar,
+    /// The built-in working-day calendar, extended by the operator's
+    /// `[calendar] file` (`ServerOptions::calendar`).
+    pub calendar: Arc<WorkCalendar>,
     /// Seals and opens ID numbers and bank accounts; handlers open a value
     /// only where a call needs its digits (docs/personal-data.md).
     pub personal_data: Arc<PersonalDataKey>,
 }
 
 impl App {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, personal_data: PersonalDataKey) -> App {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        personal_data: PersonalDataKey,
+        calendar: Arc<WorkCalendar>,
+    ) -> App {
         App {
             store,
             clock,
-            calendar: WorkCalendar::official(),
+            calendar,
             personal_data: Arc::new(personal_data),
         }
     }

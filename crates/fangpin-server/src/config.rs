@@ -25,6 +25,9 @@
 //! leeway_secs = 60               # clock skew allowed on exp/nbf, 0..=300
 //! [personal_data]                # required unless dev
 //! key_file = "/etc/fangpin/personal-data.key"     # 32 bytes, 64 hex digits
+//!
+//! [calendar]                     # optional: years after the built-in ones
+//! file = "/etc/fangpin/cn-workdays-2027.txt"    # format of data/cn-workdays.txt
 //! ```
 //!
 //! `dev = true` (or `--dev`, `FANGPIN_DEV=1`) is the one switch that lets
@@ -91,6 +94,7 @@ const ENV_AUTH_ISSUER: &str = "FANGPIN_AUTH_ISSUER";
 const ENV_AUTH_AUDIENCE: &str = "FANGPIN_AUTH_AUDIENCE";
 const ENV_AUTH_LEEWAY_SECS: &str = "FANGPIN_AUTH_LEEWAY_SECS";
 const ENV_PERSONAL_DATA_KEY_FILE: &str = "FANGPIN_PERSONAL_DATA_KEY_FILE";
+const ENV_CALENDAR_FILE: &str = "FANGPIN_CALENDAR_FILE";
 
 /// The file's keys, as they appear in messages.
 const KEY_LISTEN: &str = "listen";
@@ -203,6 +207,10 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub auth: Option<AuthSettings>,
     pub personal_data_key_file: Option<PathBuf>,
+    /// The operator's working-day calendar for the years after the built-in
+    /// ones (`[calendar] file`), read and checked by `fangpind` at start-up
+    /// and by `--check-config`.
+    pub calendar_file: Option<PathBuf>,
     origins: Origins,
 }
 
@@ -255,6 +263,14 @@ struct FileConfig {
     auth: FileAuth,
     #[serde(default)]
     personal_data: FilePersonalData,
+    #[serde(default)]
+    calendar: FileCalendar,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCalendar {
+    file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -440,6 +456,7 @@ fn resolve(
     let issuer = path_setting(parsed.auth.issuer, ENV_AUTH_ISSUER);
     let audience = path_setting(parsed.auth.audience, ENV_AUTH_AUDIENCE);
     let personal_key = path_setting(parsed.personal_data.key_file, ENV_PERSONAL_DATA_KEY_FILE);
+    let calendar_file = path_setting(parsed.calendar.file, ENV_CALENDAR_FILE);
 
     let listen_addr = match listen.0.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -613,6 +630,8 @@ fn resolve(
                 tls,
                 auth,
                 personal_data_key_file,
+                calendar_file: (!calendar_file.0.is_empty())
+                    .then(|| PathBuf::from(&calendar_file.0)),
                 origins: Origins {
                     listen: listen.1,
                     health_listen: health_listen.1,
@@ -700,6 +719,7 @@ impl Config {
         authenticator: fangpin_server::auth::Authenticator,
         tls: Option<fangpin_server::tls::TlsIdentity>,
         personal_data: fangpin_domain::personal_data::PersonalDataKey,
+        calendar: std::sync::Arc<fangpin_domain::calendar::WorkCalendar>,
     ) -> fangpin_server::ServerOptions {
         fangpin_server::ServerOptions {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
@@ -707,6 +727,7 @@ impl Config {
             authenticator: std::sync::Arc::new(authenticator),
             tls,
             personal_data,
+            calendar,
         }
     }
 
@@ -826,6 +847,10 @@ impl Config {
             let _ = writeln!(out, "issuer = {}", quoted(&auth.issuer));
             let _ = writeln!(out, "audience = {}", quoted(&auth.audience));
             let _ = writeln!(out, "leeway_secs = {}", auth.leeway_secs);
+        }
+        if let Some(file) = &self.calendar_file {
+            let _ = writeln!(out, "\n[calendar]");
+            let _ = writeln!(out, "file = {}", quoted(&file.display().to_string()));
         }
         if let Some(key_file) = &self.personal_data_key_file {
             let _ = writeln!(out, "\n[personal_data]");

@@ -330,6 +330,7 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
         claimed_cost_yuan: c.claimed_cost.to_string(),
         intake_date: c.intake_date.to_string(),
         survey_deadline: c.survey_deadline.to_string(),
+        survey_deadline_provisional: c.survey_deadline_provisional,
         surveyor: c.surveyor.clone().unwrap_or_default(),
         assessment: c.assessment.as_ref().map(|a| pb::Assessment {
             verified_income_per_capita_yuan: a.verified_income_per_capita.to_string(),

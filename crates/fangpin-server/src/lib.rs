@@ -6,6 +6,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod clock;
 pub mod convert;
 pub mod deadline;
@@ -74,6 +75,9 @@ pub struct ServerOptions {
     /// Seals ID numbers and bank accounts (docs/personal-data.md). `run_with`
     /// refuses a key other than the one the database was sealed with.
     pub personal_data: fangpin_domain::personal_data::PersonalDataKey,
+    /// The working-day calendar: the built-in years, extended by the
+    /// operator's `[calendar] file` (`calendar::load_file`).
+    pub calendar: Arc<fangpin_domain::calendar::WorkCalendar>,
 }
 
 impl Default for ServerOptions {
@@ -88,6 +92,7 @@ impl Default for ServerOptions {
             authenticator: Arc::new(auth::Authenticator::Development),
             tls: None,
             personal_data: personal_data::random_key(),
+            calendar: Arc::new(fangpin_domain::calendar::WorkCalendar::official().clone()),
         }
     }
 }
@@ -139,7 +144,25 @@ pub async fn run_with_health_listener(
     // Before anything is served: a wrong key would fail every lookup and
     // seal new rows the database's own key cannot open.
     personal_data::verify_key(&store, &options.personal_data, clock.now()).await?;
-    let app = App::new(store, clock, options.personal_data.clone());
+    // Before anything is served: deadlines counted provisionally, Monday to
+    // Friday, are recounted now that the calendar may cover their year.
+    let recomputed =
+        calendar::recompute_provisional_deadlines(&store, &options.calendar, clock.now()).await?;
+    let (first_year, last_year) = options.calendar.years();
+    tracing::info!(
+        first_year,
+        last_year,
+        recomputed_deadlines = recomputed,
+        "working-day calendar"
+    );
+    calendar::warn_if_running_out(&options.calendar, clock.as_ref());
+    let _coverage_watch = calendar::spawn_coverage_watch(options.calendar.clone(), clock.clone());
+    let app = App::new(
+        store,
+        clock,
+        options.personal_data.clone(),
+        options.calendar.clone(),
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fangpin_proto::FILE_DESCRIPTOR_SET)
@@ -283,7 +306,7 @@ pub async fn run_with_health_listener(
     let incoming = drain::Listening::new(TcpIncoming::from(listener).with_nodelay(Some(true)));
     // Read from the database at each metric collection; no-ops unless an
     // exporter is installed (`telemetry::init`).
-    let _gauges = metrics::register(app.store.clone(), app.clock.clone());
+    let _gauges = metrics::register(app.store.clone(), app.clock.clone(), app.calendar.clone());
     let serve = builder
         // Outermost, so each call's span and latency include every other
         // layer's answer (a deadline, a cut by `drain`).

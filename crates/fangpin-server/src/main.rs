@@ -82,8 +82,22 @@ async fn main() -> ExitCode {
         eprintln!("fangpind: OpenTelemetry environment: {e}");
         return ExitCode::from(2);
     }
+    // The calendar file is read and checked here, so `--check-config`
+    // refuses a bad one before it is deployed.
+    let calendar = match &config.calendar_file {
+        Some(path) => match fangpin_server::calendar::load_file(path) {
+            Ok(calendar) => calendar,
+            Err(e) => {
+                eprintln!("fangpind: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => fangpin_domain::calendar::WorkCalendar::official().clone(),
+    };
     if args.check_config {
         print!("{}", config.render());
+        let (first, last) = calendar.years();
+        println!("# working-day calendar: {first}..={last}");
         return ExitCode::SUCCESS;
     }
     let telemetry = match init_logging(&config) {
@@ -93,7 +107,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = serve(&config, args.today).await;
+    let result = serve(&config, args.today, Arc::new(calendar)).await;
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "fangpind failed");
     }
@@ -107,7 +121,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    today: Option<NaiveDate>,
+    calendar: Arc<fangpin_domain::calendar::WorkCalendar>,
+) -> anyhow::Result<()> {
     // First, so that a signal at any later moment shuts down gracefully.
     let shutdown = shutdown_signal()?;
     // Before the database: a wrong certificate should stop the server at
@@ -187,7 +205,7 @@ async fn serve(config: &Config, today: Option<NaiveDate>) -> anyhow::Result<()> 
         health_listener,
         store,
         clock,
-        config.server_options(authenticator, tls, personal_data),
+        config.server_options(authenticator, tls, personal_data, calendar),
         shutdown,
     )
     .await

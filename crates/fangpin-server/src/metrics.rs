@@ -36,6 +36,7 @@ pub const RELIEF_PAID: &str = "fangpin.relief.paid";
 pub const POOL_BALANCE: &str = "fangpin.pool.balance";
 pub const POOL_AVAILABLE: &str = "fangpin.pool.available";
 pub const TOP_UP_FLAGS_OPEN: &str = "fangpin.top_up_flags.open";
+pub const CALENDAR_DAYS_LEFT: &str = "fangpin.calendar.days_left";
 
 const ATTR_COUNTY: &str = "fangpin.county_code";
 const ATTR_YEAR: &str = "fangpin.policy_year";
@@ -49,6 +50,7 @@ pub(crate) struct Gauges {
     _pool: ObservableGauge<i64>,
     _available: ObservableGauge<i64>,
     _flags: ObservableGauge<u64>,
+    _calendar: ObservableGauge<i64>,
 }
 
 struct Source {
@@ -127,7 +129,12 @@ fn county_year(county_code: &str, policy_year: i32) -> [KeyValue; 2] {
 
 /// Registers the gauges with the global meter provider (a no-op one unless
 /// `telemetry::init` installed an exporter). Call inside the runtime.
-pub(crate) fn register(store: Store, clock: Arc<dyn Clock>) -> Gauges {
+pub(crate) fn register(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    calendar: Arc<fangpin_domain::calendar::WorkCalendar>,
+) -> Gauges {
+    let calendar_clock = clock.clone();
     let source = Arc::new(Source {
         store,
         clock,
@@ -218,7 +225,23 @@ pub(crate) fn register(store: Store, clock: Arc<dyn Clock>) -> Gauges {
         })
         .build();
 
+    // No query: the calendar is in memory. Alert below 60 (the log warns
+    // from then on); below zero, deadlines are provisional.
+    let calendar = meter
+        .i64_observable_gauge(CALENDAR_DAYS_LEFT)
+        .with_unit("d")
+        .with_description(
+            "Days from the service's date to the last day the working-day calendar covers; \
+             load next year's arrangement ([calendar] file) before it reaches zero",
+        )
+        .with_callback(move |observer| {
+            let today = china_date(calendar_clock.now());
+            observer.observe(calendar.days_of_coverage_left(today), &[]);
+        })
+        .build();
+
     Gauges {
+        _calendar: calendar,
         _claims: claims,
         _relief_paid: relief_paid,
         _pool: pool,

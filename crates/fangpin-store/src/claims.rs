@@ -43,6 +43,8 @@ pub struct ClaimRecord {
     pub submitted_by: String,
     pub intake_date: NaiveDate,
     pub survey_deadline: NaiveDate,
+    /// The deadline counted days of a year the calendar did not cover.
+    pub survey_deadline_provisional: bool,
     pub surveyor: Option<String>,
     pub assessment: Option<StoredAssessment>,
     pub advance: Fen,
@@ -65,7 +67,7 @@ impl ClaimRecord {
 const CLAIM_COLUMNS: &str = "claim_id, county_code, policy_year, policy_version, household_id, village_code, \
     relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
     intake_date, survey_deadline, surveyor, assessment, advance_fen, payout_fen, publicity_opens_on, \
-    publicity_last_day, recommendation_reason, objections";
+    publicity_last_day, recommendation_reason, objections, survey_deadline_provisional";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("bad stored {what} {value:?}"))
@@ -106,6 +108,7 @@ fn decode_claim(row: &sqlx::any::AnyRow) -> Result<ClaimRecord> {
         submitted_by: col(row, "submitted_by")?,
         intake_date: parse_date(&col::<String>(row, "intake_date")?)?,
         survey_deadline: parse_date(&col::<String>(row, "survey_deadline")?)?,
+        survey_deadline_provisional: col::<i64>(row, "survey_deadline_provisional")? != 0,
         surveyor: col(row, "surveyor")?,
         assessment: assessment
             .map(|a| {
@@ -139,8 +142,8 @@ pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     sqlx::query(
         "INSERT INTO claims (claim_id, county_code, policy_year, policy_version, household_id, village_code, \
          relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
-         intake_date, survey_deadline, advance_fen, objections, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 0, $17, $17)",
+         intake_date, survey_deadline, advance_fen, objections, created_at, updated_at, survey_deadline_provisional) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 0, $17, $17, $18)",
     )
     .bind(claim.claim_id.to_string())
     .bind(&claim.county_code)
@@ -159,6 +162,7 @@ pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     .bind(claim.intake_date.to_string())
     .bind(claim.survey_deadline.to_string())
     .bind(timestamp(now))
+    .bind(i64::from(claim.survey_deadline_provisional))
     .execute(conn)
     .await?;
     Ok(())
@@ -171,7 +175,8 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     let done = sqlx::query(
         "UPDATE claims SET state = $1, surveyor = $2, assessment = $3, assessed_amount_fen = $4, advance_fen = $5, \
          payout_fen = $6, publicity_opens_on = $7, publicity_last_day = $8, recommendation_reason = $9, \
-         objections = $10, survey_deadline = $11, updated_at = $12 WHERE claim_id = $13",
+         objections = $10, survey_deadline = $11, updated_at = $12, survey_deadline_provisional = $14 \
+         WHERE claim_id = $13",
     )
     .bind(claim.state.as_str())
     .bind(claim.surveyor.clone())
@@ -186,6 +191,7 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     .bind(claim.survey_deadline.to_string())
     .bind(timestamp(now))
     .bind(claim.claim_id.to_string())
+    .bind(i64::from(claim.survey_deadline_provisional))
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {
@@ -252,6 +258,29 @@ pub async fn list_surveys(
          ORDER BY claim_id LIMIT $3"
     )))
     .bind(surveyor)
+    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode_claim).collect()
+}
+
+/// Claims whose survey deadline is provisional, of any county, in id order
+/// after `after`: the start-up recomputation's batches.
+#[tracing::instrument(
+    name = "store.claims.list_provisional_deadlines",
+    level = "info",
+    skip_all
+)]
+pub async fn list_provisional_deadlines(
+    conn: &mut Conn,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ClaimRecord>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE survey_deadline_provisional = 1 AND claim_id > $1 \
+         ORDER BY claim_id LIMIT $2"
+    )))
     .bind(after.map(|a| a.to_string()).unwrap_or_default())
     .bind(i64::from(limit))
     .fetch_all(conn)

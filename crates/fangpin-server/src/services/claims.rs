@@ -56,7 +56,7 @@ impl ClaimService for ClaimApi {
                 .map_err(AppError::from)?
                 .ok_or_else(|| AppError::not_found("household", household_id))?
         };
-        let calendar = self.0.calendar;
+        let calendar = self.0.calendar.clone();
         let relief_kind = relief_kind.expect("checked");
         let lock = household.county_code.clone();
         let claim_id = Uuid::now_v7();
@@ -78,6 +78,7 @@ impl ClaimService for ClaimApi {
             submitted_by: submitted_by.expect("checked"),
             intake_date: today,
             survey_deadline: today,
+            survey_deadline_provisional: false,
             surveyor: None,
             assessment: None,
             advance: fangpin_domain::Fen::ZERO,
@@ -95,7 +96,7 @@ impl ClaimService for ClaimApi {
                 &lock,
                 move |conn, ctx| {
                     Box::pin(async move {
-                        open_claim(conn, &ctx, calendar, &mut claim, household.household_type)
+                        open_claim(conn, &ctx, &calendar, &mut claim, household.household_type)
                             .await?;
                         Ok(super::claim_response(&claim))
                     })
@@ -297,9 +298,11 @@ pub(crate) async fn open_claim(
         ));
     }
     claim.policy_version = policy.version;
-    claim.survey_deadline = calendar
-        .add_working_days(ctx.today, policy.policy.survey_deadline_working_days)
-        .map_err(|e| AppError::precondition("CALENDAR", "working-day calendar", e.to_string()))?;
+    // Intake never stops for want of a calendar: past the covered years the
+    // deadline counts Monday to Friday and is marked provisional.
+    let deadline = calendar.deadline(ctx.today, policy.policy.survey_deadline_working_days);
+    claim.survey_deadline = deadline.date;
+    claim.survey_deadline_provisional = deadline.provisional;
     match claim_store::insert_claim(conn, claim, ctx.now).await {
         Err(e) if e.is_unique_violation() => {
             return Err(AppError::AlreadyExists(
@@ -320,5 +323,22 @@ pub(crate) async fn open_claim(
         at: timestamp(ctx.now),
     };
     claim_store::append_transition(conn, claim.claim_id, &intake, &ctx.request_id).await?;
+    if deadline.provisional {
+        let (_, last) = calendar.years();
+        let note = TransitionRecord {
+            from_state: Some(ClaimState::Received),
+            to_state: ClaimState::Received,
+            event: "provisional_deadline".into(),
+            actor: crate::calendar::CALENDAR_ACTOR.into(),
+            reason: format!(
+                "survey deadline {} is provisional: the working-day calendar covers years up to \
+                 {last}, so days after {last}-12-31 were counted Monday to Friday; it is \
+                 recomputed when the next year's arrangement is loaded",
+                deadline.date
+            ),
+            at: timestamp(ctx.now),
+        };
+        claim_store::append_transition(conn, claim.claim_id, &note, &ctx.request_id).await?;
+    }
     Ok(())
 }

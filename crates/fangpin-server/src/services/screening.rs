@@ -845,7 +845,7 @@ impl ScreeningService for ScreeningApi {
         if !self.app.sees_county(&run.county_code).await? {
             return Err(AppError::not_found("screening run", run_id).into());
         }
-        let calendar = self.app.calendar;
+        let calendar = self.app.calendar.clone();
         let lock = run.county_code.clone();
         let response = self
             .app
@@ -913,6 +913,7 @@ impl ScreeningService for ScreeningApi {
                                     submitted_by: submitted_by.clone(),
                                     intake_date: ctx.today,
                                     survey_deadline: ctx.today,
+                                    survey_deadline_provisional: false,
                                     surveyor: None,
                                     assessment: None,
                                     advance: Fen::ZERO,
@@ -924,7 +925,7 @@ impl ScreeningService for ScreeningApi {
                                 super::claims::open_claim(
                                     conn,
                                     &ctx,
-                                    calendar,
+                                    &calendar,
                                     &mut claim,
                                     candidate.household_type,
                                 )

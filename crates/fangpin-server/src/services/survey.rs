@@ -260,28 +260,26 @@ impl SurveyService for SurveyApi {
             .await
             .map_err(AppError::from)?;
         drop(conn);
-        let calendar = self.0.calendar;
+        let calendar = &self.0.calendar;
         let mut items = Vec::with_capacity(claims.len());
         for claim in &claims {
             if !listing.shows(&claim.place()).await? {
                 continue;
             }
-            let left = if claim.survey_deadline >= today {
-                calendar
-                    .working_days_between(today, claim.survey_deadline)
-                    .map(i64::from)
+            // Past the covered years the count is Monday to Friday and
+            // marked provisional: the queue never fails for want of a year.
+            let (left, provisional) = if claim.survey_deadline >= today {
+                let n = calendar.working_days_provisional(today, claim.survey_deadline);
+                (i64::from(n.days), n.provisional)
             } else {
-                calendar
-                    .working_days_between(claim.survey_deadline, today)
-                    .map(|d| -i64::from(d))
-            }
-            .map_err(|e| {
-                AppError::precondition("CALENDAR", "working-day calendar", e.to_string())
-            })?;
+                let n = calendar.working_days_provisional(claim.survey_deadline, today);
+                (-i64::from(n.days), n.provisional)
+            };
             items.push(pb::WorkItem {
                 claim: Some(convert::claim_to_pb(claim)),
                 working_days_left: i32::try_from(left).unwrap_or(i32::MIN),
                 overdue: today > claim.survey_deadline,
+                deadline_provisional: provisional || claim.survey_deadline_provisional,
             });
         }
         let next_page_token = convert::next_page_token(&claims, size, |c| c.claim_id.to_string());
