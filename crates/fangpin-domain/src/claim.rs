@@ -168,6 +168,23 @@ pub struct TransitionError {
     pub event: ClaimEvent,
 }
 
+/// The natural key of a claim's event reference (事件编号): one event is
+/// paid once, however the reference was typed. Trims, folds full-width
+/// forms (U+FF01..U+FF5E, the ideographic space U+3000) to their ASCII
+/// counterparts, case-folds, and collapses runs of whitespace to one space.
+/// Chinese characters are kept as they are.
+pub fn event_key(reference: &str) -> String {
+    let folded = reference.chars().map(|c| match c {
+        '\u{3000}' => ' ',
+        '\u{FF01}'..='\u{FF5E}' => {
+            char::from_u32(c as u32 - 0xFEE0).expect("U+FF01..U+FF5E map to ASCII")
+        }
+        other => other,
+    });
+    let lower: String = folded.flat_map(char::to_lowercase).collect();
+    lower.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// An emergency advance may be paid once, before the survey decides anything.
 pub fn may_pay_emergency_advance(
     channel: Channel,
@@ -229,6 +246,30 @@ mod tests {
     fn closed_states_accept_nothing() {
         for state in ClaimState::ALL.into_iter().filter(|s| s.is_closed()) {
             assert!(ClaimEvent::ALL.into_iter().all(|e| state.apply(e).is_err()));
+        }
+    }
+
+    #[test]
+    fn event_keys_fold_width_case_and_spaces() {
+        assert_eq!(event_key("  住院号2026-00815 "), "住院号2026-00815");
+        assert_eq!(event_key("住院号２０２６－００８１５"), "住院号2026-00815");
+        assert_eq!(event_key("ＡＤＭ　 Ab\t1"), "adm ab 1");
+        assert_ne!(event_key("住院号2026-00815"), event_key("住院号2026-00816"));
+    }
+
+    proptest::proptest! {
+        /// The key is idempotent, and a reference typed in full-width ASCII
+        /// or in another case has the same key.
+        #[test]
+        fn event_key_is_idempotent_and_width_and_case_blind(text in "[ -~]{0,30}") {
+            let key = event_key(&text);
+            proptest::prop_assert_eq!(event_key(&key), key.clone());
+            let full_width: String = text
+                .chars()
+                .map(|c| if c == ' ' { '\u{3000}' } else { char::from_u32(c as u32 + 0xFEE0).unwrap() })
+                .collect();
+            proptest::prop_assert_eq!(event_key(&full_width), key.clone());
+            proptest::prop_assert_eq!(event_key(&text.to_uppercase()), key);
         }
     }
 

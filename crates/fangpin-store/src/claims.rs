@@ -142,8 +142,9 @@ pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     sqlx::query(
         "INSERT INTO claims (claim_id, county_code, policy_year, policy_version, household_id, village_code, \
          relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
-         intake_date, survey_deadline, advance_fen, objections, created_at, updated_at, survey_deadline_provisional) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 0, $17, $17, $18)",
+         intake_date, survey_deadline, advance_fen, objections, created_at, updated_at, survey_deadline_provisional, \
+         event_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 0, $17, $17, $18, $19)",
     )
     .bind(claim.claim_id.to_string())
     .bind(&claim.county_code)
@@ -163,9 +164,38 @@ pub async fn insert_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     .bind(claim.survey_deadline.to_string())
     .bind(timestamp(now))
     .bind(i64::from(claim.survey_deadline_provisional))
+    .bind(fangpin_domain::claim::event_key(&claim.event_reference))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The claim that holds an event's natural key: the household's claim of
+/// this kind for the same normalised event reference that is not rejected.
+#[tracing::instrument(name = "store.claims.claim_for_event", level = "info", skip_all)]
+pub async fn claim_for_event(
+    conn: &mut Conn,
+    household_id: Uuid,
+    kind: ReliefKind,
+    event_reference: &str,
+) -> Result<Option<(Uuid, ClaimState)>> {
+    let row = sqlx::query(
+        "SELECT claim_id, state FROM claims WHERE household_id = $1 AND relief_kind = $2 \
+         AND event_key = $3 AND state <> 'rejected' LIMIT 1",
+    )
+    .bind(household_id.to_string())
+    .bind(kind.as_str())
+    .bind(fangpin_domain::claim::event_key(event_reference))
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        let state: String = col(&r, "state")?;
+        Ok((
+            parse_uuid(&col::<String>(&r, "claim_id")?)?,
+            ClaimState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        ))
+    })
+    .transpose()
 }
 
 /// Writes every field a claim's workflow can change. The identity of a claim

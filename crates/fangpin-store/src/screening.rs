@@ -752,8 +752,10 @@ pub async fn set_candidate_claim(
     Ok(())
 }
 
-/// The claim already made from screening for this household and kind whose
-/// window overlaps `first..=last` ("YYYY-MM", which sorts as text).
+/// The claim that already covers a screening candidate: one made from
+/// screening for this household and kind whose window overlaps
+/// `first..=last` ("YYYY-MM", which sorts as text), or a claim of any other
+/// channel for them, not rejected, whose event date falls in the window.
 #[tracing::instrument(name = "store.screening.overlapping_screening_claim", level = "info", skip_all, fields(fangpin.household_id = %household_id))]
 pub async fn overlapping_screening_claim(
     conn: &mut Conn,
@@ -770,6 +772,23 @@ pub async fn overlapping_screening_claim(
     .bind(kind.as_str())
     .bind(last)
     .bind(first)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(r) = row {
+        return Ok(Some(parse_uuid(&col::<String>(&r, "claim_id")?)?));
+    }
+    // A claim through any other channel (a village application, an
+    // emergency) covers the candidate when its event falls in the window
+    // and it is not rejected: the same costs must not be claimed twice.
+    let row = sqlx::query(
+        "SELECT claim_id FROM claims WHERE household_id = $1 AND relief_kind = $2 \
+         AND state <> 'rejected' AND substr(event_date, 1, 7) >= $3 \
+         AND substr(event_date, 1, 7) <= $4 ORDER BY claim_id LIMIT 1",
+    )
+    .bind(household_id.to_string())
+    .bind(kind.as_str())
+    .bind(first)
+    .bind(last)
     .fetch_optional(conn)
     .await?;
     row.map(|r| parse_uuid(&col::<String>(&r, "claim_id")?))

@@ -303,10 +303,29 @@ pub(crate) async fn open_claim(
     let deadline = calendar.deadline(ctx.today, policy.policy.survey_deadline_working_days);
     claim.survey_deadline = deadline.date;
     claim.survey_deadline_provisional = deadline.provisional;
+    // One event, one payout: any claim for the event that is not rejected
+    // (open or paid) holds it. The unique index is the guard; this read
+    // names the claim that holds it.
+    if let Some((existing, state)) = claim_store::claim_for_event(
+        conn,
+        claim.household_id,
+        relief_kind,
+        &claim.event_reference,
+    )
+    .await?
+    {
+        return Err(AppError::AlreadyExists(format!(
+            "claim {existing} ({}) already covers this household's {} event {:?}; \
+             only a rejected claim may be followed by a new one",
+            state.as_str(),
+            relief_kind.as_str(),
+            claim.event_reference
+        )));
+    }
     match claim_store::insert_claim(conn, claim, ctx.now).await {
         Err(e) if e.is_unique_violation() => {
             return Err(AppError::AlreadyExists(
-                "an open claim for this household, relief kind and event already exists".into(),
+                "a claim for this household, relief kind and event already exists".into(),
             ));
         }
         other => other?,
