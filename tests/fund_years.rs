@@ -190,6 +190,7 @@ async fn two_years_roll_over_run_short_top_up_and_reconcile() {
     assert_eq!(pool(&s, 2025).await.pool_yuan, "-56262.50");
 
     // The flag blocks the close; the top-up clears it; the fee still needs money.
+    s.set_date(date(2026, 1, 5));
     assert_eq!(
         close(&s, 2025).await.expect_err("flag open").code(),
         Code::FailedPrecondition

@@ -236,8 +236,22 @@ async fn run(seed: u64) {
                 }
             }
             8 if step > STEPS / 3 => {
-                // Year end: the county pays or returns every filed claim,
-                // covers any shortfall and the fee, and closes.
+                // Year end: the county retries every returned payout and
+                // pays every filed claim (a year closes only when all its
+                // claims are final), covers any shortfall and the fee, and
+                // closes once the year has ended.
+                for claim in claims.iter_mut().filter(|c| c.1 == Stage::Failed) {
+                    s.payout()
+                        .retry_payout(pb::RetryPayoutRequest {
+                            request_id: request_id(),
+                            claim_id: claim.0.clone(),
+                            retried_by: "county".into(),
+                            reason: "corrected before year end".into(),
+                        })
+                        .await
+                        .unwrap_or_else(|e| panic!("{at}: year-end retry {e:?}"));
+                    claim.1 = Stage::Filed;
+                }
                 for claim in claims.iter_mut().filter(|c| c.1 == Stage::Filed) {
                     pay(&s, &claim.0).await;
                     claim.1 = Stage::Paid;
@@ -254,6 +268,7 @@ async fn run(seed: u64) {
                     })
                     .await
                     .unwrap_or_else(|e| panic!("{at}: cover {e:?}"));
+                s.set_date(date(year + 1, 1, 5));
                 close(&s, year)
                     .await
                     .unwrap_or_else(|e| panic!("{at}: year-end close {e:?}"));

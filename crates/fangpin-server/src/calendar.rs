@@ -79,6 +79,23 @@ pub async fn recompute_provisional_deadlines(
     calendar: &WorkCalendar,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    {
+        let mut conn = store.pool().acquire().await?;
+        if !claim_store::any_provisional_deadline(&mut conn).await? {
+            return Ok(0);
+        }
+    }
+    use tracing::Instrument as _;
+    recompute_all(store, calendar, now)
+        .instrument(tracing::info_span!("calendar.recompute_deadlines"))
+        .await
+}
+
+async fn recompute_all(
+    store: &Store,
+    calendar: &WorkCalendar,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     let mut after: Option<Uuid> = None;
     let mut recomputed = 0;
     loop {

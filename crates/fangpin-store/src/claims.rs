@@ -295,6 +295,18 @@ pub async fn list_surveys(
     rows.iter().map(decode_claim).collect()
 }
 
+/// Whether any claim's survey deadline is provisional. Not instrumented: it
+/// runs at every start-up, outside any RPC, where a store span would have
+/// no call to belong to.
+pub async fn any_provisional_deadline(conn: &mut Conn) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS one FROM claims WHERE survey_deadline_provisional = 1 LIMIT 1")
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+    )
+}
+
 /// Claims whose survey deadline is provisional, of any county, in id order
 /// after `after`: the start-up recomputation's batches.
 #[tracing::instrument(
@@ -316,6 +328,49 @@ pub async fn list_provisional_deadlines(
     .fetch_all(conn)
     .await?;
     rows.iter().map(decode_claim).collect()
+}
+
+/// The claims of a county's policy year that have not reached a final
+/// state (paid or rejected), the first `limit` in id order, and how many
+/// there are in all: what stands between a year and its close.
+#[tracing::instrument(name = "store.claims.claims_not_final", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
+pub async fn claims_not_final(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    limit: u32,
+) -> Result<(Vec<(Uuid, ClaimState)>, i64)> {
+    let rows = sqlx::query(
+        "SELECT claim_id, state FROM claims WHERE county_code = $1 AND policy_year = $2 \
+         AND state NOT IN ('paid', 'rejected') ORDER BY claim_id LIMIT $3",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    let listed = rows
+        .iter()
+        .map(|r| {
+            let state: String = col(r, "state")?;
+            Ok((
+                parse_uuid(&col::<String>(r, "claim_id")?)?,
+                ClaimState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let total: i64 = col(
+        &sqlx::query(
+            "SELECT COUNT(*) AS n FROM claims WHERE county_code = $1 AND policy_year = $2 \
+             AND state NOT IN ('paid', 'rejected')",
+        )
+        .bind(county_code)
+        .bind(i64::from(policy_year))
+        .fetch_one(conn)
+        .await?,
+        "n",
+    )?;
+    Ok((listed, total))
 }
 
 /// One line of a village notice board.

@@ -78,6 +78,27 @@ pub async fn year_state(conn: &mut Conn, county_code: &str, policy_year: i32) ->
     }
 }
 
+/// Whether a county's policy year exists: it has a policy, or ledger
+/// activity (a year that only received a rollover has entries but may have
+/// no policy yet).
+#[tracing::instrument(name = "store.ledger.year_exists", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
+pub async fn year_exists(conn: &mut Conn, county_code: &str, policy_year: i32) -> Result<bool> {
+    for query in [
+        "SELECT 1 AS one FROM policies WHERE county_code = $1 AND policy_year = $2 LIMIT 1",
+        "SELECT 1 AS one FROM ledger_entries WHERE county_code = $1 AND policy_year = $2 LIMIT 1",
+    ] {
+        let found = sqlx::query(query)
+            .bind(county_code)
+            .bind(i64::from(policy_year))
+            .fetch_optional(&mut *conn)
+            .await?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 #[tracing::instrument(name = "store.ledger.set_year_state", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
 pub async fn set_year_state(
     conn: &mut Conn,

@@ -8,6 +8,7 @@ use fangpin_domain::ledger::{Posting, PostingKind};
 use fangpin_domain::year::{YearTotals, plan_close};
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, ledger_service_server::LedgerService};
+use fangpin_store::claims as claim_store;
 use fangpin_store::ledger::{self as ledger_store, NewEntry, YearEventRecord, YearState};
 use fangpin_store::{Conn, counties, timestamp};
 
@@ -44,6 +45,36 @@ async fn require_county(conn: &mut Conn, county: &str) -> Result<(), AppError> {
         None => Err(AppError::not_found("county", county)),
     }
 }
+
+/// A pool read for a year that does not exist is NOT_FOUND, not a page of
+/// zeros that reads like an empty pool.
+async fn require_year(conn: &mut Conn, county: &str, year: i32) -> Result<(), AppError> {
+    require_county(conn, county).await?;
+    if ledger_store::year_exists(conn, county, year).await? {
+        Ok(())
+    } else {
+        Err(AppError::not_found(
+            "policy year",
+            format!("{county}/{year}"),
+        ))
+    }
+}
+
+/// Money enters a year only under its policy: a premium or top-up into a
+/// year without one would sit in a pool no rule pays from.
+async fn require_policy(conn: &mut Conn, county: &str, year: i32) -> Result<(), AppError> {
+    match counties::get_policy(conn, county, year, None).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::precondition(
+            "POLICY",
+            format!("policy/{county}/{year}"),
+            format!("county {county} has no policy for {year}; put one first"),
+        )),
+    }
+}
+
+/// At most this many unfinished claims are named in a refused close.
+const MAX_CLAIMS_LISTED: u32 = 100;
 
 /// The reconciliation report, summed from the entries themselves and checked
 /// against the cached balances and the breakdowns: `ties` is true only when
@@ -216,7 +247,7 @@ impl LedgerApi {
         let (county, year) = checked_county_and_year(county_code, year)?;
         self.0.authorize_county(&county).await?;
         let mut conn = self.0.store.read_snapshot().await?;
-        require_county(&mut conn, &county).await?;
+        require_year(&mut conn, &county, year).await?;
         Ok((conn, county, year))
     }
 }
@@ -276,6 +307,7 @@ impl LedgerService for LedgerApi {
                 move |conn, ctx| {
                     Box::pin(async move {
                         require_county(conn, &county).await?;
+                        require_policy(conn, &county, year).await?;
                         let entry =
                             post(conn, &county, year, posting, None, &reference, &ctx).await?;
                         let cleared =
@@ -315,17 +347,13 @@ impl LedgerService for LedgerApi {
         c.finish()?;
         let (county, size) = (county.expect("checked"), size.expect("checked"));
         self.0.authorize_county(&county).await?;
+        let year = year.expect("checked");
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
-        let entries = ledger_store::list_entries(
-            &mut conn,
-            &county,
-            year.expect("checked"),
-            after.expect("checked"),
-            size,
-        )
-        .await
-        .map_err(AppError::from)?;
+        require_year(&mut conn, &county, year).await?;
+        let entries =
+            ledger_store::list_entries(&mut conn, &county, year, after.expect("checked"), size)
+                .await
+                .map_err(AppError::from)?;
         let next_page_token = convert::next_page_token(&entries, size, |e| e.sequence.to_string());
         Ok(Response::new(pb::ListEntriesResponse {
             entries: entries.iter().map(convert::entry_to_pb).collect(),
@@ -358,7 +386,7 @@ impl LedgerService for LedgerApi {
         let before = timestamp(next_day.with_timezone(&chrono::Utc));
         // Balances and the year's state from one moment (see `read_year`).
         let mut conn = self.0.store.read_snapshot().await.map_err(AppError::from)?;
-        require_county(&mut conn, &county).await?;
+        require_year(&mut conn, &county, year).await?;
         let (balances, entries) =
             ledger_store::balances_from_entries(&mut conn, &county, year, Some(&before))
                 .await
@@ -429,6 +457,37 @@ impl LedgerService for LedgerApi {
                                     "the year has no policy",
                                 )
                             })?;
+                        // The year ends when it ends: claims of its last
+                        // days still draw on its pool.
+                        if ctx.today <= policy.policy.ends_on {
+                            return Err(AppError::precondition(
+                                "YEAR_NOT_ENDED",
+                                format!("ledger/{county}/{year}"),
+                                format!(
+                                    "policy year {year} runs until {}; it can be closed from the day after",
+                                    policy.policy.ends_on
+                                ),
+                            ));
+                        }
+                        // ...and is settled only when every claim is final.
+                        let (open, total) =
+                            claim_store::claims_not_final(conn, &county, year, MAX_CLAIMS_LISTED)
+                                .await?;
+                        if total > 0 {
+                            let listed: Vec<String> = open
+                                .iter()
+                                .map(|(id, state)| format!("{id} ({})", state.as_str()))
+                                .collect();
+                            return Err(AppError::precondition(
+                                "CLAIMS_OPEN",
+                                format!("ledger/{county}/{year}"),
+                                format!(
+                                    "{total} claims of {year} are not final (paid or rejected): {}{}",
+                                    listed.join(", "),
+                                    if total > i64::from(MAX_CLAIMS_LISTED) { ", ..." } else { "" }
+                                ),
+                            ));
+                        }
                         let (pending_count, _) =
                             ledger_store::pending_totals(conn, &county, year).await?;
                         let open_flags = ledger_store::list_flags(conn, &county, year, false)
