@@ -623,6 +623,53 @@ fn recompute(policy: &pb::Policy, kind: pb::HouseholdType, claim: &pb::Claim) ->
         .min(fen(&policy.case_cap_yuan))
 }
 
+/// The amount from the assessment message alone, as an auditor without the
+/// policy would check it: each band's share is its width times its rate,
+/// their exact sum is rounded once half away from zero, and the caps bound
+/// it. Every intermediate figure the message states is checked on the way.
+fn from_the_wire_alone(a: &pb::Assessment) -> i64 {
+    assert_eq!(a.rounding, "half_away_from_zero_once_on_the_sum_of_exact_band_shares");
+    assert_eq!(a.income_comparison, "below");
+    let income_met = fen(&a.verified_income_per_capita_yuan) < fen(&a.income_limit_yuan);
+    let cost = fen(&a.verified_cost_yuan);
+    let threshold = fen(&a.threshold_yuan);
+    let expenditure_met = match a.comparison.as_str() {
+        "at_least" => cost >= threshold,
+        "above" => cost > threshold,
+        other => panic!("unknown comparison {other:?}"),
+    };
+    assert_eq!((a.income_met, a.expenditure_met), (income_met, expenditure_met));
+    assert_eq!(a.eligible, income_met && expenditure_met);
+    if !a.eligible {
+        return 0;
+    }
+    let excess = (cost - threshold).max(0);
+    assert_eq!(fen(&a.cost_above_threshold_yuan), excess);
+    let mut sum = Decimal::ZERO;
+    let mut covered = 0;
+    for band in &a.bands {
+        let (from, to) = (fen(&band.from_yuan), fen(&band.to_yuan));
+        assert_eq!(from, covered, "bands follow each other from zero");
+        let rate: Decimal = band.rate.parse().expect("rate");
+        let share = Decimal::from(to - from) * rate;
+        assert_eq!(share, band.share_fen.parse::<Decimal>().expect("share"));
+        sum += share;
+        covered = to;
+    }
+    assert_eq!(covered, excess, "the bands cover the cost above the threshold");
+    assert_eq!(sum, a.banded_exact_fen.parse::<Decimal>().expect("exact sum"));
+    let banded: i64 = sum
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .try_into()
+        .expect("fits");
+    assert_eq!(fen(&a.banded_yuan), banded);
+    let amount = banded
+        .min(fen(&a.rule_cap_yuan))
+        .min(fen(&a.case_cap_yuan));
+    assert_eq!(a.capped_at_yuan.is_empty(), amount == banded);
+    amount
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_in_the_life_of_a_county() {
     let seed = seed();
@@ -716,6 +763,14 @@ async fn a_year_in_the_life_of_a_county() {
         let household = &y.households[case.household];
         let relief = recompute(&policies[&key], household.kind, &claim);
         let assessment = claim.assessment.as_ref().expect("assessment");
+        assert_eq!(
+            from_the_wire_alone(assessment),
+            relief,
+            "claim {}: the assessment's own computation",
+            claim.claim_id
+        );
+        assert_eq!(assessment.policy_version, claim.policy_version);
+        assert_eq!(assessment.household_type, household.kind as i32);
         assert_eq!(
             fen(&assessment.amount_yuan),
             relief,

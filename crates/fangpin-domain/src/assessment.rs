@@ -7,6 +7,7 @@
 //! a county auditor can follow the arithmetic.
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::money::Fen;
 use crate::policy::{Comparison, HouseholdType, Policy, ReliefKind, ReliefRule};
@@ -20,6 +21,43 @@ pub struct Findings {
     pub cost: Fen,
 }
 
+/// One band of the relief as computed: the part of the cost above the
+/// threshold that falls in `from..to`, at `rate`, and its exact share in
+/// fen (fractions of a fen kept; the sum is rounded once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandShare {
+    pub from: Fen,
+    pub to: Fen,
+    pub rate: Decimal,
+    pub share_fen: Decimal,
+}
+
+/// How the amount was computed, in numbers an auditor can recompute from
+/// alone (防贫救助金额测算明细): the rule applied, both conditions with their
+/// comparisons, each band, the exact sum, its one rounding, and the caps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Computation {
+    pub household_type: HouseholdType,
+    pub relief_kind: ReliefKind,
+    /// The income condition is always strict: income below the line.
+    pub income_comparison: String,
+    pub comparison: Comparison,
+    pub cost_above_threshold: Fen,
+    pub bands: Vec<BandShare>,
+    /// The sum of the exact band shares, in fen.
+    pub banded_exact_fen: Decimal,
+    /// `banded_exact_fen` rounded once, half away from zero.
+    pub banded: Fen,
+    pub rule_cap: Fen,
+    pub case_cap: Fen,
+    /// The cap that bounded the amount, when one did.
+    pub capped_at: Option<Fen>,
+    pub rounding: String,
+}
+
+/// The rounding every assessment uses, as the wire names it.
+pub const ROUNDING: &str = "half_away_from_zero_once_on_the_sum_of_exact_band_shares";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assessment {
     pub income_limit: Fen,
@@ -30,6 +68,7 @@ pub struct Assessment {
     /// The relief before any emergency advance is deducted; zero when not eligible.
     pub amount: Fen,
     pub explanation: Vec<String>,
+    pub computation: Computation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,11 +113,30 @@ pub fn assess(policy: &Policy, findings: &Findings) -> Result<Assessment, Assess
         if expenditure_met { "met" } else { "not met" },
     ));
     let eligible = income_met && expenditure_met;
+    let mut computation = Computation {
+        household_type: findings.household_type,
+        relief_kind: findings.relief_kind,
+        income_comparison: "below".to_string(),
+        comparison: rule.comparison,
+        cost_above_threshold: Fen::ZERO,
+        bands: Vec::new(),
+        banded_exact_fen: Decimal::ZERO,
+        banded: Fen::ZERO,
+        rule_cap: rule.cap,
+        case_cap: policy.case_cap,
+        capped_at: None,
+        rounding: ROUNDING.to_string(),
+    };
     let amount = if eligible {
         let cap = rule.cap.min(policy.case_cap);
-        let (amount, lines) = banded_amount(rule, findings.cost, cap);
-        explanation.extend(lines);
-        amount
+        let banded = banded_amount(rule, findings.cost, cap);
+        explanation.extend(banded.lines);
+        computation.cost_above_threshold = banded.excess;
+        computation.bands = banded.bands;
+        computation.banded_exact_fen = banded.exact_fen;
+        computation.banded = banded.banded;
+        computation.capped_at = (banded.amount < banded.banded).then_some(cap);
+        banded.amount
     } else {
         explanation.push("not eligible: relief 0.00".to_string());
         Fen::ZERO
@@ -91,13 +149,26 @@ pub fn assess(policy: &Policy, findings: &Findings) -> Result<Assessment, Assess
         eligible,
         amount,
         explanation,
+        computation,
     })
+}
+
+/// The banded relief of one cost, step by step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Banded {
+    pub excess: Fen,
+    pub bands: Vec<BandShare>,
+    pub exact_fen: Decimal,
+    pub banded: Fen,
+    /// `banded`, capped.
+    pub amount: Fen,
+    pub lines: Vec<String>,
 }
 
 /// The relief for `cost` under `rule`, capped at `cap`, with one explanation
 /// line per band. Each band's share is kept exact and the sum is rounded once,
 /// half away from zero, so no band loses or gains a fen to rounding.
-pub fn banded_amount(rule: &ReliefRule, cost: Fen, cap: Fen) -> (Fen, Vec<String>) {
+pub fn banded_amount(rule: &ReliefRule, cost: Fen, cap: Fen) -> Banded {
     let excess = cost
         .checked_sub(rule.threshold)
         .unwrap_or(Fen::ZERO)
@@ -107,6 +178,7 @@ pub fn banded_amount(rule: &ReliefRule, cost: Fen, cap: Fen) -> (Fen, Vec<String
         cost, rule.threshold, excess
     )];
     let mut total = Decimal::ZERO;
+    let mut bands = Vec::new();
     for (i, band) in rule.bands.iter().enumerate() {
         if excess <= band.from {
             break;
@@ -118,6 +190,12 @@ pub fn banded_amount(rule: &ReliefRule, cost: Fen, cap: Fen) -> (Fen, Vec<String
         let portion = Fen::new(upper.get() - band.from.get());
         let share = portion.to_decimal_fen() * band.rate;
         total += share;
+        bands.push(BandShare {
+            from: band.from,
+            to: upper,
+            rate: band.rate,
+            share_fen: share,
+        });
         lines.push(format!(
             "band {}: {} x {}% = {}",
             i + 1,
@@ -134,7 +212,14 @@ pub fn banded_amount(rule: &ReliefRule, cost: Fen, cap: Fen) -> (Fen, Vec<String
         lines.push(format!("capped at {cap}: relief {amount}"));
     }
     debug_assert!(amount >= Fen::ZERO && amount <= cap);
-    (amount, lines)
+    Banded {
+        excess,
+        bands,
+        exact_fen: total,
+        banded,
+        amount,
+        lines,
+    }
 }
 
 /// Formats an exact fen share as yuan: at least two decimals, more only when
@@ -210,13 +295,13 @@ mod tests {
 
     #[test]
     fn caps_the_case() {
-        let (amount, lines) = banded_amount(
+        let b = banded_amount(
             &policy().rules[0],
             Fen::from_yuan(1_000_000),
             Fen::from_yuan(200_000),
         );
-        assert_eq!(amount, Fen::from_yuan(200_000));
-        assert!(lines.last().expect("lines").starts_with("capped"));
+        assert_eq!(b.amount, Fen::from_yuan(200_000));
+        assert!(b.lines.last().expect("lines").starts_with("capped"));
     }
 
     #[test]
@@ -235,12 +320,13 @@ mod tests {
             ..policy().rules[0].clone()
         };
         // 0.333 + 0.333 = 0.666 fen -> 1 fen, where rounding each band would give 0.
-        let (amount, _) = banded_amount(
+        let b = banded_amount(
             &rule,
             rule.threshold.checked_add(Fen::new(2)).expect("small"),
             crate::money::MAX_AMOUNT,
         );
-        assert_eq!(amount, Fen::new(1));
+        assert_eq!(b.amount, Fen::new(1));
+        assert_eq!(b.exact_fen, Decimal::new(666, 3));
         assert_eq!(share_display(Decimal::new(333, 3)), "0.00333");
     }
 
@@ -290,12 +376,45 @@ mod tests {
             cost in 0i64..100_000_000,
             more in 0i64..10_000_000,
         ) {
-            let (a, _) = banded_amount(&rule, Fen::new(cost), cap);
-            let (b, _) = banded_amount(&rule, Fen::new(cost + more), cap);
+            let a = banded_amount(&rule, Fen::new(cost), cap).amount;
+            let b = banded_amount(&rule, Fen::new(cost + more), cap).amount;
             prop_assert!(a >= Fen::ZERO, "never negative");
             prop_assert!(a <= cap && b <= cap, "never above the cap");
             prop_assert!(b >= a, "never decreasing as cost rises");
             prop_assert!(a <= Fen::new(cost), "never more than the cost itself");
+        }
+
+        /// The computation alone gives the amount back: each band's share is
+        /// its width times its rate, the sum is rounded once half away from
+        /// zero, and the tighter cap bounds it.
+        #[test]
+        fn the_computation_recomputes_the_amount(
+            (rule, cap) in arb_rule(),
+            cost in 0i64..100_000_000,
+        ) {
+            let mut policy = policy();
+            policy.case_cap = cap;
+            policy.rules = vec![rule.clone()];
+            let f = Findings {
+                household_type: rule.household_type,
+                relief_kind: rule.relief_kind,
+                income_per_capita: Fen::ZERO,
+                cost: Fen::new(cost),
+            };
+            let a = assess(&policy, &f).expect("the rule");
+            let c = &a.computation;
+            let mut sum = Decimal::ZERO;
+            for band in &c.bands {
+                let share = Decimal::from(band.to.get() - band.from.get()) * band.rate;
+                prop_assert_eq!(share, band.share_fen);
+                sum += share;
+            }
+            prop_assert_eq!(sum, c.banded_exact_fen);
+            let rounded = sum.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+            prop_assert_eq!(Decimal::from(c.banded.get()), rounded);
+            let expected = if a.eligible { c.banded.min(c.rule_cap).min(c.case_cap) } else { Fen::ZERO };
+            prop_assert_eq!(a.amount, expected);
+            prop_assert_eq!(c.capped_at.is_some(), a.eligible && a.amount < c.banded);
         }
     }
 }

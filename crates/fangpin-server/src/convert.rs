@@ -332,18 +332,7 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
         survey_deadline: c.survey_deadline.to_string(),
         survey_deadline_provisional: c.survey_deadline_provisional,
         surveyor: c.surveyor.clone().unwrap_or_default(),
-        assessment: c.assessment.as_ref().map(|a| pb::Assessment {
-            verified_income_per_capita_yuan: a.verified_income_per_capita.to_string(),
-            verified_cost_yuan: a.verified_cost.to_string(),
-            income_limit_yuan: a.income_limit.to_string(),
-            threshold_yuan: a.threshold.to_string(),
-            eligible: a.eligible,
-            amount_yuan: a.amount.to_string(),
-            explanation: a.explanation.clone(),
-            notes: a.notes.clone(),
-            evidence_refs: a.evidence_refs.clone(),
-            surveyed_by: a.surveyed_by.clone(),
-        }),
+        assessment: c.assessment.as_ref().map(|a| assessment_to_pb(a, c.policy_version)),
         advance_paid_yuan: c.advance.to_string(),
         payout_yuan: c.payout.map(|p| p.to_string()).unwrap_or_default(),
         publicity_opens_on: c
@@ -359,6 +348,58 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
         objections: c.objections,
         reserved_yuan: reserved(c).to_string(),
     }
+}
+
+/// The stored assessment on the wire, with its computation step by step.
+fn assessment_to_pb(a: &fangpin_store::claims::StoredAssessment, policy_version: u32) -> pb::Assessment {
+    let mut out = pb::Assessment {
+        verified_income_per_capita_yuan: a.verified_income_per_capita.to_string(),
+        verified_cost_yuan: a.verified_cost.to_string(),
+        income_limit_yuan: a.income_limit.to_string(),
+        threshold_yuan: a.threshold.to_string(),
+        eligible: a.eligible,
+        amount_yuan: a.amount.to_string(),
+        explanation: a.explanation.clone(),
+        notes: a.notes.clone(),
+        evidence_refs: a.evidence_refs.clone(),
+        surveyed_by: a.surveyed_by.clone(),
+        policy_version,
+        findings_seq: a.findings_seq,
+        ..Default::default()
+    };
+    if let Some(c) = &a.computation {
+        out.household_type = household_type_to_pb(c.household_type).into();
+        out.relief_kind = relief_kind_to_pb(c.relief_kind).into();
+        out.income_comparison = c.income_comparison.clone();
+        out.income_met = a.verified_income_per_capita < a.income_limit;
+        out.comparison = match c.comparison {
+            Comparison::AtLeast => "at_least",
+            Comparison::Above => "above",
+        }
+        .to_string();
+        out.expenditure_met = match c.comparison {
+            Comparison::AtLeast => a.verified_cost >= a.threshold,
+            Comparison::Above => a.verified_cost > a.threshold,
+        };
+        out.cost_above_threshold_yuan = c.cost_above_threshold.to_string();
+        out.bands = c
+            .bands
+            .iter()
+            .map(|b| pb::AssessedBand {
+                from_yuan: b.from.to_string(),
+                to_yuan: b.to.to_string(),
+                rate: b.rate.normalize().to_string(),
+                share_fen: b.share_fen.normalize().to_string(),
+            })
+            .collect();
+        out.banded_exact_fen = c.banded_exact_fen.normalize().to_string();
+        out.banded_yuan = c.banded.to_string();
+        out.rule_cap_yuan = c.rule_cap.to_string();
+        out.case_cap_yuan = c.case_cap.to_string();
+        out.capped_at_yuan = c.capped_at.map(|f| f.to_string()).unwrap_or_default();
+        out.rounding = c.rounding.clone();
+    }
+    out
 }
 
 pub fn entry_to_pb(e: &EntryRecord) -> pb::LedgerEntry {

@@ -23,6 +23,13 @@ pub struct StoredAssessment {
     pub notes: String,
     pub evidence_refs: Vec<String>,
     pub surveyed_by: String,
+    /// The computation step by step; absent on assessments stored before
+    /// migration 0012.
+    #[serde(default)]
+    pub computation: Option<fangpin_domain::assessment::Computation>,
+    /// Which set of findings this is (1 for the first survey).
+    #[serde(default)]
+    pub findings_seq: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -445,6 +452,44 @@ pub async fn append_transition(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Appends a set of findings to the claim's record of them; returns its
+/// sequence number (1 for the first).
+#[tracing::instrument(name = "store.claims.append_findings", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn append_findings(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    assessment: &StoredAssessment,
+    recorded_at: &str,
+    request_id: &str,
+) -> Result<u32> {
+    let seq: i64 = col(
+        &sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM claim_findings WHERE claim_id = $1")
+            .bind(claim_id.to_string())
+            .fetch_one(&mut *conn)
+            .await?,
+        "seq",
+    )?;
+    let seq = u32::try_from(seq).map_err(|_| corrupt("findings seq", &seq.to_string()))?;
+    let json = serde_json::to_string(&StoredAssessment {
+        findings_seq: seq,
+        ..assessment.clone()
+    })
+    .map_err(|e| StoreError::Corrupt(format!("assessment: {e}")))?;
+    sqlx::query(
+        "INSERT INTO claim_findings (claim_id, seq, surveyed_by, recorded_at, assessment, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(claim_id.to_string())
+    .bind(i64::from(seq))
+    .bind(&assessment.surveyed_by)
+    .bind(recorded_at)
+    .bind(json)
+    .bind(request_id)
+    .execute(conn)
+    .await?;
+    Ok(seq)
 }
 
 /// Maximum transitions returned; a claim's workflow has a few dozen at most.

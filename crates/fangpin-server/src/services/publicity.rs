@@ -170,6 +170,10 @@ impl PublicityService for PublicityApi {
                         )
                         .await?;
                         claim.objections += 1;
+                        // The findings are contested: the survey must find
+                        // again before anyone recommends (they stay in the
+                        // claim's findings record and history).
+                        claim.assessment = None;
                         Ok(claim_response(claim))
                     })
                 },

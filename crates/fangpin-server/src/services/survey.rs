@@ -142,7 +142,7 @@ impl SurveyService for SurveyApi {
                 &req,
                 &request_id,
                 claim_id,
-                move |conn, claim, _ctx| {
+                move |conn, claim, ctx| {
                     Box::pin(async move {
                         must_be_assigned_surveyor(claim, &surveyor)?;
                         let household = counties::get_household(conn, claim.household_id)
@@ -162,7 +162,7 @@ impl SurveyService for SurveyApi {
                                 e.to_string(),
                             )
                         })?;
-                        claim.assessment = Some(StoredAssessment {
+                        let mut stored = StoredAssessment {
                             verified_income_per_capita: income,
                             verified_cost: cost,
                             income_limit: assessment.income_limit,
@@ -172,8 +172,37 @@ impl SurveyService for SurveyApi {
                             explanation: assessment.explanation,
                             notes,
                             evidence_refs: evidence,
-                            surveyed_by: surveyor,
-                        });
+                            surveyed_by: surveyor.clone(),
+                            computation: Some(assessment.computation),
+                            findings_seq: 0,
+                        };
+                        // Every set is kept and shown in the history; a
+                        // second survey never overwrites the first's record.
+                        let at = fangpin_store::timestamp(ctx.now);
+                        stored.findings_seq = claim_store::append_findings(
+                            conn,
+                            claim.claim_id,
+                            &stored,
+                            &at,
+                            &ctx.request_id,
+                        )
+                        .await?;
+                        let note = claim_store::TransitionRecord {
+                            from_state: Some(claim.state),
+                            to_state: claim.state,
+                            event: "record_findings".into(),
+                            actor: surveyor,
+                            reason: format!(
+                                "findings #{}: income per capita {income}, cost {cost}, {} relief {}",
+                                stored.findings_seq,
+                                if stored.eligible { "eligible," } else { "not eligible," },
+                                stored.amount
+                            ),
+                            at,
+                        };
+                        claim_store::append_transition(conn, claim.claim_id, &note, &ctx.request_id)
+                            .await?;
+                        claim.assessment = Some(stored);
                         Ok(claim_response(claim))
                     })
                 },
@@ -200,6 +229,16 @@ impl SurveyService for SurveyApi {
             .write_claim("Recommend", &req, &request_id, claim_id, move |conn, claim, ctx| {
                 Box::pin(async move {
                     must_be_assigned_surveyor(claim, &surveyor)?;
+                    // After an objection the case is surveyed again: the
+                    // objection cleared the contested findings, so a
+                    // recommendation either way needs new ones.
+                    if claim.objections > 0 && claim.assessment.is_none() {
+                        return Err(AppError::precondition(
+                            "REVERIFICATION",
+                            format!("claim/{claim_id}"),
+                            "an objection sent the claim back for re-verification: record new findings before recommending",
+                        ));
+                    }
                     let event = if approve {
                         match &claim.assessment {
                             Some(a) if a.eligible && a.amount > Fen::ZERO => {}
