@@ -628,7 +628,10 @@ fn recompute(policy: &pb::Policy, kind: pb::HouseholdType, claim: &pb::Claim) ->
 /// their exact sum is rounded once half away from zero, and the caps bound
 /// it. Every intermediate figure the message states is checked on the way.
 fn from_the_wire_alone(a: &pb::Assessment) -> i64 {
-    assert_eq!(a.rounding, "half_away_from_zero_once_on_the_sum_of_exact_band_shares");
+    assert_eq!(
+        a.rounding,
+        "half_away_from_zero_once_on_the_sum_of_exact_band_shares"
+    );
     assert_eq!(a.income_comparison, "below");
     let income_met = fen(&a.verified_income_per_capita_yuan) < fen(&a.income_limit_yuan);
     let cost = fen(&a.verified_cost_yuan);
@@ -638,7 +641,10 @@ fn from_the_wire_alone(a: &pb::Assessment) -> i64 {
         "above" => cost > threshold,
         other => panic!("unknown comparison {other:?}"),
     };
-    assert_eq!((a.income_met, a.expenditure_met), (income_met, expenditure_met));
+    assert_eq!(
+        (a.income_met, a.expenditure_met),
+        (income_met, expenditure_met)
+    );
     assert_eq!(a.eligible, income_met && expenditure_met);
     if !a.eligible {
         return 0;
@@ -656,16 +662,20 @@ fn from_the_wire_alone(a: &pb::Assessment) -> i64 {
         sum += share;
         covered = to;
     }
-    assert_eq!(covered, excess, "the bands cover the cost above the threshold");
-    assert_eq!(sum, a.banded_exact_fen.parse::<Decimal>().expect("exact sum"));
+    assert_eq!(
+        covered, excess,
+        "the bands cover the cost above the threshold"
+    );
+    assert_eq!(
+        sum,
+        a.banded_exact_fen.parse::<Decimal>().expect("exact sum")
+    );
     let banded: i64 = sum
         .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
         .try_into()
         .expect("fits");
     assert_eq!(fen(&a.banded_yuan), banded);
-    let amount = banded
-        .min(fen(&a.rule_cap_yuan))
-        .min(fen(&a.case_cap_yuan));
+    let amount = banded.min(fen(&a.rule_cap_yuan)).min(fen(&a.case_cap_yuan));
     assert_eq!(a.capped_at_yuan.is_empty(), amount == banded);
     amount
 }

@@ -332,7 +332,10 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
         survey_deadline: c.survey_deadline.to_string(),
         survey_deadline_provisional: c.survey_deadline_provisional,
         surveyor: c.surveyor.clone().unwrap_or_default(),
-        assessment: c.assessment.as_ref().map(|a| assessment_to_pb(a, c.policy_version)),
+        assessment: c
+            .assessment
+            .as_ref()
+            .map(|a| assessment_to_pb(a, c.policy_version)),
         advance_paid_yuan: c.advance.to_string(),
         payout_yuan: c.payout.map(|p| p.to_string()).unwrap_or_default(),
         publicity_opens_on: c
@@ -351,7 +354,10 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
 }
 
 /// The stored assessment on the wire, with its computation step by step.
-fn assessment_to_pb(a: &fangpin_store::claims::StoredAssessment, policy_version: u32) -> pb::Assessment {
+fn assessment_to_pb(
+    a: &fangpin_store::claims::StoredAssessment,
+    policy_version: u32,
+) -> pb::Assessment {
     let mut out = pb::Assessment {
         verified_income_per_capita_yuan: a.verified_income_per_capita.to_string(),
         verified_cost_yuan: a.verified_cost.to_string(),

@@ -465,10 +465,12 @@ pub async fn append_findings(
     request_id: &str,
 ) -> Result<u32> {
     let seq: i64 = col(
-        &sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM claim_findings WHERE claim_id = $1")
-            .bind(claim_id.to_string())
-            .fetch_one(&mut *conn)
-            .await?,
+        &sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM claim_findings WHERE claim_id = $1",
+        )
+        .bind(claim_id.to_string())
+        .fetch_one(&mut *conn)
+        .await?,
         "seq",
     )?;
     let seq = u32::try_from(seq).map_err(|_| corrupt("findings seq", &seq.to_string()))?;
