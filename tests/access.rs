@@ -562,6 +562,14 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             household_id: t.household.into(),
         }
         .encode_to_vec(),
+        "CorrectBankAccount" => pb::CorrectBankAccountRequest {
+            request_id: request_id(),
+            household_id: t.household.into(),
+            bank_account: "6217000199990001".into(),
+            reason: "the bank returned the transfer: account closed".into(),
+            corrected_by: sub,
+        }
+        .encode_to_vec(),
         "RecordPremium" => pb::RecordPremiumRequest {
             request_id: request_id(),
             county_code: county.clone(),

@@ -90,8 +90,9 @@ impl ClaimState {
         ClaimState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// A closed claim no longer blocks a new claim for the same event.
-    pub fn is_closed(self) -> bool {
+    /// A final claim (paid or rejected) needs nothing more before its year
+    /// closes; a paid one can still come back from the bank.
+    pub fn is_final(self) -> bool {
         matches!(self, ClaimState::Rejected | ClaimState::Paid)
     }
 
@@ -110,6 +111,9 @@ impl ClaimState {
             (S::PublicityPassed, E::File) => S::Filed,
             (S::Filed, E::Pay) => S::Paid,
             (S::Filed, E::FailPayout) => S::PayoutFailed,
+            // The bank returned a transfer already posted (a closed account,
+            // a wrong name): the payout is reversed and owed again.
+            (S::Paid, E::ReturnPayout) => S::PayoutFailed,
             (S::PayoutFailed, E::RetryPayout) => S::Filed,
             (from, event) => return Err(TransitionError { from, event }),
         };
@@ -129,10 +133,11 @@ pub enum ClaimEvent {
     Pay,
     FailPayout,
     RetryPayout,
+    ReturnPayout,
 }
 
 impl ClaimEvent {
-    pub const ALL: [ClaimEvent; 10] = [
+    pub const ALL: [ClaimEvent; 11] = [
         ClaimEvent::AssignSurvey,
         ClaimEvent::RecommendApproval,
         ClaimEvent::RecommendRejection,
@@ -143,6 +148,7 @@ impl ClaimEvent {
         ClaimEvent::Pay,
         ClaimEvent::FailPayout,
         ClaimEvent::RetryPayout,
+        ClaimEvent::ReturnPayout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +163,7 @@ impl ClaimEvent {
             ClaimEvent::Pay => "pay",
             ClaimEvent::FailPayout => "fail_payout",
             ClaimEvent::RetryPayout => "retry_payout",
+            ClaimEvent::ReturnPayout => "return_payout",
         }
     }
 }
@@ -202,7 +209,7 @@ mod tests {
     use ClaimEvent as E;
     use ClaimState as S;
 
-    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 11] = [
+    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 12] = [
         (S::Received, E::AssignSurvey, S::UnderSurvey),
         (S::UnderSurvey, E::AssignSurvey, S::UnderSurvey),
         (S::UnderSurvey, E::RecommendApproval, S::Recommended),
@@ -214,6 +221,7 @@ mod tests {
         (S::Filed, E::Pay, S::Paid),
         (S::Filed, E::FailPayout, S::PayoutFailed),
         (S::PayoutFailed, E::RetryPayout, S::Filed),
+        (S::Paid, E::ReturnPayout, S::PayoutFailed),
     ];
 
     #[test]
@@ -239,13 +247,20 @@ mod tests {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 9 * 10 - ALLOWED.len());
+        assert_eq!(refused, 9 * 11 - ALLOWED.len());
     }
 
     #[test]
-    fn closed_states_accept_nothing() {
-        for state in ClaimState::ALL.into_iter().filter(|s| s.is_closed()) {
-            assert!(ClaimEvent::ALL.into_iter().all(|e| state.apply(e).is_err()));
+    fn final_states_accept_only_a_bank_return() {
+        for state in ClaimState::ALL.into_iter().filter(|s| s.is_final()) {
+            for event in ClaimEvent::ALL {
+                let allowed = state == S::Paid && event == E::ReturnPayout;
+                assert_eq!(
+                    state.apply(event).is_ok(),
+                    allowed,
+                    "{state:?} --{event:?}-->"
+                );
+            }
         }
     }
 

@@ -331,6 +331,9 @@ pub fn claim_to_pb(c: &ClaimRecord) -> pb::Claim {
         intake_date: c.intake_date.to_string(),
         survey_deadline: c.survey_deadline.to_string(),
         survey_deadline_provisional: c.survey_deadline_provisional,
+        paid_account_masked: c.paid_account_masked.clone().unwrap_or_default(),
+        paid_bank_reference: c.paid_bank_reference.clone().unwrap_or_default(),
+        payout_returns: c.payout_returns,
         surveyor: c.surveyor.clone().unwrap_or_default(),
         assessment: c
             .assessment

@@ -59,6 +59,11 @@ pub struct ClaimRecord {
     pub publicity: Option<PublicityPeriod>,
     pub recommendation_reason: Option<String>,
     pub objections: u32,
+    /// Payouts the bank returned after they were posted.
+    pub payout_returns: u32,
+    /// What the last payout went to, as PayClaim recorded it.
+    pub paid_account_masked: Option<String>,
+    pub paid_bank_reference: Option<String>,
 }
 
 impl ClaimRecord {
@@ -74,7 +79,8 @@ impl ClaimRecord {
 const CLAIM_COLUMNS: &str = "claim_id, county_code, policy_year, policy_version, household_id, village_code, \
     relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
     intake_date, survey_deadline, surveyor, assessment, advance_fen, payout_fen, publicity_opens_on, \
-    publicity_last_day, recommendation_reason, objections, survey_deadline_provisional";
+    publicity_last_day, recommendation_reason, objections, survey_deadline_provisional, payout_returns, \
+    paid_account_masked, paid_bank_reference";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("bad stored {what} {value:?}"))
@@ -129,6 +135,10 @@ fn decode_claim(row: &sqlx::any::AnyRow) -> Result<ClaimRecord> {
         recommendation_reason: col(row, "recommendation_reason")?,
         objections: u32::try_from(objections)
             .map_err(|_| corrupt("objection count", &objections.to_string()))?,
+        payout_returns: u32::try_from(col::<i64>(row, "payout_returns")?)
+            .map_err(|_| corrupt("payout returns", "negative"))?,
+        paid_account_masked: col(row, "paid_account_masked")?,
+        paid_bank_reference: col(row, "paid_bank_reference")?,
     })
 }
 
@@ -212,8 +222,8 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     let done = sqlx::query(
         "UPDATE claims SET state = $1, surveyor = $2, assessment = $3, assessed_amount_fen = $4, advance_fen = $5, \
          payout_fen = $6, publicity_opens_on = $7, publicity_last_day = $8, recommendation_reason = $9, \
-         objections = $10, survey_deadline = $11, updated_at = $12, survey_deadline_provisional = $14 \
-         WHERE claim_id = $13",
+         objections = $10, survey_deadline = $11, updated_at = $12, survey_deadline_provisional = $14, \
+         payout_returns = $15, paid_account_masked = $16, paid_bank_reference = $17 WHERE claim_id = $13",
     )
     .bind(claim.state.as_str())
     .bind(claim.surveyor.clone())
@@ -229,6 +239,9 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     .bind(timestamp(now))
     .bind(claim.claim_id.to_string())
     .bind(i64::from(claim.survey_deadline_provisional))
+    .bind(i64::from(claim.payout_returns))
+    .bind(claim.paid_account_masked.clone())
+    .bind(claim.paid_bank_reference.clone())
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {

@@ -291,3 +291,96 @@ pub async fn count_persons(conn: &mut Conn, county_code: &str, year: i32) -> Res
     let n: i64 = col(&row, "n")?;
     u64::try_from(n).map_err(|_| StoreError::Corrupt("negative count".into()))
 }
+
+/// One correction of a household's bank account, masked forms only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountCorrection {
+    pub seq: u32,
+    pub old_account_masked: String,
+    pub new_account_masked: String,
+    pub corrected_by: String,
+    pub reason: String,
+    pub at: String,
+}
+
+/// Replaces a household's bank account (sealed and masked by the caller)
+/// and records the correction; returns its sequence number.
+#[tracing::instrument(name = "store.counties.correct_bank_account", level = "info", skip_all, fields(fangpin.household_id = %household_id))]
+#[allow(clippy::too_many_arguments)]
+pub async fn correct_bank_account(
+    conn: &mut Conn,
+    household_id: Uuid,
+    old_masked: &str,
+    new_masked: &str,
+    new_sealed: &[u8],
+    corrected_by: &str,
+    reason: &str,
+    request_id: &str,
+    at: &str,
+) -> Result<u32> {
+    let done = sqlx::query(
+        "UPDATE households SET bank_account_masked = $1, bank_account_sealed = $2 WHERE household_id = $3",
+    )
+    .bind(new_masked)
+    .bind(new_sealed.to_vec())
+    .bind(household_id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "household {household_id} vanished during a correction"
+        )));
+    }
+    let seq: i64 = col(
+        &sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM bank_account_corrections WHERE household_id = $1",
+        )
+        .bind(household_id.to_string())
+        .fetch_one(&mut *conn)
+        .await?,
+        "seq",
+    )?;
+    sqlx::query(
+        "INSERT INTO bank_account_corrections (household_id, seq, old_account_masked, new_account_masked, \
+         corrected_by, reason, request_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(household_id.to_string())
+    .bind(seq)
+    .bind(old_masked)
+    .bind(new_masked)
+    .bind(corrected_by)
+    .bind(reason)
+    .bind(request_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    u32::try_from(seq).map_err(|_| StoreError::Corrupt("negative correction seq".into()))
+}
+
+/// A household's account corrections, oldest first.
+#[tracing::instrument(name = "store.counties.list_account_corrections", level = "info", skip_all, fields(fangpin.household_id = %household_id))]
+pub async fn list_account_corrections(
+    conn: &mut Conn,
+    household_id: Uuid,
+) -> Result<Vec<AccountCorrection>> {
+    let rows = sqlx::query(
+        "SELECT seq, old_account_masked, new_account_masked, corrected_by, reason, at \
+         FROM bank_account_corrections WHERE household_id = $1 ORDER BY seq LIMIT 1000",
+    )
+    .bind(household_id.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AccountCorrection {
+                seq: u32::try_from(col::<i64>(r, "seq")?)
+                    .map_err(|_| StoreError::Corrupt("negative correction seq".into()))?,
+                old_account_masked: col(r, "old_account_masked")?,
+                new_account_masked: col(r, "new_account_masked")?,
+                corrected_by: col(r, "corrected_by")?,
+                reason: col(r, "reason")?,
+                at: col(r, "at")?,
+            })
+        })
+        .collect()
+}

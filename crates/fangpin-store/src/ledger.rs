@@ -42,6 +42,9 @@ pub struct ClaimKeys<'a> {
     pub relief_kind: ReliefKind,
     /// The first nine digits of the village code.
     pub township_code: &'a str,
+    /// Which payout of the claim this is: 0, then one more after each bank
+    /// return (the natural key is claim, kind and attempt).
+    pub payout_attempt: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,7 +228,8 @@ pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRec
     sqlx::query(
         "INSERT INTO ledger_entries (entry_id, county_code, policy_year, sequence, kind, debit_account, \
          credit_account, amount_fen, claim_id, reference, request_id, posted_at, reverses_entry_id, \
-         relief_kind, township_code) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         relief_kind, township_code, payout_attempt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(entry.entry_id.to_string())
     .bind(new.county_code)
@@ -242,6 +246,7 @@ pub async fn append_entry(conn: &mut Conn, new: NewEntry<'_>) -> Result<EntryRec
     .bind(new.reverses.map(|r| r.to_string()))
     .bind(new.claim.map(|c| c.relief_kind.as_str()))
     .bind(new.claim.map(|c| c.township_code.to_string()))
+    .bind(new.claim.map_or(0, |c| i64::from(c.payout_attempt)))
     .execute(&mut *conn)
     .await?;
     for (account, debit, credit) in [
@@ -531,6 +536,22 @@ pub async fn unreversed_entries(
     rows.iter().map(decode_entry).collect()
 }
 
+/// The claim's relief payout that stands: posted, not a reversal, not
+/// reversed. At most one, by the natural key per payout attempt.
+#[tracing::instrument(name = "store.ledger.standing_payout", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn standing_payout(conn: &mut Conn, claim_id: Uuid) -> Result<Option<EntryRecord>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries e WHERE claim_id = $1 AND kind = 'relief_payout' \
+         AND reverses_entry_id IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.entry_id) \
+         ORDER BY sequence LIMIT 1"
+    )))
+    .bind(claim_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(decode_entry).transpose()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReservationRecord {
     pub reservation_id: Uuid,
@@ -727,7 +748,9 @@ pub async fn payouts_with_accounts(
         "SELECT {columns}, h.household_id AS account_household_id, h.bank_account_sealed FROM ledger_entries e \
          JOIN claims c ON c.claim_id = e.claim_id JOIN households h ON h.household_id = c.household_id \
          WHERE e.county_code = $1 AND e.policy_year = $2 AND e.kind = 'relief_payout' \
-         AND e.reverses_entry_id IS NULL ORDER BY e.sequence LIMIT $3"
+         AND e.reverses_entry_id IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.entry_id) \
+         ORDER BY e.sequence LIMIT $3"
     )))
     .bind(county_code)
     .bind(i64::from(policy_year))

@@ -86,6 +86,9 @@ impl ClaimService for ClaimApi {
             publicity: None,
             recommendation_reason: None,
             objections: 0,
+            payout_returns: 0,
+            paid_account_masked: None,
+            paid_bank_reference: None,
         };
         let response = self
             .0

@@ -40,7 +40,10 @@ async fn current_policy(conn: &mut Conn, county_code: &str, year: i32) -> Result
         })
 }
 
-fn household_to_pb(h: &HouseholdRecord) -> pb::HouseholdResponse {
+fn household_to_pb(
+    h: &HouseholdRecord,
+    corrections: &[counties::AccountCorrection],
+) -> pb::HouseholdResponse {
     pb::HouseholdResponse {
         household_id: h.household_id.to_string(),
         county_code: h.county_code.clone(),
@@ -51,7 +54,28 @@ fn household_to_pb(h: &HouseholdRecord) -> pb::HouseholdResponse {
         head_id_masked: h.head_id_masked.clone(),
         persons: h.persons,
         bank_account_masked: h.bank_account_masked.clone(),
+        account_corrections: corrections
+            .iter()
+            .map(|c| pb::AccountCorrection {
+                seq: c.seq,
+                old_account_masked: c.old_account_masked.clone(),
+                new_account_masked: c.new_account_masked.clone(),
+                corrected_by: c.corrected_by.clone(),
+                reason: c.reason.clone(),
+                at: c.at.clone(),
+            })
+            .collect(),
     }
+}
+
+/// A bank account as enrolment takes it: 8 to 32 digits, spaces around
+/// ignored.
+fn bank_account<'a>(c: &mut Check, field: &str, raw: &'a str) -> &'a str {
+    let account = raw.trim();
+    if !(8..=32).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
+        c.bad(field, "must be 8 to 32 digits");
+    }
+    account
 }
 
 async fn county_response(
@@ -182,10 +206,7 @@ impl EnrollmentService for EnrollmentApi {
             c.bad("village_code", "the village is not in this county");
         }
         let household_type = c.household_type("household_type", req.household_type);
-        let account = req.bank_account.trim();
-        if !(8..=32).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
-            c.bad("bank_account", "must be 8 to 32 digits");
-        }
+        let account = bank_account(&mut c, "bank_account", &req.bank_account);
         if req.members.len() + 1 > MAX_HOUSEHOLD_PERSONS {
             c.bad(
                 "members",
@@ -300,7 +321,7 @@ impl EnrollmentService for EnrollmentApi {
                         }
                         other => other?,
                     }
-                    Ok(household_to_pb(&household))
+                    Ok(household_to_pb(&household, &[]))
                 })
             })
             .await?;
@@ -322,7 +343,82 @@ impl EnrollmentService for EnrollmentApi {
             .await
             .map_err(AppError::from)?
             .ok_or_else(|| AppError::not_found("household", id))?;
-        Ok(Response::new(household_to_pb(&household)))
+        let corrections = counties::list_account_corrections(&mut conn, id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(household_to_pb(&household, &corrections)))
+    }
+
+    async fn correct_bank_account(
+        &self,
+        request: Request<pb::CorrectBankAccountRequest>,
+    ) -> Result<Response<pb::HouseholdResponse>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let id = c.uuid("household_id", &req.household_id);
+        let account = bank_account(&mut c, "bank_account", &req.bank_account).to_string();
+        let reason = c.text("reason", &req.reason, crate::convert::MAX_TEXT_CHARS);
+        let corrected_by = c.text("corrected_by", &req.corrected_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let (id, reason, corrected_by) = (
+            id.expect("checked"),
+            reason.expect("checked"),
+            corrected_by.expect("checked"),
+        );
+        crate::scope::check_acting_person("corrected_by", &corrected_by)?;
+        self.0.authorize_household(id).await?;
+        let county = {
+            let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+            counties::get_household(&mut conn, id)
+                .await
+                .map_err(AppError::from)?
+                .ok_or_else(|| AppError::not_found("household", id))?
+                .county_code
+        };
+        // Sealed to the household's row, as at enrolment, before the lock.
+        let sealed = self.0.personal_data.seal(
+            Column::HouseholdBankAccount,
+            &id.to_string(),
+            &account,
+            personal_data::nonce()?,
+        );
+        let masked = mask_account(&account);
+        let response = self
+            .0
+            .write(
+                "CorrectBankAccount",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &county.clone(),
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        let household = counties::get_household(conn, id)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("household", id))?;
+                        let at = fangpin_store::timestamp(ctx.now);
+                        counties::correct_bank_account(
+                            conn,
+                            id,
+                            &household.bank_account_masked,
+                            &masked,
+                            &sealed,
+                            &corrected_by,
+                            &reason,
+                            &ctx.request_id,
+                            &at,
+                        )
+                        .await?;
+                        let household = counties::get_household(conn, id)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("household", id))?;
+                        let corrections = counties::list_account_corrections(conn, id).await?;
+                        Ok(household_to_pb(&household, &corrections))
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn record_premium(

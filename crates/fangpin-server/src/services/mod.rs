@@ -186,6 +186,7 @@ pub async fn post_for_claim(
             claim_id: claim.claim_id,
             relief_kind: claim.relief_kind,
             township_code: claim.village_code.get(..9).unwrap_or(&claim.village_code),
+            payout_attempt: claim.payout_returns,
         }),
         reverses: None,
         reference,

@@ -4,13 +4,13 @@
 
 use fangpin_domain::Fen;
 use fangpin_domain::assessment::net_payout;
-use fangpin_domain::claim::ClaimEvent;
+use fangpin_domain::claim::{ClaimEvent, ClaimState};
 use fangpin_domain::ledger::{Posting, PostingKind};
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, payout_service_server::PayoutService};
-use fangpin_store::Conn;
 use fangpin_store::claims::ClaimRecord;
 use fangpin_store::ledger as ledger_store;
+use fangpin_store::{Conn, counties};
 
 use crate::app::{App, WriteContext};
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
@@ -45,6 +45,55 @@ async fn file_and_reserve(
 ) -> Result<(), AppError> {
     transition(conn, claim, event, actor, reason, ctx).await?;
     let due = relief_due(claim)?;
+    reserve_relief(conn, claim, due, ctx).await?;
+    Ok(())
+}
+
+/// A transfer the bank returned after PayClaim posted it: the payout entry
+/// is reversed (the pool gets the money back), the relief is reserved again
+/// (it is still owed, so availability is not overstated), and the claim
+/// waits in `payout_failed` for the account to be corrected and the payout
+/// retried. The next payout is the claim's next attempt.
+async fn return_paid_claim(
+    conn: &mut Conn,
+    claim: &mut ClaimRecord,
+    actor: &str,
+    why: &str,
+    ctx: &WriteContext,
+) -> Result<(), AppError> {
+    transition(conn, claim, ClaimEvent::ReturnPayout, actor, why, ctx).await?;
+    let due = relief_due(claim)?;
+    if let Some(paid) = ledger_store::standing_payout(conn, claim.claim_id).await? {
+        assert_eq!(
+            paid.posting.amount, due,
+            "the payout paid what the claim is owed"
+        );
+        let new = ledger_store::NewEntry {
+            county_code: &claim.county_code,
+            policy_year: claim.policy_year,
+            posting: paid.posting.reversed(),
+            claim: Some(ledger_store::ClaimKeys {
+                claim_id: claim.claim_id,
+                relief_kind: claim.relief_kind,
+                township_code: claim.village_code.get(..9).unwrap_or(&claim.village_code),
+                payout_attempt: claim.payout_returns,
+            }),
+            reverses: Some(paid.entry_id),
+            reference: why,
+            request_id: &ctx.request_id,
+            now: ctx.now,
+        };
+        ledger_store::append_entry(conn, new).await?;
+    } else {
+        // Nothing moved at payout: the advance had covered the relief.
+        assert_eq!(
+            due,
+            Fen::ZERO,
+            "a paid claim owing relief has a payout entry"
+        );
+    }
+    claim.payout_returns += 1;
+    claim.payout = None;
     reserve_relief(conn, claim, due, ctx).await?;
     Ok(())
 }
@@ -142,6 +191,13 @@ impl PayoutService for PayoutApi {
                                 }
                             };
                         claim.payout = Some(due);
+                        // Which account the money went to, as it stood at
+                        // payment: a later correction does not rewrite it.
+                        let household = counties::get_household(conn, claim.household_id)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("household", claim.household_id))?;
+                        claim.paid_account_masked = Some(household.bank_account_masked);
+                        claim.paid_bank_reference = Some(bank_reference.clone());
                         Ok(pb::PayClaimResponse {
                             claim: Some(convert::claim_to_pb(claim)),
                             entry: entry.as_ref().map(convert::entry_to_pb),
@@ -184,6 +240,12 @@ impl PayoutService for PayoutApi {
                 move |conn, claim, ctx| {
                     Box::pin(async move {
                         let why = format!("bank returned transfer {bank_reference}: {reason}");
+                        if claim.state == ClaimState::Paid {
+                            // Returned after it was posted: reverse the payout,
+                            // owe the relief again.
+                            return_paid_claim(conn, claim, &recorded_by, &why, &ctx).await?;
+                            return Ok(claim_response(claim));
+                        }
                         transition(
                             conn,
                             claim,
@@ -241,15 +303,32 @@ impl PayoutService for PayoutApi {
                 claim_id,
                 move |conn, claim, ctx| {
                     Box::pin(async move {
-                        file_and_reserve(
-                            conn,
-                            claim,
-                            ClaimEvent::RetryPayout,
-                            &retried_by,
-                            &reason,
-                            &ctx,
-                        )
-                        .await?;
+                        // A return after payout reserved the relief again
+                        // already; a failure before payout voided it.
+                        if ledger_store::pending_reservation(conn, claim.claim_id)
+                            .await?
+                            .is_some()
+                        {
+                            transition(
+                                conn,
+                                claim,
+                                ClaimEvent::RetryPayout,
+                                &retried_by,
+                                &reason,
+                                &ctx,
+                            )
+                            .await?;
+                        } else {
+                            file_and_reserve(
+                                conn,
+                                claim,
+                                ClaimEvent::RetryPayout,
+                                &retried_by,
+                                &reason,
+                                &ctx,
+                            )
+                            .await?;
+                        }
                         Ok(claim_response(claim))
                     })
                 },

@@ -921,6 +921,9 @@ impl ScreeningService for ScreeningApi {
                                     publicity: None,
                                     recommendation_reason: None,
                                     objections: 0,
+                                    payout_returns: 0,
+                                    paid_account_masked: None,
+                                    paid_bank_reference: None,
                                 };
                                 super::claims::open_claim(
                                     conn,
