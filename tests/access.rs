@@ -562,6 +562,14 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             household_id: t.household.into(),
         }
         .encode_to_vec(),
+        "ResolveAdvanceReceivable" => pb::ResolveAdvanceReceivableRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            resolution: pb::ReceivableResolution::WrittenOff.into(),
+            note: "not to be recovered from a family in crisis".into(),
+            resolved_by: sub,
+        }
+        .encode_to_vec(),
         "CorrectBankAccount" => pb::CorrectBankAccountRequest {
             request_id: request_id(),
             household_id: t.household.into(),

@@ -181,6 +181,23 @@ impl Posting {
         }
     }
 
+    /// The posting that undoes `amount` of this one: a recovery of part of
+    /// an emergency advance (the excess over the relief) moves that much
+    /// back, and names the advance it reverses in part.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::BadAmount`] unless `0 < amount <= self.amount`.
+    pub fn partly_reversed(&self, amount: Fen) -> Result<Posting, LedgerError> {
+        if amount <= Fen::ZERO || amount > self.amount {
+            return Err(LedgerError::BadAmount(amount));
+        }
+        Ok(Posting {
+            amount,
+            ..self.reversed()
+        })
+    }
+
     /// Re-checks a posting read back from storage against the chart.
     pub fn verify(&self) -> Result<(), LedgerError> {
         let (debit, credit) = if self.reversal {
@@ -303,6 +320,22 @@ mod tests {
         assert_eq!(shortfall(b.pool()), Fen::from_yuan(50));
         assert_eq!(b.balance(Account::PremiumIncome), Fen::from_yuan(100));
         assert_eq!(b.balance(Account::ReliefPaid), Fen::from_yuan(150));
+    }
+
+    #[test]
+    fn a_partial_reversal_moves_part_of_it_back() {
+        let advance =
+            Posting::new(PostingKind::EmergencyAdvance, Fen::new(500_000)).expect("valid");
+        let recovery = advance
+            .partly_reversed(Fen::new(200_000))
+            .expect("within the advance");
+        assert_eq!(
+            (recovery.debit, recovery.credit),
+            (advance.credit, advance.debit)
+        );
+        assert!(recovery.reversal && recovery.verify().is_ok());
+        assert!(advance.partly_reversed(Fen::new(500_001)).is_err());
+        assert!(advance.partly_reversed(Fen::ZERO).is_err());
     }
 
     #[test]

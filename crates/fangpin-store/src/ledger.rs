@@ -538,18 +538,146 @@ pub async fn unreversed_entries(
 
 /// The claim's relief payout that stands: posted, not a reversal, not
 /// reversed. At most one, by the natural key per payout attempt.
-#[tracing::instrument(name = "store.ledger.standing_payout", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn standing_payout(conn: &mut Conn, claim_id: Uuid) -> Result<Option<EntryRecord>> {
+    standing_entry(conn, claim_id, PostingKind::ReliefPayout).await
+}
+
+/// The claim's entry of `kind` that is neither a reversal nor reversed.
+#[tracing::instrument(name = "store.ledger.standing_entry", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn standing_entry(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    kind: PostingKind,
+) -> Result<Option<EntryRecord>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ENTRY_COLUMNS} FROM ledger_entries e WHERE claim_id = $1 AND kind = 'relief_payout' \
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries e WHERE claim_id = $1 AND kind = $2 \
          AND reverses_entry_id IS NULL \
          AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.entry_id) \
          ORDER BY sequence LIMIT 1"
     )))
     .bind(claim_id.to_string())
+    .bind(kind.as_str())
     .fetch_optional(conn)
     .await?;
     row.as_ref().map(decode_entry).transpose()
+}
+
+/// An advance's excess owed back to the pool (see migration 0014).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivableRecord {
+    pub claim_id: Uuid,
+    pub amount: Fen,
+    pub state: String,
+    pub resolved_by: Option<String>,
+    pub resolution_note: Option<String>,
+}
+
+#[tracing::instrument(name = "store.ledger.insert_receivable", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn insert_receivable(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    claim_id: Uuid,
+    amount: Fen,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO advance_receivables (claim_id, county_code, policy_year, amount_fen, state, raised_at) \
+         VALUES ($1, $2, $3, $4, 'open', $5)",
+    )
+    .bind(claim_id.to_string())
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(amount.get())
+    .bind(timestamp(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(name = "store.ledger.get_receivable", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn get_receivable(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ReceivableRecord>> {
+    let row = sqlx::query(
+        "SELECT amount_fen, state, resolved_by, resolution_note FROM advance_receivables WHERE claim_id = $1",
+    )
+    .bind(claim_id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(ReceivableRecord {
+            claim_id,
+            amount: Fen::new(col(&r, "amount_fen")?),
+            state: col(&r, "state")?,
+            resolved_by: col(&r, "resolved_by")?,
+            resolution_note: col(&r, "resolution_note")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks an open receivable recovered or written off.
+#[tracing::instrument(name = "store.ledger.resolve_receivable", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn resolve_receivable(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    state: &str,
+    resolved_by: &str,
+    note: &str,
+    entry_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    assert!(matches!(state, "recovered" | "written_off"), "a resolution");
+    let done = sqlx::query(
+        "UPDATE advance_receivables SET state = $1, resolved_by = $2, resolution_note = $3, resolved_at = $4, \
+         entry_id = $5 WHERE claim_id = $6 AND state = 'open'",
+    )
+    .bind(state)
+    .bind(resolved_by)
+    .bind(note)
+    .bind(timestamp(now))
+    .bind(entry_id.map(|e| e.to_string()))
+    .bind(claim_id.to_string())
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "receivable of claim {claim_id} was not open"
+        )));
+    }
+    Ok(())
+}
+
+/// A year's receivables by state: (open count, open, recovered, written off).
+#[tracing::instrument(name = "store.ledger.receivable_totals", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = policy_year))]
+pub async fn receivable_totals(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+) -> Result<(u64, Fen, Fen, Fen)> {
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n, CAST(SUM(amount_fen) AS BIGINT) AS total FROM advance_receivables \
+         WHERE county_code = $1 AND policy_year = $2 GROUP BY state",
+    )
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .fetch_all(conn)
+    .await?;
+    let (mut open_count, mut open, mut recovered, mut written_off) =
+        (0u64, Fen::ZERO, Fen::ZERO, Fen::ZERO);
+    for r in &rows {
+        let state: String = col(r, "state")?;
+        let total = Fen::new(col(r, "total")?);
+        match state.as_str() {
+            "open" => {
+                open_count = u64::try_from(col::<i64>(r, "n")?).unwrap_or(0);
+                open = total;
+            }
+            "recovered" => recovered = total,
+            "written_off" => written_off = total,
+            other => return Err(StoreError::Corrupt(format!("receivable state {other:?}"))),
+        }
+    }
+    Ok((open_count, open, recovered, written_off))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

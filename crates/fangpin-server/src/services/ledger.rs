@@ -122,6 +122,7 @@ async fn reconciliation(
             })
             .collect()
     };
+    let receivables = ledger_store::receivable_totals(conn, county, year).await?;
     let by_kind = lines(by_kind, |c| &c.relief_kind);
     let by_township = lines(by_township, |c| &c.township_code);
     Ok(pb::Reconciliation {
@@ -142,6 +143,10 @@ async fn reconciliation(
         by_relief_kind: by_kind,
         by_township,
         entries,
+        receivables_open_yuan: receivables.1.to_string(),
+        receivables_recovered_yuan: receivables.2.to_string(),
+        receivables_written_off_yuan: receivables.3.to_string(),
+        receivables_open: u32::try_from(receivables.0).unwrap_or(u32::MAX),
     })
 }
 
@@ -473,6 +478,18 @@ impl LedgerService for LedgerApi {
                         let (open, total) =
                             claim_store::claims_not_final(conn, &county, year, MAX_CLAIMS_LISTED)
                                 .await?;
+                        let (receivables, owed, _, _) =
+                            ledger_store::receivable_totals(conn, &county, year).await?;
+                        if receivables > 0 {
+                            return Err(AppError::precondition(
+                                "RECEIVABLES_OPEN",
+                                format!("ledger/{county}/{year}"),
+                                format!(
+                                    "{receivables} advance receivables of {year} ({owed}) are open: \
+                                     record their recovery or write them off first"
+                                ),
+                            ));
+                        }
                         if total > 0 {
                             let listed: Vec<String> = open
                                 .iter()
@@ -677,6 +694,146 @@ impl LedgerService for LedgerApi {
                         year_event(conn, &county, year, "reopen", &reopened_by, &reason, &ctx)
                             .await?;
                         year_status(conn, &county, year).await
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn resolve_advance_receivable(
+        &self,
+        request: Request<pb::ResolveAdvanceReceivableRequest>,
+    ) -> Result<Response<pb::AdvanceReceivable>, Status> {
+        let req = request.into_inner();
+        let (request_id, claim_id) = crate::services::claim_ids(&req.request_id, &req.claim_id)?;
+        let mut c = Check::new();
+        let recovered = match pb::ReceivableResolution::try_from(req.resolution) {
+            Ok(pb::ReceivableResolution::Recovered) => Some(true),
+            Ok(pb::ReceivableResolution::WrittenOff) => Some(false),
+            _ => {
+                c.bad("resolution", "must be RECOVERED or WRITTEN_OFF");
+                None
+            }
+        };
+        let note = c.text("note", &req.note, MAX_TEXT_CHARS);
+        let resolved_by = c.text("resolved_by", &req.resolved_by, MAX_LABEL_CHARS);
+        c.finish()?;
+        let (recovered, note, resolved_by) = (
+            recovered.expect("checked"),
+            note.expect("checked"),
+            resolved_by.expect("checked"),
+        );
+        crate::scope::check_acting_person("resolved_by", &resolved_by)?;
+        let response = self
+            .0
+            .write_claim(
+                "ResolveAdvanceReceivable",
+                &req,
+                &request_id,
+                claim_id,
+                move |conn, claim, ctx| {
+                    Box::pin(async move {
+                        let receivable = ledger_store::get_receivable(conn, claim.claim_id)
+                            .await?
+                            .filter(|r| r.state == "open")
+                            .ok_or_else(|| {
+                                AppError::precondition(
+                                    "RECEIVABLE",
+                                    format!("claim/{claim_id}"),
+                                    "the claim has no open advance receivable",
+                                )
+                            })?;
+                        let entry = if recovered {
+                            let advance = ledger_store::standing_entry(
+                                conn,
+                                claim.claim_id,
+                                PostingKind::EmergencyAdvance,
+                            )
+                            .await?
+                            .ok_or_else(|| {
+                                AppError::Store(fangpin_store::StoreError::Corrupt(format!(
+                                    "claim {claim_id} has a receivable but no advance entry"
+                                )))
+                            })?;
+                            let posting = advance
+                                .posting
+                                .partly_reversed(receivable.amount)
+                                .map_err(|e| AppError::invalid("amount", e.to_string()))?;
+                            let reference = format!("advance excess recovered: {note}");
+                            let new = NewEntry {
+                                county_code: &claim.county_code,
+                                policy_year: claim.policy_year,
+                                posting,
+                                claim: Some(ledger_store::ClaimKeys {
+                                    claim_id: claim.claim_id,
+                                    relief_kind: claim.relief_kind,
+                                    township_code: claim
+                                        .village_code
+                                        .get(..9)
+                                        .unwrap_or(&claim.village_code),
+                                    payout_attempt: claim.payout_returns,
+                                }),
+                                reverses: Some(advance.entry_id),
+                                reference: &reference,
+                                request_id: &ctx.request_id,
+                                now: ctx.now,
+                            };
+                            Some(ledger_store::append_entry(conn, new).await?)
+                        } else {
+                            None
+                        };
+                        let state = if recovered {
+                            "recovered"
+                        } else {
+                            "written_off"
+                        };
+                        ledger_store::resolve_receivable(
+                            conn,
+                            claim.claim_id,
+                            state,
+                            &resolved_by,
+                            &note,
+                            entry.as_ref().map(|e| e.entry_id),
+                            ctx.now,
+                        )
+                        .await?;
+                        let history = fangpin_store::claims::TransitionRecord {
+                            from_state: Some(claim.state),
+                            to_state: claim.state,
+                            event: format!("advance_receivable_{state}"),
+                            actor: resolved_by.clone(),
+                            reason: format!("{}: {note}", receivable.amount),
+                            at: timestamp(ctx.now),
+                        };
+                        claim_store::append_transition(
+                            conn,
+                            claim.claim_id,
+                            &history,
+                            &ctx.request_id,
+                        )
+                        .await?;
+                        if recovered {
+                            settle_flags(
+                                conn,
+                                &claim.county_code,
+                                claim.policy_year,
+                                None,
+                                ctx.now,
+                            )
+                            .await?;
+                        }
+                        Ok(pb::AdvanceReceivable {
+                            claim_id: claim.claim_id.to_string(),
+                            amount_yuan: receivable.amount.to_string(),
+                            state: state.to_string(),
+                            resolved_by,
+                            note,
+                            entry: entry.as_ref().map(convert::entry_to_pb),
+                            pool: Some(
+                                pool_balance(conn, &claim.county_code, claim.policy_year).await?,
+                            ),
+                        })
                     })
                 },
             )

@@ -242,6 +242,48 @@ pub async fn settle_flags(
     Ok(ledger_store::clear_flags_by(conn, county_code, policy_year, by_entry, now).await?)
 }
 
+/// Records that `excess` of the claim's emergency advance is owed back to
+/// the pool (the advance was larger than the relief, or the survey rejected
+/// the claim), once per claim, with a line in its history.
+pub async fn raise_advance_receivable(
+    conn: &mut Conn,
+    claim: &ClaimRecord,
+    excess: Fen,
+    ctx: &WriteContext,
+) -> Result<(), AppError> {
+    if excess <= Fen::ZERO
+        || ledger_store::get_receivable(conn, claim.claim_id)
+            .await?
+            .is_some()
+    {
+        return Ok(());
+    }
+    ledger_store::insert_receivable(
+        conn,
+        &claim.county_code,
+        claim.policy_year,
+        claim.claim_id,
+        excess,
+        ctx.now,
+    )
+    .await?;
+    let relief = claim.assessment.as_ref().map_or(Fen::ZERO, |a| a.amount);
+    let note = TransitionRecord {
+        from_state: Some(claim.state),
+        to_state: claim.state,
+        event: "advance_receivable".into(),
+        actor: "system:ledger".into(),
+        reason: format!(
+            "emergency advance {} exceeds the relief {relief}: {excess} is owed back to the pool \
+             (recover it or write it off)",
+            claim.advance
+        ),
+        at: timestamp(ctx.now),
+    };
+    claim_store::append_transition(conn, claim.claim_id, &note, &ctx.request_id).await?;
+    Ok(())
+}
+
 pub fn claim_response(claim: &ClaimRecord) -> pb::ClaimResponse {
     pb::ClaimResponse {
         claim: Some(convert::claim_to_pb(claim)),

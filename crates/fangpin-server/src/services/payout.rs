@@ -46,6 +46,10 @@ async fn file_and_reserve(
     transition(conn, claim, event, actor, reason, ctx).await?;
     let due = relief_due(claim)?;
     reserve_relief(conn, claim, due, ctx).await?;
+    // An advance larger than the relief is not lost: its excess is owed back.
+    let assessed = claim.assessment.as_ref().map_or(Fen::ZERO, |a| a.amount);
+    let excess = claim.advance.checked_sub(assessed).unwrap_or(Fen::ZERO);
+    crate::services::raise_advance_receivable(conn, claim, excess, ctx).await?;
     Ok(())
 }
 

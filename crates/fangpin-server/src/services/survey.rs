@@ -262,6 +262,12 @@ impl SurveyService for SurveyApi {
                         ClaimEvent::RecommendRejection
                     };
                     transition(conn, claim, event, &surveyor, &reason, &ctx).await?;
+                    if event == ClaimEvent::RecommendRejection {
+                        // Help given first on a case the survey then rejects
+                        // is owed back whole.
+                        crate::services::raise_advance_receivable(conn, claim, claim.advance, &ctx)
+                            .await?;
+                    }
                     claim.recommendation_reason = Some(reason);
                     Ok(claim_response(claim))
                 })
