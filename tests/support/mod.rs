@@ -111,6 +111,12 @@ impl TestServer {
     /// personal-data key: `restart_options` starts from the first server's), as
     /// an operator restarts fangpind with a new configuration.
     pub async fn restart_with(mut self, options: ServerOptions) -> TestServer {
+        self.restart(options).await;
+        self
+    }
+
+    /// `restart_with`, in place.
+    pub async fn restart(&mut self, options: ServerOptions) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -122,7 +128,7 @@ impl TestServer {
         }
         let db = std::mem::replace(&mut self.db, TestDb::Moved);
         let (url, clock) = (self.database_url.clone(), self.clock.clone());
-        TestServer::serve(url, db, clock, options).await
+        *self = TestServer::serve(url, db, clock, options).await;
     }
 
     /// Default options with this server's personal-data key, for `restart_with`.
