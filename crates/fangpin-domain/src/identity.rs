@@ -134,6 +134,90 @@ pub enum IdError {
 pub struct ResidentId(String);
 
 impl ResidentId {
+    /// The date of birth in positions 7-14 (checked real by `parse`).
+    pub fn birth_date(&self) -> chrono::NaiveDate {
+        chrono::NaiveDate::parse_from_str(&self.as_str()[6..14], "%Y%m%d")
+            .expect("a parsed ID number has a real birth date")
+    }
+}
+
+/// A person's relation to the head of the household (与户主关系), a closed set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// 户主
+    Head,
+    /// 配偶
+    Spouse,
+    /// 子女
+    Child,
+    /// 父母
+    Parent,
+    /// 祖父母、外祖父母
+    Grandparent,
+    /// 孙子女、外孙子女
+    Grandchild,
+    /// 兄弟姐妹
+    Sibling,
+    /// 儿媳、女婿
+    ChildInLaw,
+    /// 其他
+    Other,
+}
+
+impl Relation {
+    pub const ALL: [Relation; 9] = [
+        Relation::Head,
+        Relation::Spouse,
+        Relation::Child,
+        Relation::Parent,
+        Relation::Grandparent,
+        Relation::Grandchild,
+        Relation::Sibling,
+        Relation::ChildInLaw,
+        Relation::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Head => "head",
+            Relation::Spouse => "spouse",
+            Relation::Child => "child",
+            Relation::Parent => "parent",
+            Relation::Grandparent => "grandparent",
+            Relation::Grandchild => "grandchild",
+            Relation::Sibling => "sibling",
+            Relation::ChildInLaw => "child_in_law",
+            Relation::Other => "other",
+        }
+    }
+
+    /// The register's own words too: 户主, 配偶, 子女 (儿子, 女儿), 父母 (父亲,
+    /// 母亲), 祖父母, 外祖父母, 孙子女, 外孙子女, 兄弟姐妹, 儿媳, 女婿, 其他.
+    pub fn parse(text: &str) -> Option<Relation> {
+        let text = text.trim();
+        if let Some(r) = Relation::ALL.into_iter().find(|r| r.as_str() == text) {
+            return Some(r);
+        }
+        Some(match text {
+            "户主" => Relation::Head,
+            "配偶" | "妻" | "夫" => Relation::Spouse,
+            "子女" | "儿子" | "女儿" | "子" | "女" => Relation::Child,
+            "父母" | "父亲" | "母亲" => Relation::Parent,
+            "祖父母" | "外祖父母" | "祖父" | "祖母" | "外祖父" | "外祖母" => {
+                Relation::Grandparent
+            }
+            "孙子女" | "外孙子女" | "孙子" | "孙女" | "外孙子" | "外孙女" => {
+                Relation::Grandchild
+            }
+            "兄弟姐妹" | "兄" | "弟" | "姐" | "妹" => Relation::Sibling,
+            "儿媳" | "女婿" => Relation::ChildInLaw,
+            "其他" => Relation::Other,
+            _ => return None,
+        })
+    }
+}
+
+impl ResidentId {
     /// Parses and validates a resident ID. Nothing is trimmed, so stray whitespace
     /// is reported rather than silently accepted. A lower-case 'x' is accepted and
     /// stored upper-case, because hand-typed rosters use both.
@@ -484,6 +568,31 @@ impl TryFrom<String> for VillageCode {
 impl From<VillageCode> for String {
     fn from(code: VillageCode) -> String {
         code.0
+    }
+}
+
+#[cfg(test)]
+mod relation_tests {
+    use super::*;
+
+    #[test]
+    fn relations_are_a_closed_set_in_either_language() {
+        for r in Relation::ALL {
+            assert_eq!(Relation::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Relation::parse("配偶"), Some(Relation::Spouse));
+        assert_eq!(Relation::parse("外孙女"), Some(Relation::Grandchild));
+        assert_eq!(Relation::parse("boss"), None);
+        assert_eq!(Relation::parse(""), None);
+    }
+
+    #[test]
+    fn the_birth_date_is_read_from_the_number() {
+        let id = ResidentId::from_first17("13042619650512123").expect("valid");
+        assert_eq!(
+            id.birth_date(),
+            chrono::NaiveDate::from_ymd_opt(1965, 5, 12).expect("date")
+        );
     }
 }
 

@@ -21,6 +21,7 @@ pub mod personal_data;
 pub mod policy;
 pub mod publicity;
 pub mod screening;
+pub mod text;
 pub mod year;
 
 pub use money::Fen;

@@ -205,6 +205,14 @@ impl Policy {
         if !(2000..=2100).contains(&self.policy_year) {
             bad("policy_year".into(), "must be between 2000 and 2100");
         }
+        // The policy year is the year its dates lie in: a 2027 policy dated
+        // in 2026 would take 2026's events into 2027's pool.
+        if chrono::Datelike::year(&self.starts_on) != self.policy_year {
+            bad("starts_on".into(), "must lie in the policy year");
+        }
+        if chrono::Datelike::year(&self.ends_on) != self.policy_year {
+            bad("ends_on".into(), "must lie in the policy year");
+        }
         if self.ends_on < self.starts_on {
             bad("ends_on".into(), "must not be before starts_on");
         } else if (self.ends_on - self.starts_on).num_days() > 366 {

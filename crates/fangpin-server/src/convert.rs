@@ -88,8 +88,8 @@ impl Check {
             self.bad(field, format!("must be at most {max} characters"));
             return None;
         }
-        if trimmed.chars().any(char::is_control) {
-            self.bad(field, "must not contain control characters");
+        if let Some(problem) = fangpin_domain::text::display_text_problem(trimmed) {
+            self.bad(field, problem);
             return None;
         }
         Some(trimmed.to_string())

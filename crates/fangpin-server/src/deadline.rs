@@ -3,7 +3,8 @@
 //! limited here instead: every call gets the configured request timeout,
 //! except the streaming import, which gets `STREAMING_IMPORT_LIMIT` (and an
 //! idle limit between its messages, in the handler). A client's own
-//! `grpc-timeout` still applies on top, through tonic.
+//! `grpc-timeout` still applies on top, through tonic. A request message over
+//! the size limit is answered RESOURCE_EXHAUSTED here as well.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -79,11 +80,30 @@ where
             // Dropping the handler on expiry rolls its transaction back, as a
             // client's own deadline would.
             match tokio::time::timeout(limit, inner.call(request)).await {
-                Ok(response) => response,
+                Ok(Ok(response)) => Ok(resource_exhausted_for_size(response)),
+                Ok(Err(never)) => match never {},
                 Err(_) => Ok(Status::cancelled("Timeout expired").into_http()),
             }
         })
     }
+}
+
+/// tonic answers a request message over the size limit with OUT_OF_RANGE;
+/// gRPC names that RESOURCE_EXHAUSTED (the client sent more than the server
+/// takes), and clients retry on neither. The refusal is a headers-only
+/// response, so its status is rewritten here, message kept.
+fn resource_exhausted_for_size<B>(mut response: http::Response<B>) -> http::Response<B> {
+    const TOO_LARGE: &str = "Error, decoded message length too large";
+    let headers = response.headers_mut();
+    let too_large = headers.get("grpc-status").is_some_and(|v| v == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| m.replace("%20", " ").starts_with(TOO_LARGE));
+    if too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use fangpin_store::counties::{self, CountyRecord, HouseholdRecord, PersonRecord}
 use fangpin_store::ledger as ledger_store;
 use uuid::Uuid;
 
-use fangpin_domain::identity::ResidentId;
+use fangpin_domain::identity::{Relation, ResidentId};
 use fangpin_domain::personal_data::{Column, mask_account};
 
 use crate::app::App;
@@ -195,6 +195,7 @@ impl EnrollmentService for EnrollmentApi {
         request: Request<pb::EnrollHouseholdRequest>,
     ) -> Result<Response<pb::HouseholdResponse>, Status> {
         let req = request.into_inner();
+        let today = self.0.today();
         let mut c = Check::new();
         let request_id = c.request_id(&req.request_id);
         let county = c.county("county_code", &req.county_code);
@@ -230,11 +231,47 @@ impl EnrollmentService for EnrollmentApi {
             let i = persons.len().saturating_sub(1);
             let id = c.resident_id(&at("id_number", i), &person.id_number);
             let name = c.text(&at("name", i), &person.name, MAX_LABEL_CHARS);
+            // A closed set (与户主关系), and one head: the head is the
+            // `head` person, so no member may be another.
             let relation = if default_relation.is_empty() {
-                c.text(&at("relation", i), &person.relation, 20)
-            } else {
+                match Relation::parse(&person.relation) {
+                    Some(Relation::Head) => {
+                        c.bad(
+                            &at("relation", i),
+                            "a household has one head: the `head` person",
+                        );
+                        None
+                    }
+                    Some(r) => Some(r.as_str().to_string()),
+                    None => {
+                        c.bad(
+                            &at("relation", i),
+                            "must be one of spouse, child, parent, grandparent, grandchild, \
+                             sibling, child_in_law, other (or 配偶, 子女, 父母, ...)",
+                        );
+                        None
+                    }
+                }
+            } else if person.relation.trim().is_empty()
+                || Relation::parse(&person.relation) == Some(Relation::Head)
+            {
                 Some(default_relation.to_string())
+            } else {
+                c.bad(&at("relation", i), "the head's relation is head (户主)");
+                None
             };
+            // Nobody enrolled is born after the day of enrolment.
+            if let Some(id) = &id
+                && id.birth_date() > today
+            {
+                c.bad(
+                    &at("id_number", i),
+                    format!(
+                        "the birth date {} lies after the enrolment date {today}",
+                        id.birth_date()
+                    ),
+                );
+            }
             if let Some(id) = &id
                 && persons
                     .iter()
