@@ -523,6 +523,10 @@ pub mod test_data {
             pool_yuan: "0.00".to_owned(),
             pending_yuan: "0.00".to_owned(),
             ties: true,
+            receivables_open_yuan: "0.00".to_owned(),
+            receivables_recovered_yuan: "0.00".to_owned(),
+            receivables_written_off_yuan: "0.00".to_owned(),
+            receivables_open: 0,
             by_relief_kind: vec![
                 line("illness", 5, "150000.25", "6000.00"),
                 line("schooling", 3, "30400.00", "0.00"),

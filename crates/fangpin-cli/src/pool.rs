@@ -559,6 +559,13 @@ mod tests {
                 ..Default::default()
             }))
         }
+        async fn resolve_advance_receivable(
+            &self,
+            _: Request<pb::ResolveAdvanceReceivableRequest>,
+        ) -> Result<Response<pb::AdvanceReceivable>, Status> {
+            Err(Status::unimplemented("not used by these tests"))
+        }
+
         async fn match_bank_statement(
             &self,
             r: Request<pb::MatchBankStatementRequest>,
