@@ -1082,7 +1082,7 @@ async fn a_year_in_the_life_of_a_county() {
             continue;
         }
         let key = (claim.policy_year, claim.policy_version);
-        if !policies.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = policies.entry(key) {
             let policy =
                 y.s.policy()
                     .get_policy(pb::GetPolicyRequest {
@@ -1095,7 +1095,7 @@ async fn a_year_in_the_life_of_a_county() {
                     .into_inner()
                     .policy
                     .expect("policy");
-            policies.insert(key, policy);
+            slot.insert(policy);
         }
         let household = &y.households[case.household];
         let relief = recompute(&policies[&key], household.kind, &claim);

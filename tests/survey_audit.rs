@@ -177,3 +177,72 @@ async fn an_objection_needs_new_findings_and_both_sets_stay_in_the_history() {
     assert!(sets.iter().all(|t| t.actor == SURVEYOR && !t.at.is_empty()));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn assign_survey_hands_a_claim_on_without_moving_its_deadline() {
+    let s = TestServer::start(date(2026, 3, 1)).await;
+    flow::funded_county(&s, 2026, "1000000.00").await;
+    let (id, _) = flow::filed_claim(&s, 2026, flow::VILLAGE, 1).await;
+    let household = s
+        .claims()
+        .get_claim(pb::GetClaimRequest { claim_id: id })
+        .await
+        .expect("claim")
+        .into_inner()
+        .claim
+        .expect("claim")
+        .household_id;
+    s.set_date(date(2026, 4, 1));
+    let claim = s
+        .claims()
+        .submit_claim(pb::SubmitClaimRequest {
+            request_id: request_id(),
+            household_id: household,
+            relief_kind: pb::ReliefKind::Accident.into(),
+            channel: pb::Channel::VillageApplication.into(),
+            event_date: "2026-03-30".into(),
+            event_reference: "火灾-1".into(),
+            claimed_cost_yuan: "30000.00".into(),
+            description: String::new(),
+            submitted_by: "village-committee".into(),
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .claim
+        .expect("claim");
+    let assign = |surveyor: &str| pb::AssignSurveyRequest {
+        request_id: request_id(),
+        claim_id: claim.claim_id.clone(),
+        surveyor: surveyor.into(),
+        insurer: INSURER.into(),
+        assigned_by: "county".into(),
+    };
+    let first = s
+        .survey()
+        .assign_survey(assign(SURVEYOR))
+        .await
+        .expect("assign")
+        .into_inner()
+        .claim
+        .expect("claim");
+    s.set_date(date(2026, 4, 8));
+    let handed_on = s
+        .survey()
+        .assign_survey(assign("surveyor-wang"))
+        .await
+        .expect("hand on while under survey")
+        .into_inner()
+        .claim
+        .expect("claim");
+    assert_eq!(handed_on.surveyor, "surveyor-wang");
+    assert_eq!(
+        first.survey_deadline, claim.survey_deadline,
+        "fixed at intake"
+    );
+    assert_eq!(
+        handed_on.survey_deadline, claim.survey_deadline,
+        "handing on does not move it"
+    );
+    s.stop().await;
+}
