@@ -570,6 +570,7 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             resolved_by: sub,
         }
         .encode_to_vec(),
+        "GetServiceInfo" => pb::GetServiceInfoRequest {}.encode_to_vec(),
         "CorrectBankAccount" => pb::CorrectBankAccountRequest {
             request_id: request_id(),
             household_id: t.household.into(),

@@ -82,6 +82,14 @@ async fn history(s: &TestServer, id: &str) -> Vec<pb::Transition> {
         .transitions
 }
 
+async fn service_info(s: &TestServer) -> pb::ServiceInfo {
+    fangpin_proto::v1::service_info_service_client::ServiceInfoServiceClient::new(s.channel.clone())
+        .get_service_info(pb::GetServiceInfoRequest {})
+        .await
+        .expect("service info")
+        .into_inner()
+}
+
 async fn queue(s: &TestServer) -> Vec<pb::WorkItem> {
     s.survey()
         .list_work_queue(pb::ListWorkQueueRequest {
@@ -101,6 +109,16 @@ async fn late_december_intake_gets_provisional_deadlines_recounted_when_the_year
     let s = TestServer::start(date(2026, 12, 21)).await;
     register_county(&s).await;
     put_policy(&s, 2026).await;
+    // Ten days of coverage left: the service says so.
+    let info = service_info(&s).await;
+    assert_eq!(
+        (info.calendar_last_year, info.calendar_days_left),
+        (2026, 10)
+    );
+    assert!(
+        info.calendar_warning.contains("2026-12-31 (10 days)"),
+        "{info:?}"
+    );
     let late = submit(&s, 1).await;
     // 12-22..12-25 (4), 12-28..12-31 (8), then 2027 counted Monday to
     // Friday: 01-01 (9), 01-04..01-08 (14), 01-11 (15).
@@ -137,6 +155,9 @@ async fn late_december_intake_gets_provisional_deadlines_recounted_when_the_year
         ..s.restart_options()
     };
     let s = s.restart_with(options.clone()).await;
+    let info = service_info(&s).await;
+    assert_eq!(info.calendar_last_covered_day, "2027-12-31");
+    assert_eq!(info.calendar_warning, "", "a year of coverage ahead");
     let recounted = claim(&s, &late.claim_id).await;
     // 2027-01-01 is a day off in the loaded year: one working day later.
     assert_eq!(recounted.survey_deadline, "2027-01-12");

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 9] = [
+const PROTOS: [&str; 10] = [
     "fangpin/v1/common.proto",
     "fangpin/v1/policy.proto",
     "fangpin/v1/enrollment.proto",
@@ -12,6 +12,7 @@ const PROTOS: [&str; 9] = [
     "fangpin/v1/payout.proto",
     "fangpin/v1/ledger.proto",
     "fangpin/v1/screening.proto",
+    "fangpin/v1/service_info.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -81,7 +81,8 @@ fn check_calendar(file: &Path) -> Result<()> {
     );
     for year in first..=last {
         let (off, make_up) = merged.year_counts(year)?;
-        let statutory = fangpin_domain::calendar::statutory_holiday_days(year).unwrap_or(0);
+        let statutory = fangpin_domain::calendar::statutory_holiday_days(year).unwrap_or(0)
+            + fangpin_domain::calendar::extra_days_off(year);
         println!(
             "  {year}: {off} weekdays off, {make_up} make-up working days, net {} (statutory {statutory}){}",
             i64::from(off) - i64::from(make_up),

@@ -15,6 +15,7 @@ mod pool;
 mod premium;
 mod publicity;
 mod screening;
+mod service;
 mod status;
 mod survey;
 
@@ -98,6 +99,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The server's version, date and working-day calendar coverage
+    Status,
     /// Counties and their insurer
     #[command(subcommand)]
     County(county::Cmd),
@@ -162,6 +165,7 @@ async fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Status => service::run(&ctx).await,
         Command::County(cmd) => county::run(&ctx, cmd).await,
         Command::Policy(cmd) => policy::run(&ctx, cmd).await,
         Command::Household(cmd) => household::run(&ctx, cmd).await,

@@ -249,6 +249,9 @@ pub static MATRIX: &[RpcRule] = {
         rule("/fangpin.v1.ScreeningService/GetScreeningRun", R, County, &[C, A]),
         rule("/fangpin.v1.ScreeningService/ListScreeningCandidates", R, County, &[C, A]),
         rule("/fangpin.v1.ScreeningService/CreateScreeningClaims", W, County, &[C]),
+        // The service's own version, date and calendar coverage: nothing of
+        // a county, for everyone who works the claims (feeders only import).
+        rule("/fangpin.v1.ServiceInfoService/GetServiceInfo", R, Listing, &[S, V, T, C, F, A]),
     ]
 };
 
@@ -649,7 +652,11 @@ mod tests {
 
     /// Every .proto of the API, read at compile time so the test needs no
     /// working directory. `proto_files_are_all_listed` catches a new file.
-    const PROTOS: [(&str, &str); 9] = [
+    const PROTOS: [(&str, &str); 10] = [
+        (
+            "service_info.proto",
+            include_str!("../../../proto/fangpin/v1/service_info.proto"),
+        ),
         (
             "claim.proto",
             include_str!("../../../proto/fangpin/v1/claim.proto"),
@@ -744,8 +751,8 @@ mod tests {
         let declared: Vec<String> = PROTOS.iter().flat_map(|(_, s)| declared_rpcs(s)).collect();
         let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
         assert_eq!(declared.len(), declared_set.len(), "an RPC declared twice");
-        // Eight services and forty-two RPCs today; the parser found them all.
-        assert_eq!(declared.len(), 42, "{declared:#?}");
+        // Nine services and forty-three RPCs today; the parser found them all.
+        assert_eq!(declared.len(), 43, "{declared:#?}");
 
         let table: Vec<&str> = MATRIX.iter().map(|r| r.method).collect();
         let table_set: BTreeSet<&str> = table.iter().copied().collect();

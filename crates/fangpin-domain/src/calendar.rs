@@ -116,7 +116,7 @@ pub fn statutory_holiday_days(year: i32) -> Option<u32> {
 /// statutory ones. The only one: 国办发明电〔2020〕1号 extended the 2020 Spring
 /// Festival by two weekdays off for COVID-19 control (01-31 off, the
 /// Saturday 02-01 make-up day cancelled).
-fn extra_days_off(year: i32) -> u32 {
+pub fn extra_days_off(year: i32) -> u32 {
     if year == 2020 { 2 } else { 0 }
 }
 

@@ -33,17 +33,17 @@ const RECOMPUTE_BATCH: u32 = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarFileError {
-    #[error("calendar.file {path}: {source}")]
+    #[error("calendar.file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("calendar.file {path}: larger than {MAX_CALENDAR_FILE_BYTES} bytes, not a calendar")]
     TooLarge { path: PathBuf },
-    #[error("calendar.file {path}: {source}")]
+    #[error("calendar.file {path}: {error}")]
     Invalid {
         path: PathBuf,
-        source: CalendarError,
+        error: CalendarError,
     },
 }
 
@@ -51,9 +51,9 @@ pub enum CalendarFileError {
 /// data follows (format, statutory holidays), and returns the built-in
 /// calendar extended by it.
 pub fn load_file(path: &Path) -> Result<WorkCalendar, CalendarFileError> {
-    let read = |source| CalendarFileError::Read {
+    let read = |error| CalendarFileError::Read {
         path: path.to_owned(),
-        source,
+        error,
     };
     if std::fs::metadata(path).map_err(read)?.len() > MAX_CALENDAR_FILE_BYTES {
         return Err(CalendarFileError::TooLarge {
@@ -61,9 +61,9 @@ pub fn load_file(path: &Path) -> Result<WorkCalendar, CalendarFileError> {
         });
     }
     let text = std::fs::read_to_string(path).map_err(read)?;
-    let invalid = |source| CalendarFileError::Invalid {
+    let invalid = |error| CalendarFileError::Invalid {
         path: path.to_owned(),
-        source,
+        error,
     };
     let file = WorkCalendar::parse_checked(&text).map_err(invalid)?;
     WorkCalendar::official().extended_by(&file).map_err(invalid)

@@ -33,7 +33,9 @@ use fangpin_proto::v1::{
     claim_service_server::ClaimServiceServer, enrollment_service_server::EnrollmentServiceServer,
     ledger_service_server::LedgerServiceServer, payout_service_server::PayoutServiceServer,
     policy_service_server::PolicyServiceServer, publicity_service_server::PublicityServiceServer,
-    screening_service_server::ScreeningServiceServer, survey_service_server::SurveyServiceServer,
+    screening_service_server::ScreeningServiceServer,
+    service_info_service_server::ServiceInfoServiceServer,
+    survey_service_server::SurveyServiceServer,
 };
 use fangpin_store::Store;
 use tokio::net::TcpListener;
@@ -208,6 +210,10 @@ pub async fn run_with_health_listener(
         services::screening::ScreeningApi::new(app.clone())
     );
 
+    let service_info = limited!(
+        ServiceInfoServiceServer,
+        services::service_info::ServiceInfoApi(app.clone())
+    );
     health
         .set_serving::<PolicyServiceServer<services::policy::PolicyApi>>()
         .await;
@@ -231,6 +237,9 @@ pub async fn run_with_health_listener(
         .await;
     health
         .set_serving::<ScreeningServiceServer<services::screening::ScreeningApi>>()
+        .await;
+    health
+        .set_serving::<ServiceInfoServiceServer<services::service_info::ServiceInfoApi>>()
         .await;
 
     let local = listener.local_addr()?;
@@ -335,6 +344,7 @@ pub async fn run_with_health_listener(
         .add_service(payout)
         .add_service(ledger)
         .add_service(screening)
+        .add_service(service_info)
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::pin!(serve);
 
@@ -390,7 +400,7 @@ pub async fn run_with_health_listener(
 }
 
 /// Every fangpin service, as gRPC health names them.
-const SERVICE_NAMES: [&str; 8] = [
+const SERVICE_NAMES: [&str; 9] = [
     <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
     <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,
     <ClaimServiceServer<services::claims::ClaimApi> as NamedService>::NAME,
@@ -399,4 +409,5 @@ const SERVICE_NAMES: [&str; 8] = [
     <PayoutServiceServer<services::payout::PayoutApi> as NamedService>::NAME,
     <LedgerServiceServer<services::ledger::LedgerApi> as NamedService>::NAME,
     <ScreeningServiceServer<services::screening::ScreeningApi> as NamedService>::NAME,
+    <ServiceInfoServiceServer<services::service_info::ServiceInfoApi> as NamedService>::NAME,
 ];

@@ -9,6 +9,7 @@ pub mod payout;
 pub mod policy;
 pub mod publicity;
 pub mod screening;
+pub mod service_info;
 pub mod survey;
 
 use fangpin_domain::Fen;
