@@ -4,14 +4,9 @@
 //! shutdown tests hold SQLite's write lock to make a call slow, and the
 //! backup is SQLite's (PostgreSQL uses pg_dump, docs/backup.md).
 //!
-//! The tests crate cannot name another package's binary, so the first test
-//! to need fangpind builds it with the cargo that runs the tests, into the
-//! same target directory and profile (a no-op when it is up to date).
+//! The binary and its process: `fangpin_tests::daemon`.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fangpin_proto::tonic::Code;
@@ -22,239 +17,13 @@ use fangpin_proto::v1::{
     policy_service_client::PolicyServiceClient,
 };
 use fangpin_server::convert::policy_to_pb;
+use fangpin_tests::daemon::{Daemon, fangpind_command};
 use fangpin_tests::{request_id, resident_id};
-use serde_json::Value;
 use sqlx::{Connection, Executor};
-use tokio::sync::mpsc;
 
 const COUNTY: &str = "130426";
 const VILLAGE: &str = "130426100201";
 const YEAR: i32 = 2024;
-/// How long any one step may take before the test gives up on it: far above
-/// what each takes, so only a hang trips it.
-const STEP_LIMIT: Duration = Duration::from_secs(60);
-
-/// Variables the child must not inherit from the developer's shell.
-const CONFIG_VARS: [&str; 21] = [
-    "FANGPIN_CONFIG",
-    "FANGPIN_LISTEN",
-    "FANGPIN_DATABASE_URL",
-    "DATABASE_URL",
-    "FANGPIN_REQUEST_TIMEOUT_SECS",
-    "FANGPIN_SHUTDOWN_GRACE_SECS",
-    "FANGPIN_MAX_CONNECTIONS",
-    "FANGPIN_LOG_FILTER",
-    "RUST_LOG",
-    "FANGPIN_LOG_FORMAT",
-    "NO_COLOR",
-    "FANGPIN_DEV",
-    "FANGPIN_TLS_CERT_FILE",
-    "FANGPIN_TLS_KEY_FILE",
-    "FANGPIN_TLS_CLIENT_CA_FILE",
-    "FANGPIN_AUTH_JWKS_FILE",
-    "FANGPIN_AUTH_ISSUER",
-    "FANGPIN_AUTH_AUDIENCE",
-    "FANGPIN_AUTH_LEEWAY_SECS",
-    "FANGPIN_PERSONAL_DATA_KEY_FILE",
-    "FANGPIN_CALENDAR_FILE",
-];
-
-/// Builds fangpind once per test run and returns its path.
-fn fangpind() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // …/target/<profile>/deps/ops-<hash>
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile name");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            // Naming this package too builds the dependencies with the
-            // features `cargo test` gave them, so they are not built again.
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "fangpin-server",
-                "-p",
-                "fangpin-tests",
-            ])
-            .args(["--bin", "fangpind"])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile != "debug" {
-            build.args(["--profile", profile]);
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of fangpind failed");
-        let binary = profile_dir.join("fangpind");
-        assert!(binary.is_file(), "no fangpind at {}", binary.display());
-        binary
-    })
-}
-
-fn fangpind_command() -> Command {
-    let mut command = Command::new(fangpind());
-    for var in CONFIG_VARS {
-        command.env_remove(var);
-    }
-    command
-}
-
-/// A fangpind child process, its address and its JSON log lines.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    logs: mpsc::UnboundedReceiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Daemon {
-    /// Starts fangpind on `database` (a SQLite file, created if missing) on a
-    /// free port, with the service date pinned, and waits until it serves.
-    async fn start(database: &Path, shutdown_grace_secs: u64) -> Daemon {
-        let mut command = fangpind_command();
-        command
-            .arg("--database-url")
-            .arg(format!("sqlite://{}", database.display()));
-        Daemon::spawn(command, shutdown_grace_secs).await
-    }
-
-    /// Starts `command` (fangpind with its database named) in development
-    /// mode on a free port, with the service date pinned, and waits until it
-    /// serves.
-    async fn spawn(mut command: Command, shutdown_grace_secs: u64) -> Daemon {
-        let mut child = command
-            // Plaintext and no tokens: these tests are about the process,
-            // not about access (tests/access.rs, tests/tls.rs).
-            .arg("--dev")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(["--today", "2024-03-01"])
-            .env("FANGPIN_LOG_FORMAT", "json")
-            // `call started` (debug) tells the test a call reached the server.
-            .env("FANGPIN_LOG_FILTER", "info,fangpin_server=debug")
-            .env(
-                "FANGPIN_SHUTDOWN_GRACE_SECS",
-                shutdown_grace_secs.to_string(),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fangpind");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, logs) = mpsc::unbounded_channel();
-        // A thread, not a task: reading a pipe blocks. It ends with the child.
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(value) => {
-                        let _ = tx.send(value);
-                    }
-                    Err(_) => eprintln!("fangpind (not JSON): {line}"),
-                }
-            }
-        });
-        let mut daemon = Daemon {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            logs,
-            seen: Vec::new(),
-        };
-        let serving = daemon.wait_for_log("fangpind serving").await;
-        daemon.addr = serving["local"]
-            .as_str()
-            .expect("the serving line names the address")
-            .parse()
-            .expect("a socket address");
-        daemon
-    }
-
-    /// Waits for the first log line with this message that was not yet
-    /// waited for, and returns it.
-    async fn wait_for_log(&mut self, message: &str) -> Value {
-        self.wait_for(|line| line["message"] == message).await
-    }
-
-    async fn wait_for(&mut self, mut wanted: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + STEP_LIMIT;
-        loop {
-            let line = tokio::time::timeout_at(deadline, self.logs.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no such log line; seen: {:#?}", self.seen))
-                .unwrap_or_else(|| panic!("fangpind exited; its log: {:#?}", self.seen));
-            self.seen.push(line.clone());
-            if wanted(&line) {
-                return line;
-            }
-        }
-    }
-
-    /// Every line logged so far, including those not waited for.
-    fn drain_logs(&mut self) -> &[Value] {
-        while let Ok(line) = self.logs.try_recv() {
-            self.seen.push(line);
-        }
-        &self.seen
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("valid URI")
-            .connect()
-            .await
-            .expect("connect to fangpind")
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits for the process to exit, polling (std's `wait` would block the
-    /// runtime that the test's own calls run on).
-    async fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + STEP_LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for fangpind") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "fangpind did not exit");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        self.terminate();
-        let status = self.wait_exit().await;
-        assert!(status.success(), "fangpind exited with {status}");
-    }
-}
-
-impl Drop for Daemon {
-    /// A failed test must not leave a server behind.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 fn register_county_request() -> pb::RegisterCountyRequest {
     pb::RegisterCountyRequest {
@@ -668,7 +437,10 @@ async fn the_readme_postgres_command_starts_on_a_fresh_database_and_restarts() {
     let cwd = tempfile::tempdir().expect("a working directory");
     let start = || {
         let mut command = fangpind_command();
-        command.current_dir(cwd.path()).env("DATABASE_URL", &url);
+        command
+            .current_dir(cwd.path())
+            .env("DATABASE_URL", &url)
+            .args(["--today", "2024-03-01", "--listen", "127.0.0.1:0"]);
         Daemon::spawn(command, 5)
     };
 

@@ -5,6 +5,7 @@
 //! `FANGPIN_TEST_DATABASE_URL` names a PostgreSQL server, in which case every
 //! test gets its own freshly created database there, dropped at the end.
 
+pub mod daemon;
 pub mod flow;
 
 use std::net::SocketAddr;

@@ -41,10 +41,7 @@ pub enum CalendarFileError {
     #[error("calendar.file {path}: larger than {MAX_CALENDAR_FILE_BYTES} bytes, not a calendar")]
     TooLarge { path: PathBuf },
     #[error("calendar.file {path}: {error}")]
-    Invalid {
-        path: PathBuf,
-        error: CalendarError,
-    },
+    Invalid { path: PathBuf, error: CalendarError },
 }
 
 /// Reads an operator's calendar file, checks it with the rules the built-in
