@@ -61,6 +61,16 @@ pub fn fangpind() -> &'static Path {
             .expect("profile name");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
         let mut build = Command::new(cargo);
+        // Cargo gives this test process CARGO_MANIFEST_DIR, CARGO_PKG_NAME
+        // and the like. Some build scripts (ring's) rerun when one of them
+        // changes, so a build that inherited them would rebuild those crates
+        // and everything above them, and the next `cargo test` would again.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+                build.env_remove(name.as_ref());
+            }
+        }
         build
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             // Naming this package too builds the dependencies with the
