@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(line >= 2 && line <= limit, "line {line} of at most {limit}");
     }
     for line in &statement.lines {
-        assert!(line.amount > Fen::ZERO && line.amount <= MAX_AMOUNT, "{line:?}");
+        assert!(
+            line.amount > Fen::ZERO && line.amount <= MAX_AMOUNT,
+            "{line:?}"
+        );
         assert!(line.account.bytes().all(|b| b.is_ascii_digit()), "{line:?}");
         assert_eq!(line.reference.trim(), line.reference, "{line:?}");
     }

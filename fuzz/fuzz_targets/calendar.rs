@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
             let deadline = calendar.deadline(start, days);
             assert!(deadline.date >= start, "{deadline:?} before {start}");
             let counted = calendar.working_days_provisional(start, deadline.date);
-            assert_eq!(counted.days, days, "{start} + {days} working days = {deadline:?}");
+            assert_eq!(
+                counted.days, days,
+                "{start} + {days} working days = {deadline:?}"
+            );
             assert_eq!(counted.provisional, deadline.provisional);
         }
     }

@@ -124,6 +124,10 @@ pub fn extra_days_off(year: i32) -> u32 {
 /// warning that next year's arrangement must be loaded.
 pub const COVERAGE_WARNING_DAYS: i64 = 60;
 
+/// The years a calendar may declare: the policy years (2000-2100) and the
+/// year after the last, where its deadlines can fall.
+pub const CALENDAR_YEARS: std::ops::RangeInclusive<i32> = 2000..=2101;
+
 impl fmt::Debug for WorkCalendar {
     // The override table runs to hundreds of entries, which would drown any
     // assertion message that happens to print a calendar.
@@ -190,6 +194,16 @@ impl WorkCalendar {
                 let year: i32 = kind
                     .parse()
                     .map_err(|_| err(format!("{kind:?} is not a year")))?;
+                // Business dates lie in policy years; a year far outside
+                // them is a typo, and one past chrono's range would make
+                // every date of the year unrepresentable.
+                if !CALENDAR_YEARS.contains(&year) {
+                    return Err(err(format!(
+                        "year {year} is outside {}..={}",
+                        CALENDAR_YEARS.start(),
+                        CALENDAR_YEARS.end()
+                    )));
+                }
                 // Requiring each year to follow the previous one keeps the
                 // covered range gap-free, which the range check on queries
                 // relies on, and lets the error point at the offending line.
@@ -557,6 +571,23 @@ fn is_weekend(date: NaiveDate) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// Found by fuzz/calendar: `year 2027689` was accepted, a year whose
+    /// dates chrono cannot represent.
+    #[test]
+    fn refuses_years_outside_the_policy_years() {
+        for year in ["2027689", "-5", "0", "1999", "2102"] {
+            let text = format!("year {year}\n");
+            match WorkCalendar::parse(&text) {
+                Err(CalendarError::Parse { line: 1, reason }) => {
+                    assert!(reason.contains("outside 2000..=2101"), "{reason}")
+                }
+                other => panic!("{year}: {other:?}"),
+            }
+        }
+        assert!(WorkCalendar::parse("year 2101\n").is_ok());
+        assert!(WorkCalendar::parse("year 2000\n").is_ok());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -15,6 +15,12 @@ use crate::feeds::{FeedAggregator, FeedKind, FeedLayout, HeaderError, PersonMap,
 /// buffer the rest of the file as one field.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 
+/// The length of a UTF-8 byte-order mark.
+const BOM_BYTES: usize = 3;
+
+/// The CSV reader's read-ahead buffer.
+const CSV_BUFFER_BYTES: usize = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
     #[error("the file is empty: a header row is needed")]
@@ -31,10 +37,12 @@ pub enum FeedError {
 struct ChunkReader<S> {
     next: S,
     current: Bytes,
-    /// Bytes since the last newline. The CSV reader buffers a whole record,
-    /// so an unclosed quote would make it buffer the rest of the file; this
-    /// is where that is stopped.
-    since_newline: usize,
+    /// Bytes handed to the CSV reader so far, and where the record it is
+    /// reading starts. The CSV reader buffers a whole record, so an
+    /// unclosed quote would make it buffer the rest of the file, newlines
+    /// and all; this is where that is stopped.
+    handed_out: u64,
+    record_start: u64,
     overlong: bool,
     /// Chunks the line counter has not passed yet, and where the first
     /// starts. The CSV reader's own line numbers skip blank lines, so a
@@ -44,9 +52,24 @@ struct ChunkReader<S> {
     retained_start: u64,
     counted_to: u64,
     line: u64,
+    /// The last byte counted was a carriage return: a `\n` right after it
+    /// ends the same line (`\r\n`), anything else starts counting anew.
+    after_cr: bool,
 }
 
 impl<S> ChunkReader<S> {
+    /// Counts one byte of the file. Lines end as the CSV reader ends
+    /// records: at `\n`, `\r\n` or a lone `\r` (old Mac files), so two
+    /// records never share a line number.
+    fn count(&mut self, b: u8) {
+        match b {
+            b'\r' => self.line += 1,
+            b'\n' if !self.after_cr => self.line += 1,
+            _ => {}
+        }
+        self.after_cr = b == b'\r';
+    }
+
     /// The 1-based line of the byte at `offset`, which must not be before
     /// an offset asked about earlier.
     fn line_at(&mut self, offset: u64) -> u64 {
@@ -55,17 +78,17 @@ impl<S> ChunkReader<S> {
             "lines are asked for in file order"
         );
         while self.counted_to < offset {
-            let Some(front) = self.retained.front() else {
+            // A cheap clone (a reference count) frees `self` for counting.
+            let Some(front) = self.retained.front().cloned() else {
                 break;
             };
             let local =
                 usize::try_from(self.counted_to - self.retained_start).expect("within a chunk");
             let wanted = usize::try_from(offset - self.counted_to).unwrap_or(usize::MAX);
             let take = (front.len() - local).min(wanted);
-            self.line += front[local..local + take]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
+            for &b in &front[local..local + take] {
+                self.count(b);
+            }
             self.counted_to += take as u64;
             if local + take == front.len() {
                 self.retained_start += front.len() as u64;
@@ -79,12 +102,11 @@ impl<S> ChunkReader<S> {
     /// the CSV reader places a record after blank lines at the first blank.
     fn record_line(&mut self, offset: u64) -> u64 {
         self.line_at(offset);
-        while let Some(front) = self.retained.front() {
+        while let Some(front) = self.retained.front().cloned() {
             let local =
                 usize::try_from(self.counted_to - self.retained_start).expect("within a chunk");
             match front.get(local) {
-                Some(b'\n') => self.line += 1,
-                Some(b'\r') => {}
+                Some(&b @ (b'\n' | b'\r')) => self.count(b),
                 Some(_) => break,
                 None => {
                     self.retained_start += front.len() as u64;
@@ -100,26 +122,41 @@ impl<S> ChunkReader<S> {
 
 impl<S: FnMut() -> Option<Bytes>> Read for ChunkReader<S> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
+        // The CSV reader strips a UTF-8 byte-order mark only when its first
+        // read holds all three bytes (csv-core's `strip_utf8_bom`), and a
+        // read of the mark alone leaves it nothing, which it takes for the
+        // end of the file. So the file's first bytes are handed out
+        // together, whatever the chunks: the mark and one more.
+        let wanted = if self.handed_out == 0 {
+            BOM_BYTES + 1
+        } else {
+            1
+        };
+        while self.current.len() < wanted {
             match (self.next)() {
                 Some(chunk) => {
                     self.retained.push_back(chunk.clone());
-                    self.current = chunk;
+                    self.current = if self.current.is_empty() {
+                        chunk
+                    } else {
+                        [self.current.as_ref(), chunk.as_ref()].concat().into()
+                    };
                 }
                 // The source is done: the stream ended (or was abandoned,
                 // which the caller knows and reports).
-                None => return Ok(0),
+                None if self.current.is_empty() => return Ok(0),
+                None => break,
             }
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
         let _ = self.current.split_to(n);
-        // Rows are short, so the search from the end stops within one row.
-        self.since_newline = match buf[..n].iter().rposition(|&b| b == b'\n') {
-            Some(at) => n - at - 1,
-            None => self.since_newline + n,
-        };
-        if self.since_newline > MAX_RECORD_BYTES {
+        self.handed_out += n as u64;
+        // The CSV reader reads ahead by at most its buffer, so a record
+        // still open this far past its start is too long: refusing it here
+        // bounds the memory one record can take. Shorter overlong records
+        // are caught by the parse loop once read.
+        if self.handed_out - self.record_start > (MAX_RECORD_BYTES + CSV_BUFFER_BYTES) as u64 {
             self.overlong = true;
             return Err(std::io::Error::other("record too long"));
         }
@@ -144,22 +181,27 @@ pub fn parse_feed<T>(
     let reader = ChunkReader {
         next,
         current: Bytes::new(),
-        since_newline: 0,
+        handed_out: 0,
+        record_start: 0,
         overlong: false,
         retained: std::collections::VecDeque::new(),
         retained_start: 0,
         counted_to: 0,
         line: 1,
+        after_cr: false,
     };
     // Rows are checked for their field count by the aggregator, which
     // reports it per line instead of failing the file.
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .buffer_capacity(1 << 20)
+        .buffer_capacity(CSV_BUFFER_BYTES)
         .from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let header = match csv.read_byte_record(&mut record) {
+        Ok(true) if csv.position().byte() > MAX_RECORD_BYTES as u64 => {
+            return Err(FeedError::RecordTooLong(1));
+        }
         Ok(true) => record.clone(),
         Ok(false) => return Err(FeedError::NoHeader),
         Err(_) if csv.get_ref().overlong => return Err(FeedError::RecordTooLong(1)),
@@ -170,8 +212,13 @@ pub fn parse_feed<T>(
     let mut agg = FeedAggregator::new(layout, encoding, persons, households, accepted_dates);
     loop {
         let before = csv.position().byte();
+        csv.get_mut().record_start = before;
         match csv.read_byte_record(&mut record) {
             Ok(false) => break,
+            Ok(true) if csv.position().byte() - before > MAX_RECORD_BYTES as u64 => {
+                let line = csv.get_mut().record_line(before);
+                return Err(FeedError::RecordTooLong(line));
+            }
             Ok(true) => {
                 let at = record.position().map_or(before, |p| p.byte());
                 // Lines are counted only as far as needed: at each rejected
@@ -188,7 +235,7 @@ pub fn parse_feed<T>(
                 agg.row(|| reader.record_line(at), record.len(), |i| &record[i]);
             }
             Err(_) if csv.get_ref().overlong => {
-                let line = csv.get_mut().line_at(before);
+                let line = csv.get_mut().record_line(before);
                 return Err(FeedError::RecordTooLong(line));
             }
             Err(_) => {
@@ -198,4 +245,165 @@ pub fn parse_feed<T>(
         }
     }
     Ok(finish(agg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{PersonKey, ResidentId};
+    use chrono::NaiveDate;
+
+    const HEADER: &str = "id_number,loss_date,loss,insurance_paid,assistance_paid";
+
+    /// (rows_total, rows_rejected, the rejected rows' lines and problems).
+    type Summary = (u64, u64, Vec<(u64, String)>);
+
+    /// Parses `file` as an accident feed, cut into chunks of `chunk` bytes.
+    fn parse(file: &[u8], chunk: usize) -> Result<Summary, FeedError> {
+        let id = ResidentId::from_first17("13042619650101001").expect("valid");
+        let mut persons = PersonMap::default();
+        persons.insert(PersonKey::of(&id), 0);
+        let mut chunks = file
+            .chunks(chunk)
+            .map(Bytes::copy_from_slice)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let dates = (
+            NaiveDate::from_ymd_opt(2020, 1, 1).expect("date"),
+            NaiveDate::from_ymd_opt(2027, 12, 31).expect("date"),
+        );
+        parse_feed(
+            move || chunks.next(),
+            FeedKind::Accident,
+            encoding_rs::UTF_8,
+            &persons,
+            1,
+            dates,
+            |agg| {
+                let errors = agg
+                    .errors
+                    .iter()
+                    .map(|(line, e)| (*line, format!("{}", e.problem)))
+                    .collect();
+                (agg.rows_total, agg.rows_rejected(), errors)
+            },
+        )
+    }
+
+    fn row(id: &str, loss: &str) -> String {
+        format!("{id},2024-03-05,{loss},0,0")
+    }
+
+    fn valid_id() -> String {
+        ResidentId::from_first17("13042619650101001")
+            .expect("valid")
+            .as_str()
+            .to_string()
+    }
+
+    #[test]
+    fn numbers_lines_across_every_line_ending_and_chunk_size() {
+        let id = valid_id();
+        // Line 2 good, 3 blank, 4 bad amount, 5 good, 6 bad id.
+        let lines = [
+            HEADER.to_string(),
+            row(&id, "5"),
+            String::new(),
+            row(&id, "x"),
+            row(&id, "7"),
+            row("1", "1"),
+        ];
+        for ending in ["\n", "\r\n", "\r"] {
+            let file = lines.join(ending);
+            for chunk in [1, 2, 3, 7, 4096] {
+                let (total, rejected, errors) = parse(file.as_bytes(), chunk).expect("parses");
+                assert_eq!((total, rejected), (4, 2), "{ending:?} {chunk}");
+                let at: Vec<u64> = errors.iter().map(|(l, _)| *l).collect();
+                assert_eq!(
+                    at,
+                    vec![4, 6],
+                    "{ending:?} in chunks of {chunk}: {errors:?}"
+                );
+            }
+        }
+    }
+
+    /// Found by fuzz/feed_csv: a lone `\r` ends a record for the CSV reader,
+    /// but only `\n` was counted as a line end, so two rejected rows were
+    /// both reported on line 2 and a department could find only one.
+    /// Found by fuzz/feed_csv: a byte-order mark split across the first
+    /// chunks was not stripped, so the header's first name did not match
+    /// (a gRPC client may send chunks of any size).
+    #[test]
+    fn a_byte_order_mark_split_across_chunks_is_stripped() {
+        let id = valid_id();
+        let file = format!(
+            "\u{feff}{HEADER}\r\n{}\r\n{}\r\n",
+            row(&id, "5"),
+            row(&id, "x")
+        );
+        for chunk in [1, 2, 3, 4, 5, 4096] {
+            let (total, rejected, errors) = parse(file.as_bytes(), chunk)
+                .unwrap_or_else(|e| panic!("chunks of {chunk}: {e:?}"));
+            assert_eq!((total, rejected), (2, 1), "chunks of {chunk}");
+            assert_eq!(errors[0].0, 3, "chunks of {chunk}");
+        }
+        // A file of the mark alone, or shorter than one, is still read.
+        assert!(matches!(parse(b"ab", 1), Err(FeedError::Header(_))));
+        assert!(matches!(
+            parse(b"\xef\xbb\xbf", 1),
+            Err(FeedError::NoHeader)
+        ));
+        assert!(matches!(
+            parse(b"\xef\xbb\xbfa", 1),
+            Err(FeedError::Header(_))
+        ));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_starts_a_new_line() {
+        let id = valid_id();
+        let file = format!(
+            "{HEADER}\r\n{},\r0023\n{}\r\n",
+            row(&id, ""),
+            row("46197002020029", "1")
+        );
+        let (total, rejected, errors) = parse(file.as_bytes(), 5).expect("parses");
+        assert_eq!((total, rejected), (3, 3));
+        let at: Vec<u64> = errors.iter().map(|(l, _)| *l).collect();
+        assert_eq!(at, vec![2, 3, 4], "{errors:?}");
+    }
+
+    #[test]
+    fn a_quote_left_open_refuses_the_file_however_many_lines_follow() {
+        let id = valid_id();
+        // Short lines after the open quote: counting bytes since the last
+        // newline never saw this; the record's own length does.
+        let mut file = format!("{HEADER}\n{}\n\"{}\n", row(&id, "1"), row(&id, "2"));
+        while file.len() < 3 * CSV_BUFFER_BYTES {
+            file.push_str(&row(&id, "3"));
+            file.push('\n');
+        }
+        for chunk in [1000, 1 << 16] {
+            match parse(file.as_bytes(), chunk) {
+                Err(FeedError::RecordTooLong(line)) => assert_eq!(line, 3),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A record just over the limit, closed: refused too, at its line.
+        let long = format!(
+            "{HEADER}\n{}\n\"{}\"\n",
+            row(&id, "1"),
+            "a".repeat(MAX_RECORD_BYTES)
+        );
+        assert!(matches!(
+            parse(long.as_bytes(), 4096),
+            Err(FeedError::RecordTooLong(3))
+        ));
+        // One at the limit is read (and rejected for its field count).
+        let fits = format!("{HEADER}\n\"{}\"\n", "a".repeat(MAX_RECORD_BYTES - 3));
+        let (total, rejected, errors) = parse(fits.as_bytes(), 4096).expect("parses");
+        assert_eq!((total, rejected), (1, 1));
+        assert!(errors[0].1.contains("fields"), "{errors:?}");
+    }
 }
