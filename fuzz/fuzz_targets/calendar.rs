@@ -1,4 +1,4 @@
-//! The working-day calendar file (docs/calendar.md), as fangpind and
+//! The working-day calendar file (README: "The working-day calendar"), as fangpind and
 //! `fangpin admin calendar check` read it. Checked, beyond "no panic":
 //! - an accepted calendar covers the years it declares and no other;
 //! - a deadline is never before its start, and counting the working days
