@@ -14,6 +14,12 @@
 //!   machine allows it (the test says so when it cannot). Its fault phase
 //!   pins the date.
 //!
+//! - A full disk (SQLite on a size-limited tmpfs, `FANGPIN_REQUIRE_DISK_FULL`
+//!   makes it mandatory): the same clients while the filesystem fills up
+//!   mid-write; writes are refused with RESOURCE_EXHAUSTED and health turns
+//!   NOT_SERVING; once space is freed the same server goes on, without a
+//!   restart, and the same checks hold.
+//!
 //! Seeded: the seed decides the workload, the clients' choices (server,
 //! deadline, hedging) and the fault schedule; it is printed at the start and
 //! in every failure, and `FANGPIN_CRASH_SEED=N` replays it. Processes and
@@ -81,17 +87,8 @@ const ABANDONED_TOP_UPS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_killed_mid_call_lose_nothing_and_pay_once() {
-    let seed = std::env::var("FANGPIN_CRASH_SEED")
-        .ok()
-        .map(|s| s.parse::<u64>().expect("FANGPIN_CRASH_SEED is a u64"))
-        .unwrap_or_else(rand::random);
-    eprintln!("crash test seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
-    // Every assertion below names the seed through this hook.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        eprintln!("crash test failed with seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
-        default_hook(info);
-    }));
+    let _one_at_a_time = one_at_a_time();
+    let seed = seed("crash test");
     let started = Instant::now();
     let postgres = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty());
     let live_clock = match std::env::var("FANGPIN_CRASH_CLOCK").as_deref() {
@@ -101,22 +98,11 @@ async fn servers_killed_mid_call_lose_nothing_and_pay_once() {
         Err(_) => postgres.is_none(),
     };
     let mut cluster = Cluster::create(postgres, seed).await;
-    cluster.start_all(Some(INTAKE_DAY)).await;
-    let plan = setup_before_publicity_ends(&cluster).await;
-    cluster.restart_all(Some(FILING_DAY)).await;
-    let mut plan = setup_filing(&cluster, plan).await;
-    let mut sql = cluster.sql().await;
-    plan.setup_requests = sql
-        .fetch_all("SELECT request_id FROM audit_log")
-        .await
-        .expect("the setup's audit entries")
-        .iter()
-        .map(|r| r.get::<String, _>("request_id"))
-        .collect();
-    sql.close().await.expect("close");
-    cluster
-        .restart_all(if live_clock { None } else { Some(PAYING_DAY) })
-        .await;
+    let plan = setup(
+        &mut cluster,
+        if live_clock { None } else { Some(PAYING_DAY) },
+    )
+    .await;
     eprintln!(
         "setup done in {:?}: {} servers on {}, fault phase on the {} clock",
         started.elapsed(),
@@ -131,13 +117,118 @@ async fn servers_killed_mid_call_lose_nothing_and_pay_once() {
     eprintln!("{report}");
 
     check(&cluster, &plan, &history).await;
+    let codes = history.codes.lock().expect("lock").clone();
+    // A lost connection (a killed server, a terminated session, PostgreSQL
+    // restarting) is UNAVAILABLE: a fault to retry, never an internal error.
+    assert!(
+        !codes.contains_key("Internal"),
+        "a fault was answered INTERNAL: {codes:?}"
+    );
     eprintln!(
-        "crash test passed in {:?}: {} operations acknowledged, client-visible codes {:?}",
+        "crash test passed in {:?}: {} operations acknowledged, client-visible codes {codes:?}",
         started.elapsed(),
         history.acknowledged.lock().expect("lock").len(),
-        history.codes.lock().expect("lock"),
     );
     cluster.stop().await;
+}
+
+/// The same workload on SQLite while its filesystem runs out of space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_whole_and_they_land_once_space_is_freed() {
+    if std::env::var(PG_ENV).is_ok_and(|u| !u.is_empty()) {
+        eprintln!(
+            "disk-full test: runs in the SQLite pass only (a size-limited filesystem under \
+             the SQLite file); a PostgreSQL server's data directory is not the test's to fill"
+        );
+        return;
+    }
+    let _one_at_a_time = one_at_a_time();
+    let seed = seed("disk-full test");
+    let started = Instant::now();
+    let mut cluster = match Cluster::create_on_small_filesystem(seed).await {
+        Ok(cluster) => cluster,
+        Err(reason) if std::env::var_os("FANGPIN_REQUIRE_DISK_FULL").is_none() => {
+            eprintln!(
+                "disk-full test NOT RUN: {reason}. It mounts a tmpfs, which needs root; \
+                 .ci/run sets FANGPIN_REQUIRE_DISK_FULL=1 so that it cannot be skipped there"
+            );
+            return;
+        }
+        Err(reason) => panic!("disk-full test cannot run: {reason}"),
+    };
+    let plan = setup(&mut cluster, Some(PAYING_DAY)).await;
+    eprintln!(
+        "setup done in {:?} on a {FILESYSTEM_MIB} MiB tmpfs",
+        started.elapsed()
+    );
+
+    let history = Arc::new(History::default());
+    let report = run_disk_full_phase(&mut cluster, &plan, &history, seed).await;
+    eprintln!("{report}");
+    assert!(
+        cluster.replicas.iter().all(|r| r.daemon.is_some()),
+        "the server ran through without a restart"
+    );
+
+    check(&cluster, &plan, &history).await;
+    let codes = history.codes.lock().expect("lock").clone();
+    assert!(
+        codes.get("ResourceExhausted").copied().unwrap_or(0) > 0,
+        "some writes met the full disk: {codes:?}"
+    );
+    assert!(
+        !codes.contains_key("Internal") && !codes.contains_key("Unknown"),
+        "a full disk is RESOURCE_EXHAUSTED, never an internal error: {codes:?}"
+    );
+    eprintln!(
+        "disk-full test passed in {:?}: {} operations acknowledged, client-visible codes {codes:?}",
+        started.elapsed(),
+        history.acknowledged.lock().expect("lock").len(),
+    );
+    cluster.stop().await;
+}
+
+/// The tests of this file, one at a time: each runs several servers and
+/// dozens of clients on a machine of two cores.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The run's seed, from `FANGPIN_CRASH_SEED` or random, printed now and by
+/// every failing assertion.
+fn seed(test: &'static str) -> u64 {
+    let seed = std::env::var("FANGPIN_CRASH_SEED")
+        .ok()
+        .map(|s| s.parse::<u64>().expect("FANGPIN_CRASH_SEED is a u64"))
+        .unwrap_or_else(rand::random);
+    eprintln!("{test} seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("{test} failed with seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
+        default_hook(info);
+    }));
+    seed
+}
+
+/// The setup, without faults, on pinned dates; then every server restarted
+/// on `paying` (None: the real clock) for the phase with faults.
+async fn setup(cluster: &mut Cluster, paying: Option<&'static str>) -> Plan {
+    cluster.start_all(Some(INTAKE_DAY)).await;
+    let plan = setup_before_publicity_ends(cluster).await;
+    cluster.restart_all(Some(FILING_DAY)).await;
+    let mut plan = setup_filing(cluster, plan).await;
+    let mut sql = cluster.sql().await;
+    plan.setup_requests = sql
+        .fetch_all("SELECT request_id FROM audit_log")
+        .await
+        .expect("the setup's audit entries")
+        .iter()
+        .map(|r| r.get::<String, _>("request_id"))
+        .collect();
+    sql.close().await.expect("close");
+    cluster.restart_all(paying).await;
+    plan
 }
 
 // ---------------------------------------------------------------------------
@@ -145,6 +236,9 @@ async fn servers_killed_mid_call_lose_nothing_and_pay_once() {
 
 enum Backend {
     Sqlite {
+        /// Unmounted before `dir` is removed (fields drop in order).
+        #[allow(dead_code)]
+        small_filesystem: Option<SmallFilesystem>,
         #[allow(dead_code)]
         dir: tempfile::TempDir,
     },
@@ -197,7 +291,11 @@ impl Cluster {
             None => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("fangpin.db").display());
-                (Backend::Sqlite { dir }, url, 1)
+                let backend = Backend::Sqlite {
+                    small_filesystem: None,
+                    dir,
+                };
+                (backend, url, 1)
             }
         };
         Cluster {
@@ -214,6 +312,43 @@ impl Cluster {
             today: None,
             rng: StdRng::seed_from_u64(seed ^ 0x5eed_c4a5),
         }
+    }
+
+    /// One SQLite server whose database lies on a tmpfs of
+    /// `FILESYSTEM_MIB`, or why the machine cannot mount one.
+    async fn create_on_small_filesystem(seed: u64) -> Result<Cluster, String> {
+        let mut cluster = Cluster::create(None, seed).await;
+        let Backend::Sqlite {
+            small_filesystem,
+            dir,
+        } = &mut cluster.backend
+        else {
+            unreachable!("created on SQLite")
+        };
+        let mounted = SmallFilesystem::mount(dir.path().join("small"), FILESYSTEM_MIB)?;
+        cluster.database_url = format!("sqlite://{}", mounted.path.join("fangpin.db").display());
+        *small_filesystem = Some(mounted);
+        Ok(cluster)
+    }
+
+    fn small_filesystem(&self) -> &SmallFilesystem {
+        match &self.backend {
+            Backend::Sqlite {
+                small_filesystem: Some(fs),
+                ..
+            } => fs,
+            _ => panic!("not on a small filesystem"),
+        }
+    }
+
+    /// The servers' warnings and errors so far, for a failure message.
+    fn troubles(&mut self) -> Vec<serde_json::Value> {
+        self.replicas
+            .iter_mut()
+            .filter_map(|r| r.daemon.as_mut())
+            .flat_map(|d| d.drain_logs().to_vec())
+            .filter(|line| matches!(line["level"].as_str(), Some("WARN" | "ERROR")))
+            .collect()
     }
 
     fn backend_name(&self) -> &'static str {
@@ -804,43 +939,7 @@ async fn run_fault_phase(
     history: &Arc<History>,
     seed: u64,
 ) -> FaultReport {
-    let channels: Arc<Vec<Channel>> = Arc::new(cluster.channels.clone());
-    let mut seeds = StdRng::seed_from_u64(seed);
-    let mut clients = tokio::task::JoinSet::new();
-    let spread = FAULT_PHASE.as_millis() as u64 * 3 / 4;
-    let mut story = |kind: Story, seeds: &mut StdRng| {
-        let (channels, history) = (channels.clone(), history.clone());
-        let start = Duration::from_millis(seeds.random_range(0..spread));
-        let seed = seeds.random::<u64>();
-        clients.spawn(async move {
-            tokio::time::sleep(start).await;
-            kind.run(&channels, &history, seed).await;
-        });
-    };
-    for claim in &plan.paid {
-        story(Story::PayRacing(claim.clone()), &mut seeds);
-    }
-    for claim in &plan.failed_before_paying {
-        story(Story::FailThenPay(claim.clone()), &mut seeds);
-    }
-    for claim in &plan.returned_after_paying {
-        story(Story::PayReturnPay(claim.clone()), &mut seeds);
-    }
-    for claim in &plan.advanced {
-        story(Story::AdvanceRacing(claim.clone()), &mut seeds);
-    }
-    for &sequence in &plan.taken_in {
-        story(Story::TakeIn(sequence), &mut seeds);
-    }
-    for _ in 0..PREMIUMS {
-        story(Story::Premium, &mut seeds);
-    }
-    for _ in 0..TOP_UPS {
-        story(Story::TopUp, &mut seeds);
-    }
-    for _ in 0..ABANDONED_TOP_UPS {
-        story(Story::AbandonedTopUp, &mut seeds);
-    }
+    let mut clients = spawn_stories(cluster, plan, history, seed);
 
     // The faults, one at a time, until the phase ends.
     let started = Instant::now();
@@ -887,6 +986,281 @@ async fn run_fault_phase(
         result.expect("a client's story");
     }
     report
+}
+
+/// Every client's story, started at random times over the first three
+/// quarters of `FAULT_PHASE`.
+fn spawn_stories(
+    cluster: &Cluster,
+    plan: &Plan,
+    history: &Arc<History>,
+    seed: u64,
+) -> tokio::task::JoinSet<()> {
+    let channels: Arc<Vec<Channel>> = Arc::new(cluster.channels.clone());
+    let mut seeds = StdRng::seed_from_u64(seed);
+    let mut clients = tokio::task::JoinSet::new();
+    let spread = FAULT_PHASE.as_millis() as u64 * 3 / 4;
+    let mut story = |kind: Story, seeds: &mut StdRng| {
+        let (channels, history) = (channels.clone(), history.clone());
+        let start = Duration::from_millis(seeds.random_range(0..spread));
+        let seed = seeds.random::<u64>();
+        clients.spawn(async move {
+            tokio::time::sleep(start).await;
+            kind.run(&channels, &history, seed).await;
+        });
+    };
+    for claim in &plan.paid {
+        story(Story::PayRacing(claim.clone()), &mut seeds);
+    }
+    for claim in &plan.failed_before_paying {
+        story(Story::FailThenPay(claim.clone()), &mut seeds);
+    }
+    for claim in &plan.returned_after_paying {
+        story(Story::PayReturnPay(claim.clone()), &mut seeds);
+    }
+    for claim in &plan.advanced {
+        story(Story::AdvanceRacing(claim.clone()), &mut seeds);
+    }
+    for &sequence in &plan.taken_in {
+        story(Story::TakeIn(sequence), &mut seeds);
+    }
+    for _ in 0..PREMIUMS {
+        story(Story::Premium, &mut seeds);
+    }
+    for _ in 0..TOP_UPS {
+        story(Story::TopUp, &mut seeds);
+    }
+    for _ in 0..ABANDONED_TOP_UPS {
+        story(Story::AbandonedTopUp, &mut seeds);
+    }
+    clients
+}
+
+// ---------------------------------------------------------------------------
+// The full disk.
+
+/// The size of the filesystem the disk-full test's database lies on.
+const FILESYSTEM_MIB: u64 = 64;
+/// What is left free when the filesystem is filled: a few writes fit, the
+/// one after fails part of the way through its commit.
+const LEFT_FREE: u64 = 256 * 1024;
+/// When the disk fills up, into the stories.
+const FILL_AFTER: Duration = Duration::from_secs(6);
+/// How long the disk stays full once health has turned NOT_SERVING.
+const FULL_FOR: Duration = Duration::from_secs(5);
+
+/// A tmpfs with a size limit, mounted for the test and unmounted after it.
+struct SmallFilesystem {
+    path: std::path::PathBuf,
+}
+
+impl SmallFilesystem {
+    fn mount(path: std::path::PathBuf, mib: u64) -> Result<SmallFilesystem, String> {
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let output = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(SmallFilesystem { path })
+    }
+
+    /// Fills the filesystem but for `LEFT_FREE` bytes with one file.
+    fn fill(&self) -> u64 {
+        use std::io::Write;
+        let path = self.path.join("filler");
+        let mut file = std::fs::File::create(&path).expect("create the filler");
+        let block = vec![0xA5u8; 64 * 1024];
+        let mut written = 0u64;
+        for size in [block.len(), 4096, 512, 1] {
+            loop {
+                match file.write(&block[..size]) {
+                    Ok(n) => written += n as u64,
+                    Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                    Err(e) => panic!("writing the filler: {e}"),
+                }
+            }
+        }
+        // tmpfs frees the pages a truncation gives back.
+        let kept = written.saturating_sub(LEFT_FREE);
+        file.set_len(kept).expect("truncate the filler");
+        kept
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path.join("filler")).expect("remove the filler");
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        // Lazy: a server killed by a failing test may still hold files.
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// The server's overall gRPC health, or None when it does not answer.
+async fn health(channel: &Channel) -> Option<i32> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut request = Request::new(HealthCheckRequest {
+        service: String::new(),
+    });
+    request.set_timeout(Duration::from_secs(1));
+    let response = HealthClient::new(channel.clone())
+        .check(request)
+        .await
+        .ok()?;
+    Some(response.into_inner().status)
+}
+
+const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+
+struct DiskFullReport {
+    filled_with: u64,
+    to_not_serving: Duration,
+    full_for: Duration,
+    exhausted_while_full: u64,
+    reads_while_full: u32,
+    to_serving: Duration,
+}
+
+impl std::fmt::Display for DiskFullReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "disk full: filled with {} KiB ({} KiB left free); health NOT_SERVING {:?} after; \
+             full for {:?}, {} writes refused with RESOURCE_EXHAUSTED, {} reads answered \
+             meanwhile; health SERVING {:?} after the space was freed, no restart",
+            self.filled_with / 1024,
+            LEFT_FREE / 1024,
+            self.to_not_serving,
+            self.full_for,
+            self.exhausted_while_full,
+            self.reads_while_full,
+            self.to_serving
+        )
+    }
+}
+
+async fn run_disk_full_phase(
+    cluster: &mut Cluster,
+    plan: &Plan,
+    history: &Arc<History>,
+    seed: u64,
+) -> DiskFullReport {
+    let mut clients = spawn_stories(cluster, plan, history, seed);
+    let channel = cluster.channel();
+    let exhausted = || {
+        history
+            .codes
+            .lock()
+            .expect("lock")
+            .get("ResourceExhausted")
+            .copied()
+            .unwrap_or(0)
+    };
+    tokio::time::sleep(FILL_AFTER).await;
+    assert_eq!(
+        health(&channel).await,
+        Some(SERVING),
+        "healthy before the disk fills"
+    );
+
+    // An empty write-ahead log, so that the next commits need new space
+    // rather than reuse what the log already holds.
+    let mut sql = cluster.sql().await;
+    for _ in 0..100 {
+        let busy: i64 = sql
+            .fetch_one("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .expect("checkpoint")
+            .get(0);
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sql.close().await.expect("close");
+    let fs = cluster.small_filesystem();
+    let filled_with = fs.fill();
+    let full_at = Instant::now();
+    let exhausted_before = exhausted();
+
+    // The writes meet the full disk; health says so.
+    let to_not_serving = loop {
+        assert!(
+            full_at.elapsed() < Duration::from_secs(30),
+            "health never turned NOT_SERVING with the disk full; codes {:?}; the server's \
+             warnings: {:#?}",
+            history.codes.lock().expect("lock"),
+            cluster.troubles()
+        );
+        if health(&channel).await == Some(NOT_SERVING) {
+            break full_at.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Reads go on meanwhile.
+    let mut reads_while_full = 0;
+    let held = Instant::now();
+    let mut claims = ClaimServiceClient::new(channel.clone());
+    while held.elapsed() < FULL_FOR {
+        claims
+            .get_claim(pb::GetClaimRequest {
+                claim_id: plan.paid[0].clone(),
+            })
+            .await
+            .expect("a read with the disk full");
+        reads_while_full += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let exhausted_while_full = exhausted() - exhausted_before;
+    assert!(exhausted_while_full > 0, "no write met the full disk");
+    let full_for = full_at.elapsed();
+
+    // Space freed: the same server takes writes again.
+    fs.free();
+    let freed_at = Instant::now();
+    let to_serving = loop {
+        if freed_at.elapsed() > Duration::from_secs(30) {
+            panic!(
+                "health never turned SERVING again after the space was freed; the server's \
+                 warnings: {:#?}",
+                cluster.troubles()
+            );
+        }
+        if health(&channel).await == Some(SERVING) {
+            break freed_at.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    while let Some(result) = clients.join_next().await {
+        result.expect("a client's story");
+    }
+    DiskFullReport {
+        filled_with,
+        to_not_serving,
+        full_for,
+        exhausted_while_full,
+        reads_while_full,
+        to_serving,
+    }
 }
 
 /// Ends every session of the servers on the test's database, as an

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::clock::{Clock, china_date};
 use crate::error::AppError;
+use crate::storage_watch::StorageWatch;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -41,6 +42,8 @@ pub struct App {
     /// Seals and opens ID numbers and bank accounts; handlers open a value
     /// only where a call needs its digits (docs/personal-data.md).
     pub personal_data: Arc<PersonalDataKey>,
+    /// Whether the database ran out of space; health follows it.
+    pub storage: Arc<StorageWatch>,
 }
 
 impl App {
@@ -55,6 +58,7 @@ impl App {
             clock,
             calendar,
             personal_data: Arc::new(personal_data),
+            storage: Arc::new(StorageWatch::default()),
         }
     }
 
@@ -195,6 +199,9 @@ impl App {
             if e.is_retryable() {
                 Err(e)
             } else {
+                if e.is_storage_full() {
+                    self.storage.report_full();
+                }
                 Ok(Err(AppError::from(e).into()))
             }
         };
@@ -274,6 +281,7 @@ impl App {
                 }
                 Ok(Err(status))
             }
+            Err(AppError::Store(e)) => fail(e),
             Err(error) => Ok(Err(error.into())),
         }
     }

@@ -151,9 +151,19 @@ impl From<AppError> for Status {
                 )]);
                 Status::with_error_details(Code::InvalidArgument, "request_id reused", details)
             }
+            AppError::Store(e) if e.is_storage_full() => {
+                // Health turns NOT_SERVING meanwhile (storage_watch).
+                tracing::error!(error = %e, "the database is out of space");
+                Status::resource_exhausted(
+                    "the database is out of space; nothing of this call was recorded; \
+                     retry with the same request_id once the operator frees space",
+                )
+            }
             AppError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
-                Status::unavailable("database busy, retry with the same request_id")
+                Status::unavailable(
+                    "the database is busy or unreachable; retry with the same request_id",
+                )
             }
             AppError::Store(e) => {
                 // The cause goes to the log, never to the caller.

@@ -17,6 +17,7 @@ mod metrics;
 pub mod personal_data;
 pub mod scope;
 pub mod services;
+pub mod storage_watch;
 pub mod telemetry;
 pub mod tls;
 
@@ -242,6 +243,16 @@ pub async fn run_with_health_listener(
         .set_serving::<ServiceInfoServiceServer<services::service_info::ServiceInfoApi>>()
         .await;
 
+    // From here on a write that finds the database out of space turns
+    // health NOT_SERVING until a probe write commits again.
+    let storage_watcher = storage_watch::spawn(
+        app.storage.clone(),
+        app.store.clone(),
+        app.clock.clone(),
+        health.clone(),
+        &SERVICE_NAMES,
+    );
+
     let local = listener.local_addr()?;
     // `local` is the bound address, which is how a caller that asked for
     // port 0 learns the port (the ops tests read it from this line).
@@ -295,7 +306,9 @@ pub async fn run_with_health_listener(
     let stop = async move {
         shutdown.await;
         // Health turns NOT_SERVING first, so load balancers watching it stop
-        // sending before the listener closes.
+        // sending before the listener closes; the storage watcher may no
+        // longer turn it back.
+        storage_watcher.abort();
         drain_health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;

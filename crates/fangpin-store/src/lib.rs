@@ -94,14 +94,44 @@ impl StoreError {
         }
     }
 
-    /// Whether the pool had no connection to give in time.
+    /// Whether the database could not be reached or went away mid-call:
+    /// no connection to give in time, the connection lost (a killed or
+    /// restarting PostgreSQL, a terminated session), the server shutting
+    /// down (SQLSTATE 57P01-57P03) or a connection exception (class 08).
+    /// A transaction cut this way never committed, or committed with its
+    /// idempotency record, so the caller retries with the same request id.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
-        )
+        match self {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                matches!(&*code, "57P01" | "57P02" | "57P03") || code.starts_with("08")
+            }),
+            _ => false,
+        }
+    }
+
+    /// Whether the database ran out of space: SQLITE_FULL (13) or
+    /// PostgreSQL's disk_full (53100). The statement and its transaction
+    /// rolled back whole; the same write succeeds once space is freed.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some(SQLITE_FULL | POSTGRES_DISK_FULL))
+            }
+            _ => false,
+        }
     }
 }
+
+/// SQLite's result code for a full disk (extended codes are the same).
+pub const SQLITE_FULL: &str = "13";
+/// SQLSTATE disk_full.
+pub const POSTGRES_DISK_FULL: &str = "53100";
 
 /// SQLSTATE serialization_failure.
 pub const RETRYABLE_SERIALIZATION: &str = "40001";
@@ -161,6 +191,29 @@ impl Store {
                         configure_sqlite(conn).await?;
                     }
                     Ok(())
+                })
+            })
+            // A connection whose transaction could not be ended must not be
+            // handed out again. After a COMMIT that failed because the disk
+            // was full, SQLite has already rolled the transaction back, the
+            // rollback sqlx sends on drop fails ("no transaction is
+            // active") and sqlx keeps counting the transaction as open, so
+            // every later BEGIN on that connection would fail. A connection
+            // released inside a transaction (a dropped one) is pinged, which
+            // runs the rollback queued by the drop, and checked again.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
+                    conn.ping().await?;
+                    if conn.is_in_transaction() {
+                        tracing::warn!(
+                            "closing a pooled connection whose transaction could not be ended"
+                        );
+                        return Ok(false);
+                    }
+                    Ok(true)
                 })
             })
             .connect_with(options)
@@ -233,6 +286,22 @@ impl Store {
                 Ok(tx)
             }
         }
+    }
+
+    /// Rewrites the one row of `storage_probe` in a committed transaction:
+    /// the proof, after the database ran out of space, that it takes writes
+    /// again. No county lock: it touches no county's data.
+    pub async fn probe_write(&self, now: &str) -> Result<()> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        sqlx::query("UPDATE storage_probe SET written_at = $1 WHERE id = 1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Closes the pool: waiters fail at once, idle connections close now and
