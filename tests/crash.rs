@@ -1115,10 +1115,15 @@ impl Drop for SmallFilesystem {
 
 /// The server's overall gRPC health, or None when it does not answer.
 async fn health(channel: &Channel) -> Option<i32> {
+    health_of(channel, "").await
+}
+
+/// The gRPC health of one health service name.
+async fn health_of(channel: &Channel, service: &str) -> Option<i32> {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
     let mut request = Request::new(HealthCheckRequest {
-        service: String::new(),
+        service: service.to_string(),
     });
     request.set_timeout(Duration::from_secs(1));
     let response = HealthClient::new(channel.clone())
@@ -1216,6 +1221,16 @@ async fn run_disk_full_phase(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // Every service says so; liveness does not (a restart would not help).
+    assert_eq!(
+        health_of(&channel, "fangpin.v1.ClaimService").await,
+        Some(NOT_SERVING)
+    );
+    assert_eq!(
+        health_of(&channel, fangpin_server::LIVENESS_SERVICE).await,
+        Some(SERVING),
+        "liveness stays SERVING with the disk full"
+    );
     // Reads go on meanwhile.
     let mut reads_while_full = 0;
     let held = Instant::now();

@@ -131,9 +131,11 @@ impl Daemon {
     pub async fn spawn(mut command: Command, shutdown_grace_secs: u64) -> Daemon {
         // `call started` (debug) tells a test a call reached the server;
         // a caller may set its own filter.
+        // `fangpind_command` removes the variable, which `get_envs` lists
+        // with no value: only a value set by the caller counts.
         if !command
             .get_envs()
-            .any(|(name, _)| name == "FANGPIN_LOG_FILTER")
+            .any(|(name, value)| name == "FANGPIN_LOG_FILTER" && value.is_some())
         {
             command.env("FANGPIN_LOG_FILTER", "info,fangpin_server=debug");
         }

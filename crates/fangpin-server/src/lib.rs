@@ -243,6 +243,13 @@ pub async fn run_with_health_listener(
         .set_serving::<ServiceInfoServiceServer<services::service_info::ServiceInfoApi>>()
         .await;
 
+    // Liveness is its own health service: the process answers. It stays
+    // SERVING while the database is out of space or the server drains, so
+    // an orchestrator's liveness probe does not restart a server that a
+    // restart would not help; readiness probes use "" (LIVENESS_SERVICE).
+    health
+        .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
+        .await;
     // From here on a write that finds the database out of space turns
     // health NOT_SERVING until a probe write commits again.
     let storage_watcher = storage_watch::spawn(
@@ -413,6 +420,10 @@ pub async fn run_with_health_listener(
 }
 
 /// Every fangpin service, as gRPC health names them.
+/// The gRPC health service name that reports only that the process is up
+/// (deploy/k8s/deployment.yaml's liveness probe).
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 const SERVICE_NAMES: [&str; 9] = [
     <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
     <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,
