@@ -87,7 +87,7 @@ const ABANDONED_TOP_UPS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_killed_mid_call_lose_nothing_and_pay_once() {
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = one_at_a_time().await;
     let seed = seed("crash test");
     let started = Instant::now();
     let postgres = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty());
@@ -142,7 +142,7 @@ async fn a_full_disk_refuses_writes_whole_and_they_land_once_space_is_freed() {
         );
         return;
     }
-    let _one_at_a_time = one_at_a_time();
+    let _one_at_a_time = one_at_a_time().await;
     let seed = seed("disk-full test");
     let started = Instant::now();
     let mut cluster = match Cluster::create_on_small_filesystem(seed).await {
@@ -190,9 +190,11 @@ async fn a_full_disk_refuses_writes_whole_and_they_land_once_space_is_freed() {
 
 /// The tests of this file, one at a time: each runs several servers and
 /// dozens of clients on a machine of two cores.
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static ONE: Mutex<()> = Mutex::new(());
-    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// (An async mutex: each test's runtime waits on it, and a failed test
+/// does not poison it for the next.)
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE.lock().await
 }
 
 /// The run's seed, from `FANGPIN_CRASH_SEED` or random, printed now and by
