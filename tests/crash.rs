@@ -1,7 +1,8 @@
 //! The crash proof: real `fangpind` processes killed with SIGKILL while
 //! clients pay, fail, return and retry payouts, race duplicate payments and
-//! advances under different request ids, enroll, take claims in and post
-//! premiums and top-ups. Every failure is retried under the same request id
+//! advances under different request ids, enroll, take claims in, post
+//! premiums and top-ups, and stream department feeds (one file raced under
+//! two request ids). Every failure is retried under the same request id
 //! through another server, as a client that lost its answer must. At the
 //! end the ledger, the claims, the idempotency records and the audit chain
 //! are checked through the RPCs and in SQL (`check`).
@@ -44,7 +45,7 @@ use fangpin_proto::v1::{
     claim_service_client::ClaimServiceClient, enrollment_service_client::EnrollmentServiceClient,
     ledger_service_client::LedgerServiceClient, payout_service_client::PayoutServiceClient,
     policy_service_client::PolicyServiceClient, publicity_service_client::PublicityServiceClient,
-    survey_service_client::SurveyServiceClient,
+    screening_service_client::ScreeningServiceClient, survey_service_client::SurveyServiceClient,
 };
 use fangpin_server::convert::policy_to_pb;
 use fangpin_tests::daemon::{Daemon, fangpind_command};
@@ -52,6 +53,7 @@ use fangpin_tests::{PG_ENV, request_id, resident_id};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
+use sha2::Digest;
 use sqlx::{AnyConnection, Connection, Executor, Row};
 
 const COUNTY: &str = "130426";
@@ -84,6 +86,11 @@ const TAKEN_IN: usize = 16;
 const PREMIUMS: usize = 40;
 const TOP_UPS: usize = 40;
 const ABANDONED_TOP_UPS: usize = 20;
+const IMPORTS: u32 = 6;
+const RACING_IMPORTS: u32 = 4;
+/// Rows per imported feed, and bytes per streamed message.
+const IMPORT_ROWS: u32 = 40;
+const IMPORT_CHUNK_BYTES: usize = 256;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_killed_mid_call_lose_nothing_and_pay_once() {
@@ -677,6 +684,8 @@ enum Op {
     Advance(pb::PayEmergencyAdvanceRequest),
     Premium(pb::RecordPremiumRequest),
     TopUp(pb::RecordTopUpRequest),
+    /// A department feed, streamed: its header and the file.
+    Import(pb::FeedHeader, Arc<Vec<u8>>),
 }
 
 /// What a server answered: the response's bytes, or a status that is the
@@ -695,6 +704,7 @@ impl Op {
             Op::Advance(_) => "PayEmergencyAdvance",
             Op::Premium(_) => "RecordPremium",
             Op::TopUp(_) => "RecordTopUp",
+            Op::Import(..) => "ImportFeed",
         }
     }
 
@@ -708,6 +718,7 @@ impl Op {
             Op::Advance(r) => &r.request_id,
             Op::Premium(r) => &r.request_id,
             Op::TopUp(r) => &r.request_id,
+            Op::Import(header, _) => &header.request_id,
         }
     }
 
@@ -756,6 +767,23 @@ impl Op {
                     .record_top_up(request(r, deadline))
                     .await
                     .map(|r| r.into_inner().encode_to_vec()),
+                Op::Import(header, file) => {
+                    // Small messages, so that a kill can fall mid-stream.
+                    let mut parts = vec![pb::ImportFeedRequest {
+                        part: Some(pb::import_feed_request::Part::Header(header.clone())),
+                    }];
+                    parts.extend(file.chunks(IMPORT_CHUNK_BYTES).map(|piece| {
+                        pb::ImportFeedRequest {
+                            part: Some(pb::import_feed_request::Part::Data(piece.to_vec().into())),
+                        }
+                    }));
+                    let mut stream = Request::new(tokio_stream::iter(parts));
+                    stream.set_timeout(deadline);
+                    ScreeningServiceClient::new(channel)
+                        .import_feed(stream)
+                        .await
+                        .map(|r| r.into_inner().encode_to_vec())
+                }
             }
         };
         match tokio::time::timeout(deadline, call).await {
@@ -1034,6 +1062,12 @@ fn spawn_stories(
     }
     for _ in 0..ABANDONED_TOP_UPS {
         story(Story::AbandonedTopUp, &mut seeds);
+    }
+    for n in 0..IMPORTS {
+        story(Story::Import(n), &mut seeds);
+    }
+    for n in IMPORTS..IMPORTS + RACING_IMPORTS {
+        story(Story::ImportRacing(n), &mut seeds);
     }
     clients
 }
@@ -1344,6 +1378,11 @@ enum Story {
     TopUp,
     /// Sent once with a deadline too short to finish, never retried.
     AbandonedTopUp,
+    /// A medical feed of its own, imported.
+    Import(u32),
+    /// One medical feed imported twice at once under two request ids:
+    /// counted once, the other answer names the same import.
+    ImportRacing(u32),
 }
 
 impl Story {
@@ -1474,6 +1513,31 @@ impl Story {
                     .await
                     .expect("top-up posted");
             }
+            Story::Import(n) => {
+                let answer = perform(channels, history, &import(n), seeds())
+                    .await
+                    .expect("imported");
+                let import = pb::FeedImport::decode(answer.as_slice()).expect("a FeedImport");
+                assert!(!import.duplicate, "a file of its own is no duplicate");
+            }
+            Story::ImportRacing(n) => {
+                let (a, b) = (import(n), import(n));
+                let (sa, sb) = (seeds(), seeds());
+                let (a, b) = tokio::join!(
+                    perform(channels, history, &a, sa),
+                    perform(channels, history, &b, sb)
+                );
+                let decode = |answer: Answer| {
+                    pb::FeedImport::decode(answer.expect("imported").as_slice())
+                        .expect("a FeedImport")
+                };
+                let (a, b) = (decode(a), decode(b));
+                assert_eq!(a.import_id, b.import_id, "one file, one import");
+                assert!(
+                    a.duplicate != b.duplicate,
+                    "exactly one of two racing imports of one file counts it"
+                );
+            }
             Story::AbandonedTopUp => {
                 let op = top_up(seeds());
                 let deadline = Duration::from_millis(1 + seeds() % 30);
@@ -1484,6 +1548,38 @@ impl Story {
             }
         }
     }
+}
+
+/// Feed `n`: a medical settlement file of the setup's households (and
+/// some persons never enrolled, rejected row by row), different for every
+/// `n`, under a new request id.
+fn import(n: u32) -> Op {
+    let mut file =
+        String::from("id_number,settlement_date,inpatient,total_cost,reimbursed,out_of_pocket\n");
+    for sequence in 1..=IMPORT_ROWS {
+        let cost = 1000 + n * 100 + sequence;
+        file.push_str(&format!(
+            "{},2026-01-{:02},1,{cost}.00,{}.00,{}.00\n",
+            resident_id("19650101", sequence),
+            1 + sequence % 28,
+            cost / 2,
+            cost - cost / 2
+        ));
+    }
+    let file = file.into_bytes();
+    Op::Import(
+        pb::FeedHeader {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            policy_year: YEAR,
+            kind: pb::FeedKind::Medical.into(),
+            encoding: pb::FeedEncoding::Utf8.into(),
+            file_name: format!("医保结算-{n}.csv"),
+            sha256: hex::encode(sha2::Sha256::digest(&file)),
+            size_bytes: file.len() as u64,
+        },
+        Arc::new(file),
+    )
 }
 
 fn retry(claim: &str) -> Op {
@@ -1673,7 +1769,9 @@ async fn check(cluster: &Cluster, plan: &Plan, history: &History) {
                     Op::Pay(_) => 1,
                     // A return after payout reverses the payout.
                     Op::Fail(r) if r.bank_reference.starts_with("RT-") => 1,
-                    Op::Fail(_) | Op::Retry(_) | Op::Enroll(_) | Op::Submit(_) => 0,
+                    Op::Fail(_) | Op::Retry(_) | Op::Enroll(_) | Op::Submit(_) | Op::Import(..) => {
+                        0
+                    }
                 };
                 assert_eq!(
                     ledger_ids.get(id).copied().unwrap_or(0),
@@ -1714,6 +1812,21 @@ async fn check(cluster: &Cluster, plan: &Plan, history: &History) {
             }
         }
     }
+    // Every feed counted once: one import per file, whatever the retries.
+    let imports = counts(
+        &mut sql,
+        "SELECT sha256 AS request_id, COUNT(*) AS n FROM feed_imports GROUP BY sha256",
+    )
+    .await;
+    assert_eq!(
+        imports.len(),
+        (IMPORTS + RACING_IMPORTS) as usize,
+        "one import per file sent"
+    );
+    assert!(
+        imports.values().all(|&n| n == 1),
+        "a file imported twice: {imports:?}"
+    );
     // Nothing that no client of the fault phase or the setup sent.
     for id in ledger_ids.keys().chain(audit_ids.keys()) {
         assert!(
