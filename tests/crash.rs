@@ -1169,6 +1169,16 @@ async fn health_of(channel: &Channel, service: &str) -> Option<i32> {
     Some(response.into_inner().status)
 }
 
+/// GetServiceInfo's storage warning (what `fangpin status` prints).
+async fn storage_warning(channel: &Channel) -> String {
+    fangpin_proto::v1::service_info_service_client::ServiceInfoServiceClient::new(channel.clone())
+        .get_service_info(pb::GetServiceInfoRequest {})
+        .await
+        .expect("GetServiceInfo")
+        .into_inner()
+        .storage_warning
+}
+
 const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
 const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
 
@@ -1267,6 +1277,11 @@ async fn run_disk_full_phase(
         Some(SERVING),
         "liveness stays SERVING with the disk full"
     );
+    assert_eq!(
+        storage_warning(&channel).await,
+        fangpin_server::services::service_info::STORAGE_WARNING,
+        "`fangpin status` says so"
+    );
     // Reads go on meanwhile.
     let mut reads_while_full = 0;
     let held = Instant::now();
@@ -1301,6 +1316,11 @@ async fn run_disk_full_phase(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    assert_eq!(
+        storage_warning(&channel).await,
+        "",
+        "no warning once space is freed"
+    );
     while let Some(result) = clients.join_next().await {
         result.expect("a client's story");
     }

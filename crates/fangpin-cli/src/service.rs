@@ -19,6 +19,9 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         info.calendar_last_covered_day,
         info.calendar_days_left
     );
+    if !info.storage_warning.is_empty() {
+        println!("WARNING: {}", info.storage_warning);
+    }
     if !info.calendar_warning.is_empty() {
         println!("WARNING: {}", info.calendar_warning);
     }

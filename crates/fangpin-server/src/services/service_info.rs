@@ -1,5 +1,6 @@
-//! ServiceInfoService: the service's version, business date and the reach
-//! of its working-day calendar, for `fangpin status`.
+//! ServiceInfoService: the service's version, business date, the reach of
+//! its working-day calendar and whether its database is out of space, for
+//! `fangpin status`.
 
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, service_info_service_server::ServiceInfoService};
@@ -7,6 +8,10 @@ use fangpin_proto::v1::{self as pb, service_info_service_server::ServiceInfoServ
 use crate::app::App;
 
 pub struct ServiceInfoApi(pub App);
+
+/// What `storage_warning` says while the database is out of space.
+pub const STORAGE_WARNING: &str = "the database is out of space: writes are refused with \
+     RESOURCE_EXHAUSTED and health is NOT_SERVING until the operator frees space";
 
 #[tonic::async_trait]
 impl ServiceInfoService for ServiceInfoApi {
@@ -25,6 +30,11 @@ impl ServiceInfoService for ServiceInfoApi {
             calendar_last_covered_day: calendar.last_covered_day().to_string(),
             calendar_days_left: calendar.days_of_coverage_left(today),
             calendar_warning: calendar.coverage_warning(today).unwrap_or_default(),
+            storage_warning: if self.0.storage.is_full() {
+                STORAGE_WARNING.to_string()
+            } else {
+                String::new()
+            },
         }))
     }
 }
