@@ -205,18 +205,26 @@ async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 /// The run's seed, from `FANGPIN_CRASH_SEED` or random, printed now and by
-/// every failing assertion.
+/// every failing assertion (one panic hook for the file, naming the test
+/// that runs: they run one at a time).
 fn seed(test: &'static str) -> u64 {
+    static RUNNING: Mutex<Option<(&'static str, u64)>> = Mutex::new(None);
+    static HOOK: std::sync::Once = std::sync::Once::new();
     let seed = std::env::var("FANGPIN_CRASH_SEED")
         .ok()
         .map(|s| s.parse::<u64>().expect("FANGPIN_CRASH_SEED is a u64"))
         .unwrap_or_else(rand::random);
     eprintln!("{test} seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        eprintln!("{test} failed with seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
-        default_hook(info);
-    }));
+    *RUNNING.lock().unwrap_or_else(|p| p.into_inner()) = Some((test, seed));
+    HOOK.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some((test, seed)) = *RUNNING.lock().unwrap_or_else(|p| p.into_inner()) {
+                eprintln!("{test} failed with seed {seed} (replay: FANGPIN_CRASH_SEED={seed})");
+            }
+            default_hook(info);
+        }));
+    });
     seed
 }
 

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use fangpin_proto::v1 as pb;
-use fangpin_tests::flow::{COUNTY, INSURER, VILLAGE, put_policy};
+use fangpin_tests::flow::{COUNTY, VILLAGE, put_policy, register_county_of};
 use fangpin_tests::{PG_ENV, TestServer, date, request_id, resident_id};
 use sqlx::{AnyConnection, Connection, Executor};
 
@@ -115,7 +115,8 @@ async fn bench_backend(name: &str, postgres: Option<String>, args: &Args) -> Vec
     let anchor = raw_commit_rate(server.database_url(), window).await;
     println!("{name}: anchor, raw durable single-row commits on 1 connection: {anchor:.0}/s");
 
-    register_county(&server).await;
+    // Large enough that no enrolment of the run meets the pool's limit.
+    register_county_of(&server, 10_000_000).await;
     put_policy(&server, YEAR).await;
     let sequence = Arc::new(AtomicU32::new(0));
     let mut households = Vec::new();
@@ -259,21 +260,6 @@ async fn raw_commit_rate(server_url: &str, window: Duration) -> f64 {
     conn.execute("DROP TABLE bench_anchor").await.expect("drop");
     conn.close().await.expect("close");
     rate
-}
-
-/// A county large enough that no enrolment of the run meets the pool's
-/// limit (10% of the rural population).
-async fn register_county(s: &TestServer) {
-    s.enrollment()
-        .register_county(pb::RegisterCountyRequest {
-            request_id: request_id(),
-            county_code: COUNTY.into(),
-            name: "涉县".into(),
-            rural_population: 10_000_000,
-            insurer: INSURER.into(),
-        })
-        .await
-        .expect("county");
 }
 
 async fn enroll(s: &TestServer, sequence: &AtomicU32) -> String {

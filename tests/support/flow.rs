@@ -13,12 +13,17 @@ pub const SURVEYOR: &str = "surveyor-li";
 
 /// Registers `COUNTY` (20,000 rural people, insured by `INSURER`).
 pub async fn register_county(s: &TestServer) {
+    register_county_of(s, 20_000).await;
+}
+
+/// Registers `COUNTY` with `rural_population` (the pool is 10% of it).
+pub async fn register_county_of(s: &TestServer, rural_population: u64) {
     s.enrollment()
         .register_county(pb::RegisterCountyRequest {
             request_id: request_id(),
             county_code: COUNTY.into(),
             name: "涉县".into(),
-            rural_population: 20_000,
+            rural_population,
             insurer: INSURER.into(),
         })
         .await

@@ -250,7 +250,6 @@ impl App {
                 }
                 Ok(Ok(response))
             }
-            Err(AppError::Store(e)) if e.is_retryable() => Err(e),
             Err(error) if error.is_business_rejection() => {
                 if let Err(e) = tx.rollback().await {
                     return fail(e.into());
@@ -281,6 +280,8 @@ impl App {
                 }
                 Ok(Err(status))
             }
+            // A conflict runs the write again; any other store error is
+            // the answer (and a full disk is reported to health).
             Err(AppError::Store(e)) => fail(e),
             Err(error) => Ok(Err(error.into())),
         }

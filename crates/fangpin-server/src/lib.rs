@@ -243,10 +243,10 @@ pub async fn run_with_health_listener(
         .set_serving::<ServiceInfoServiceServer<services::service_info::ServiceInfoApi>>()
         .await;
 
-    // Liveness is its own health service: the process answers. It stays
-    // SERVING while the database is out of space or the server drains, so
-    // an orchestrator's liveness probe does not restart a server that a
-    // restart would not help; readiness probes use "" (LIVENESS_SERVICE).
+    // Liveness (LIVENESS_SERVICE) is its own health service: the process
+    // answers. It stays SERVING while the database is out of space or the
+    // server drains, so a liveness probe does not restart a server that a
+    // restart would not help; readiness probes use "".
     health
         .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
         .await;
@@ -316,14 +316,12 @@ pub async fn run_with_health_listener(
         // sending before the listener closes; the storage watcher may no
         // longer turn it back.
         storage_watcher.abort();
-        drain_health
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
-        for name in SERVICE_NAMES {
-            drain_health
-                .set_service_status(name, tonic_health::ServingStatus::NotServing)
-                .await;
-        }
+        storage_watch::set_all(
+            &drain_health,
+            &SERVICE_NAMES,
+            tonic_health::ServingStatus::NotServing,
+        )
+        .await;
         tracing::info!(
             grace_secs = options.shutdown_grace.as_secs(),
             "shutting down: no new calls, finishing in-flight calls"
@@ -419,11 +417,11 @@ pub async fn run_with_health_listener(
     Ok(())
 }
 
-/// Every fangpin service, as gRPC health names them.
 /// The gRPC health service name that reports only that the process is up
 /// (deploy/k8s/deployment.yaml's liveness probe).
 pub const LIVENESS_SERVICE: &str = "liveness";
 
+/// Every fangpin service, as gRPC health names them.
 const SERVICE_NAMES: [&str; 9] = [
     <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
     <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,

@@ -96,7 +96,9 @@ pub fn spawn(
     }))
 }
 
-async fn set_all(health: &HealthReporter, services: &[&str], status: ServingStatus) {
+/// Sets the server's overall health ("") and every service's; liveness is
+/// not among them.
+pub(crate) async fn set_all(health: &HealthReporter, services: &[&str], status: ServingStatus) {
     health.set_service_status("", status).await;
     for name in services {
         health.set_service_status(*name, status).await;
