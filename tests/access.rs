@@ -447,6 +447,8 @@ fn findings(claim: &str) -> pb::RecordFindingsRequest {
         verified_cost_yuan: "100000.00".into(),
         notes: String::new(),
         evidence_refs: vec![],
+        prior_incomes_per_capita_yuan: Vec::new(),
+        income_evidence_refs: Vec::new(),
     }
 }
 

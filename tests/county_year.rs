@@ -364,6 +364,8 @@ impl Year {
                             "入户核实".into()
                         },
                         evidence_refs: vec![],
+                        prior_incomes_per_capita_yuan: Vec::new(),
+                        income_evidence_refs: Vec::new(),
                     })
                     .await
                     .unwrap_or_else(|e| panic!("findings {i} on {today}: {e:?}"));

@@ -627,6 +627,8 @@ async fn to_publicity(channel: &Channel, claim_id: &str) {
             verified_cost_yuan: COST.into(),
             notes: String::new(),
             evidence_refs: vec![],
+            prior_incomes_per_capita_yuan: Vec::new(),
+            income_evidence_refs: Vec::new(),
         })
         .await
         .expect("findings");

@@ -119,6 +119,8 @@ async fn survey(s: &TestServer, claim_id: &str, income: &str, cost: &str) -> pb:
             verified_cost_yuan: cost.into(),
             notes: "receipts checked in the home".into(),
             evidence_refs: vec!["photo-1".into()],
+            prior_incomes_per_capita_yuan: Vec::new(),
+            income_evidence_refs: Vec::new(),
         })
         .await
         .expect("record findings")

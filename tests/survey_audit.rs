@@ -18,6 +18,8 @@ async fn findings(s: &TestServer, claim_id: &str, cost: &str) -> pb::Claim {
             verified_cost_yuan: cost.into(),
             notes: String::new(),
             evidence_refs: vec![],
+            prior_incomes_per_capita_yuan: Vec::new(),
+            income_evidence_refs: Vec::new(),
         })
         .await
         .expect("findings")

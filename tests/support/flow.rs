@@ -163,6 +163,8 @@ pub async fn filed_claim_costing(
             verified_cost_yuan: cost_yuan.into(),
             notes: String::new(),
             evidence_refs: vec![],
+            prior_incomes_per_capita_yuan: Vec::new(),
+            income_evidence_refs: Vec::new(),
         })
         .await
         .expect("findings");

@@ -37,6 +37,8 @@ pub enum FeedKindArg {
     Industry,
     /// 民政: dibao/tekun/disability status and verified income
     CivilAffairs,
+    /// 人社: unemployment and the loss of a wage earner, with the income lost
+    Employment,
 }
 
 impl From<FeedKindArg> for pb::FeedKind {
@@ -47,6 +49,7 @@ impl From<FeedKindArg> for pb::FeedKind {
             FeedKindArg::Accident => pb::FeedKind::Accident,
             FeedKindArg::Industry => pb::FeedKind::Industry,
             FeedKindArg::CivilAffairs => pb::FeedKind::CivilAffairs,
+            FeedKindArg::Employment => pb::FeedKind::Employment,
         }
     }
 }

@@ -114,6 +114,65 @@ struct PolicyFile {
     service_fee_rate: String,
     publicity_days: u32,
     survey_deadline_working_days: u32,
+    #[serde(default)]
+    entry_year_costs: Option<EntryYearCostsArg>,
+    #[serde(default)]
+    status_terms: Vec<StatusTermFile>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum EntryYearCostsArg {
+    EntryFirst,
+    SchoolEntryOnly,
+    SchoolingOnly,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum StatusArg {
+    Dibao,
+    Tekun,
+    Disability,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusTermFile {
+    status: StatusArg,
+    relief_kind: ReliefKindArg,
+    #[serde(default, deserialize_with = "decimal")]
+    threshold_yuan: String,
+    #[serde(default)]
+    bands: Vec<BandFile>,
+    #[serde(default)]
+    waive_income_condition: bool,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum BaselineArg {
+    LastVerified,
+    AverageOfYears,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum GapBasisArg {
+    PerCapita,
+    Household,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncomeDropFile {
+    baseline: BaselineArg,
+    baseline_years: u32,
+    #[serde(default, deserialize_with = "decimal")]
+    min_drop_share: String,
+    #[serde(default, deserialize_with = "decimal")]
+    min_drop_amount_yuan: String,
+    gap_basis: GapBasisArg,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +195,8 @@ struct RuleFile {
     #[serde(deserialize_with = "decimal")]
     cap_yuan: String,
     screening_window_months: u32,
+    #[serde(default)]
+    income_drop: Option<IncomeDropFile>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +257,29 @@ impl From<PolicyFile> for pb::Policy {
             publicity_days: f.publicity_days,
             survey_deadline_working_days: f.survey_deadline_working_days,
             frozen: false,
+            entry_year_costs: match f.entry_year_costs {
+                None => pb::EntryYearCosts::Unspecified,
+                Some(EntryYearCostsArg::EntryFirst) => pb::EntryYearCosts::EntryFirst,
+                Some(EntryYearCostsArg::SchoolEntryOnly) => pb::EntryYearCosts::SchoolEntryOnly,
+                Some(EntryYearCostsArg::SchoolingOnly) => pb::EntryYearCosts::SchoolingOnly,
+            }
+            .into(),
+            status_terms: f
+                .status_terms
+                .into_iter()
+                .map(|t| pb::StatusTerm {
+                    status: match t.status {
+                        StatusArg::Dibao => pb::CivilStatus::Dibao,
+                        StatusArg::Tekun => pb::CivilStatus::Tekun,
+                        StatusArg::Disability => pb::CivilStatus::Disability,
+                    }
+                    .into(),
+                    relief_kind: pb::ReliefKind::from(t.relief_kind).into(),
+                    threshold_yuan: t.threshold_yuan,
+                    bands: t.bands.into_iter().map(Into::into).collect(),
+                    waive_income_condition: t.waive_income_condition,
+                })
+                .collect(),
         }
     }
 }
@@ -208,15 +292,32 @@ impl From<RuleFile> for pb::ReliefRule {
             threshold_yuan: r.threshold_yuan,
             comparison: pb::Comparison::from(r.comparison).into(),
             screening_window_months: r.screening_window_months,
-            bands: r
-                .bands
-                .into_iter()
-                .map(|b| pb::Band {
-                    from_yuan: b.from_yuan,
-                    rate: b.rate,
-                })
-                .collect(),
+            bands: r.bands.into_iter().map(Into::into).collect(),
             cap_yuan: r.cap_yuan,
+            income_drop: r.income_drop.map(|d| pb::IncomeDropTerms {
+                baseline: match d.baseline {
+                    BaselineArg::LastVerified => pb::IncomeBaseline::LastVerified,
+                    BaselineArg::AverageOfYears => pb::IncomeBaseline::AverageOfYears,
+                }
+                .into(),
+                baseline_years: d.baseline_years,
+                min_drop_share: d.min_drop_share,
+                min_drop_amount_yuan: d.min_drop_amount_yuan,
+                gap_basis: match d.gap_basis {
+                    GapBasisArg::PerCapita => pb::GapBasis::PerCapita,
+                    GapBasisArg::Household => pb::GapBasis::Household,
+                }
+                .into(),
+            }),
+        }
+    }
+}
+
+impl From<BandFile> for pb::Band {
+    fn from(b: BandFile) -> Self {
+        pb::Band {
+            from_yuan: b.from_yuan,
+            rate: b.rate,
         }
     }
 }
@@ -306,8 +407,8 @@ mod tests {
         assert_eq!(p.survey_deadline_working_days, 15);
         assert!(!p.frozen);
 
-        // Four kinds for each of the two household types.
-        assert_eq!(p.rules.len(), 8);
+        // Hebi's six kinds for each of the two household types.
+        assert_eq!(p.rules.len(), 12);
         let rule = |ht: pb::HouseholdType, kind: pb::ReliefKind| {
             p.rules
                 .iter()
@@ -343,6 +444,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The sample file is `Policy::example_six_kinds` written out: the
+    /// server reads it to exactly that policy, income-drop terms, school
+    /// entry and the dibao terms included.
+    #[test]
+    fn example_policy_is_the_six_kinds_fixture() {
+        let p = parse_policy(EXAMPLE).expect("example parses");
+        let policy = fangpin_server::convert::policy_from_pb(&p).expect("the server accepts it");
+        let county = fangpin_domain::identity::CountyCode::parse("130426").expect("county");
+        assert_eq!(
+            policy,
+            fangpin_domain::policy::Policy::example_six_kinds(county, 2026)
+        );
     }
 
     #[test]

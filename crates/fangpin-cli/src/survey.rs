@@ -30,9 +30,21 @@ pub enum Cmd {
         /// Verified annual disposable income per capita, yuan
         #[arg(long)]
         income: String,
-        /// Verified cost, yuan
-        #[arg(long)]
+        /// Verified cost, yuan (not for income drop)
+        #[arg(
+            long,
+            required_unless_present = "prior_income",
+            default_value = "",
+            hide_default_value = true
+        )]
         cost: String,
+        /// Income drop: an earlier verified per-capita income the baseline
+        /// takes, yuan, the most recent first; repeatable
+        #[arg(long = "prior-income", value_name = "YUAN", conflicts_with = "cost")]
+        prior_income: Vec<String>,
+        /// Income drop: evidence of both incomes; repeatable
+        #[arg(long = "income-evidence", value_name = "REF")]
+        income_evidence: Vec<String>,
         #[arg(long, default_value = "", hide_default_value = true)]
         notes: String,
         /// Reference to uploaded evidence (receipt, photo); repeatable
@@ -87,6 +99,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             surveyor,
             income,
             cost,
+            prior_income,
+            income_evidence,
             notes,
             evidence,
         } => {
@@ -98,6 +112,8 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 verified_cost_yuan: cost,
                 notes,
                 evidence_refs: evidence,
+                prior_incomes_per_capita_yuan: prior_income,
+                income_evidence_refs: income_evidence,
             };
             client.record_findings(request).await?
         }

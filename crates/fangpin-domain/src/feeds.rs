@@ -29,15 +29,19 @@ pub enum FeedKind {
     Industry,
     /// 民政: dibao / tekun / disability status and verified income.
     CivilAffairs,
+    /// 人社: unemployment registrations and the loss of a wage earner, with
+    /// the yearly income the household lost.
+    Employment,
 }
 
 impl FeedKind {
-    pub const ALL: [FeedKind; 5] = [
+    pub const ALL: [FeedKind; 6] = [
         FeedKind::Medical,
         FeedKind::Education,
         FeedKind::Accident,
         FeedKind::Industry,
         FeedKind::CivilAffairs,
+        FeedKind::Employment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl FeedKind {
             FeedKind::Accident => "accident",
             FeedKind::Industry => "industry",
             FeedKind::CivilAffairs => "civil_affairs",
+            FeedKind::Employment => "employment",
         }
     }
 
@@ -62,6 +67,15 @@ impl FeedKind {
             FeedKind::Education => &EDUCATION,
             FeedKind::Accident | FeedKind::Industry => &LOSS,
             FeedKind::CivilAffairs => &CIVIL_AFFAIRS,
+            FeedKind::Employment => &EMPLOYMENT,
+        }
+    }
+
+    /// Columns a file of this feed may carry; rows read them when present.
+    pub fn optional_columns(self) -> &'static [Column] {
+        match self {
+            FeedKind::Education => &EDUCATION_OPTIONAL,
+            _ => &[],
         }
     }
 }
@@ -128,6 +142,28 @@ static EDUCATION: [Column; 5] = [
     },
 ];
 
+/// 入学学段: set on a student's first school year of a stage (升学).
+static EDUCATION_OPTIONAL: [Column; 1] = [Column {
+    name: "entry_stage",
+    aliases: &["入学学段", "新生学段"],
+}];
+
+static EMPLOYMENT: [Column; 4] = [
+    ID,
+    Column {
+        name: "event_date",
+        aliases: &["登记日期", "发生日期"],
+    },
+    Column {
+        name: "event",
+        aliases: &["事由", "登记类型"],
+    },
+    Column {
+        name: "annual_income_lost",
+        aliases: &["减少年收入", "年收入减少额"],
+    },
+];
+
 static LOSS: [Column; 5] = [
     ID,
     Column {
@@ -172,6 +208,8 @@ pub const MAX_COLUMNS: usize = 64;
 pub struct FeedLayout {
     pub kind: FeedKind,
     positions: Vec<usize>,
+    /// Where each of `kind.optional_columns()` sits, when the file has it.
+    optional: Vec<Option<usize>>,
     width: usize,
 }
 
@@ -205,8 +243,7 @@ impl FeedLayout {
                 h.trim().to_lowercase()
             })
             .collect();
-        let mut positions = Vec::with_capacity(kind.columns().len());
-        for column in kind.columns() {
+        let find = |column: &Column| -> Result<Option<usize>, HeaderError> {
             let matches: Vec<usize> = normal
                 .iter()
                 .enumerate()
@@ -214,19 +251,27 @@ impl FeedLayout {
                 .map(|(i, _)| i)
                 .collect();
             match matches.as_slice() {
-                [one] => positions.push(*one),
-                [] => {
-                    return Err(HeaderError::Missing {
-                        name: column.name,
-                        aliases: column.aliases.join(", "),
-                    });
-                }
-                _ => return Err(HeaderError::Duplicate(column.name)),
+                [one] => Ok(Some(*one)),
+                [] => Ok(None),
+                _ => Err(HeaderError::Duplicate(column.name)),
             }
+        };
+        let mut positions = Vec::with_capacity(kind.columns().len());
+        for column in kind.columns() {
+            positions.push(find(column)?.ok_or_else(|| HeaderError::Missing {
+                name: column.name,
+                aliases: column.aliases.join(", "),
+            })?);
         }
+        let optional = kind
+            .optional_columns()
+            .iter()
+            .map(find)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(FeedLayout {
             kind,
             positions,
+            optional,
             width: header.len(),
         })
     }
@@ -309,6 +354,69 @@ impl CivilStatus {
     }
 }
 
+/// A school stage whose first year is school entry (升学).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchoolStage {
+    /// 高中: senior high school.
+    SeniorHigh,
+    /// 中职/高职: vocational school.
+    Vocational,
+    /// 大学: university or college (本科, 专科).
+    University,
+}
+
+impl SchoolStage {
+    /// The `entry_stage` cell: empty (or 无) for a year that is not a first
+    /// year, else the stage entered.
+    pub fn parse_entry(text: &str) -> Option<Option<SchoolStage>> {
+        match text.to_lowercase().as_str() {
+            "" | "none" | "无" | "否" => Some(None),
+            "senior_high" | "高中" | "普通高中" => Some(Some(SchoolStage::SeniorHigh)),
+            "vocational" | "中职" | "高职" | "职业学校" => {
+                Some(Some(SchoolStage::Vocational))
+            }
+            "university" | "大学" | "本科" | "专科" | "高校" => {
+                Some(Some(SchoolStage::University))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the human-resources feed reports (人社).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmploymentEvent {
+    /// 失业登记: a member registered as unemployed.
+    Unemployed,
+    /// 主要劳动力丧失: the main wage earner died or can no longer work.
+    EarnerLost,
+}
+
+impl EmploymentEvent {
+    pub fn parse(text: &str) -> Option<EmploymentEvent> {
+        match text {
+            "unemployed" | "失业" | "失业登记" => Some(EmploymentEvent::Unemployed),
+            "earner_lost" | "主要劳动力丧失" | "丧失劳动能力" | "死亡" => {
+                Some(EmploymentEvent::EarnerLost)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl CivilStatus {
+    /// The status as a policy's status terms name it; None for 无.
+    pub fn relief_status(self) -> Option<crate::policy::ReliefStatus> {
+        use crate::policy::ReliefStatus;
+        match self {
+            CivilStatus::Dibao => Some(ReliefStatus::Dibao),
+            CivilStatus::Tekun => Some(ReliefStatus::Tekun),
+            CivilStatus::Disability => Some(ReliefStatus::Disability),
+            CivilStatus::None => None,
+        }
+    }
+}
+
 /// What one valid row says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FeedRow {
@@ -365,6 +473,10 @@ pub enum RowProblem {
     BadFlag,
     #[error("not a status (dibao/低保, tekun/特困, disability/残疾, none/无)")]
     BadStatus,
+    #[error("not a school stage (senior_high/高中, vocational/中职, university/大学, or empty)")]
+    BadStage,
+    #[error("not an employment event (unemployed/失业, earner_lost/主要劳动力丧失)")]
+    BadEvent,
     #[error("the text is not valid in the file's encoding")]
     BadEncoding,
     #[error("{0}")]
@@ -386,6 +498,8 @@ impl RowProblem {
             RowProblem::BadSchoolYear => "bad_school_year",
             RowProblem::BadFlag => "bad_flag",
             RowProblem::BadStatus => "bad_status",
+            RowProblem::BadStage => "bad_stage",
+            RowProblem::BadEvent => "bad_event",
             RowProblem::BadEncoding => "bad_encoding",
             RowProblem::Inconsistent(_) => "inconsistent",
             RowProblem::UnknownPerson => "unknown_person",
@@ -479,10 +593,27 @@ pub fn parse_row<'r>(
                         RowProblem::Inconsistent("the sum overflows"),
                     )
                 })?;
+            let entry = match layout.optional[0] {
+                Some(at) => {
+                    let text = decode(trim(field(at)), encoding)
+                        .ok_or_else(|| RowError::at("entry_stage", RowProblem::BadEncoding))?;
+                    SchoolStage::parse_entry(text.trim())
+                        .ok_or_else(|| RowError::at("entry_stage", RowProblem::BadStage))?
+                }
+                None => None,
+            };
+            // A first year of senior high school, vocational school or
+            // university is school entry (升学); the policy decides at
+            // screening whether it counts there or under schooling.
+            let kind = if entry.is_some() {
+                ReliefKind::SchoolEntry
+            } else {
+                ReliefKind::Schooling
+            };
             if sum > Fen::ZERO {
                 Ok(FeedRow::Cost {
                     person,
-                    kind: ReliefKind::Schooling,
+                    kind,
                     date,
                     amount: sum,
                 })
@@ -512,6 +643,26 @@ pub fn parse_row<'r>(
                     kind,
                     date,
                     amount: loss.checked_sub(covered).expect("loss > covered"),
+                })
+            } else {
+                Ok(FeedRow::NotCounted { person, date })
+            }
+        }
+        FeedKind::Employment => {
+            let date = date(1)?;
+            let text = decode(get(2), encoding)
+                .ok_or_else(|| RowError::at(columns[2].name, RowProblem::BadEncoding))?;
+            EmploymentEvent::parse(text.trim().to_lowercase().as_str())
+                .ok_or_else(|| RowError::at(columns[2].name, RowProblem::BadEvent))?;
+            let lost = amount(3)?;
+            // 收入下降: the income the household lost counts toward the
+            // income-drop screening, dated to the event.
+            if lost > Fen::ZERO {
+                Ok(FeedRow::Cost {
+                    person,
+                    kind: ReliefKind::IncomeDrop,
+                    date,
+                    amount: lost,
                 })
             } else {
                 Ok(FeedRow::NotCounted { person, date })
@@ -643,7 +794,9 @@ pub struct FeedAggregator<'a> {
     pub errors: Vec<(u64, RowError)>,
     /// (household index, kind, year) → twelve months of fen.
     pub costs: rustc_hash::FxHashMap<(u32, ReliefKind, i32), [Fen; 12]>,
-    pub statuses: rustc_hash::FxHashMap<u32, StatusRecord>,
+    /// (household index, calendar year) → the year's latest verification:
+    /// income drop compares a year's income with earlier years'.
+    pub statuses: rustc_hash::FxHashMap<(u32, i32), StatusRecord>,
     /// Per relief kind, in `ReliefKind::ALL` order (a map lookup per row
     /// would cost more than the addition).
     totals: [Fen; ReliefKind::ALL.len()],
@@ -772,8 +925,12 @@ impl<'a> FeedAggregator<'a> {
                     income_per_capita,
                     verified_on,
                 };
-                // The latest verification wins; on the same day, the later row.
-                let slot = self.statuses.entry(household).or_insert(record);
+                // The year's latest verification wins; on the same day, the
+                // later row.
+                let slot = self
+                    .statuses
+                    .entry((household, verified_on.year()))
+                    .or_insert(record);
                 if record.verified_on >= slot.verified_on {
                     *slot = record;
                 }
@@ -922,6 +1079,62 @@ mod tests {
         }
         let e = row(&l, &format!("{},2024-2026,1,1,1", id(3))).unwrap_err();
         assert_eq!(e.problem.code(), "bad_school_year");
+    }
+
+    #[test]
+    fn education_entry_stage_marks_school_entry() {
+        let l = layout(
+            FeedKind::Education,
+            "学生身份证号,学年,学费,住宿费,教材费,入学学段",
+        );
+        let kind = |line: String| match row(&l, &line).unwrap() {
+            FeedRow::Cost { kind, .. } => kind,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            kind(format!("{},2024,5000,0,0,高中", id(3))),
+            ReliefKind::SchoolEntry
+        );
+        assert_eq!(
+            kind(format!("{},2024,5000,0,0,university", id(3))),
+            ReliefKind::SchoolEntry
+        );
+        assert_eq!(
+            kind(format!("{},2024,5000,0,0,", id(3))),
+            ReliefKind::Schooling
+        );
+        let e = row(&l, &format!("{},2024,5000,0,0,kindergarten", id(3))).unwrap_err();
+        assert_eq!((e.field, e.problem.code()), ("entry_stage", "bad_stage"));
+        // Files without the column read as before: schooling.
+        let old = layout(FeedKind::Education, "学生身份证号,学年,学费,住宿费,教材费");
+        assert!(matches!(
+            row(&old, &format!("{},2024,5000,0,0", id(3))).unwrap(),
+            FeedRow::Cost {
+                kind: ReliefKind::Schooling,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn employment_reports_income_lost() {
+        let l = layout(FeedKind::Employment, "身份证号,登记日期,事由,减少年收入");
+        match row(&l, &format!("{},2024-04-02,失业登记,36000", id(3))).unwrap() {
+            FeedRow::Cost {
+                kind, amount, date, ..
+            } => {
+                assert_eq!(kind, ReliefKind::IncomeDrop);
+                assert_eq!(amount, Fen::from_yuan(36_000));
+                assert_eq!(date, NaiveDate::from_ymd_opt(2024, 4, 2).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            row(&l, &format!("{},2024-04-02,earner_lost,0", id(3))).unwrap(),
+            FeedRow::NotCounted { .. }
+        ));
+        let e = row(&l, &format!("{},2024-04-02,retired,100", id(3))).unwrap_err();
+        assert_eq!(e.problem.code(), "bad_event");
     }
 
     #[test]

@@ -131,6 +131,136 @@ pub struct ReliefRule {
     /// such field; they were all written with the yearly rule in mind.
     #[serde(default = "ReliefRule::yearly_window")]
     pub screening_window_months: u32,
+    /// How an income drop (收入下降) is measured and qualifies; present on
+    /// `IncomeDrop` rules only, whose bands apply to the gap between the new
+    /// income and the income line instead of to a cost above a threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub income_drop: Option<IncomeDropTerms>,
+}
+
+/// What the new per-capita income is compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncomeBaseline {
+    /// The last verified per-capita income before the drop.
+    LastVerified,
+    /// The average of the per-capita incomes of the `baseline_years`
+    /// calendar years before the drop.
+    AverageOfYears,
+}
+
+/// What the bands of an income-drop rule are applied to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapBasis {
+    /// The per-capita gap: income line − new per-capita income.
+    PerCapita,
+    /// The household's gap: the per-capita gap × the household's members.
+    Household,
+}
+
+/// The income-drop rule's own terms (Hebi: "家庭有贫困风险导致收入下降").
+/// A drop qualifies when it reaches every condition the policy sets: a
+/// share of the baseline, an amount, or both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomeDropTerms {
+    pub baseline: IncomeBaseline,
+    /// Years averaged for `AverageOfYears`; 1 for `LastVerified`.
+    pub baseline_years: u32,
+    /// The drop must be at least this share of the baseline (0.30 = 30%).
+    pub min_drop_share: Option<Decimal>,
+    /// The drop must be at least this per-capita amount.
+    pub min_drop_amount: Option<Fen>,
+    pub gap_basis: GapBasis,
+}
+
+/// The longest baseline an income-drop rule may average.
+pub const MAX_BASELINE_YEARS: u32 = 5;
+
+/// How first-year school costs (the education feed's `entry_stage`) count
+/// when a household type has both a school-entry (升学) and a schooling (在校)
+/// rule. A cost is counted under one kind only, never both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryYearCosts {
+    /// Under school entry when they reach its threshold, otherwise under
+    /// schooling together with the other years' costs.
+    #[default]
+    EntryFirst,
+    /// Under school entry only.
+    SchoolEntryOnly,
+    /// Under schooling only; school entry is then claimed by application.
+    SchoolingOnly,
+}
+
+/// A civil-affairs status a county relieves on its own terms (Hebi covers
+/// 低保户, 残疾人 and 特殊家庭).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReliefStatus {
+    /// 低保: minimum living allowance.
+    Dibao,
+    /// 特困: extreme poverty support.
+    Tekun,
+    /// 残疾: registered disability.
+    Disability,
+}
+
+impl ReliefStatus {
+    pub const ALL: [ReliefStatus; 3] = [
+        ReliefStatus::Dibao,
+        ReliefStatus::Tekun,
+        ReliefStatus::Disability,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReliefStatus::Dibao => "dibao",
+            ReliefStatus::Tekun => "tekun",
+            ReliefStatus::Disability => "disability",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReliefStatus> {
+        ReliefStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn chinese(self) -> &'static str {
+        match self {
+            ReliefStatus::Dibao => "低保",
+            ReliefStatus::Tekun => "特困",
+            ReliefStatus::Disability => "残疾",
+        }
+    }
+}
+
+/// Easier terms for households with a civil-affairs status, for one relief
+/// kind (all household types). What is not set is taken from the
+/// household type's own rule, which must exist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusTerm {
+    pub status: ReliefStatus,
+    pub relief_kind: ReliefKind,
+    /// Replaces the rule's threshold (cost kinds only).
+    pub threshold: Option<Fen>,
+    /// Replaces the rule's bands when not empty.
+    #[serde(default)]
+    pub bands: Vec<Band>,
+    /// The income condition does not apply (cost kinds only).
+    #[serde(default)]
+    pub waive_income_condition: bool,
+}
+
+/// The rule that applies to one household for one relief kind: the
+/// household type's rule with any status term laid over it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectiveRule<'p> {
+    pub rule: &'p ReliefRule,
+    pub threshold: Fen,
+    pub bands: &'p [Band],
+    pub income_waived: bool,
+    /// The term that changed the rule, when one did.
+    pub status_term: Option<&'p StatusTerm>,
 }
 
 /// The longest screening window a rule may ask for: two years of monthly data.
@@ -175,6 +305,12 @@ pub struct Policy {
     pub publicity_days: u32,
     /// Chinese working days from intake to the survey decision.
     pub survey_deadline_working_days: u32,
+    /// How first-year school costs count (升学 against 在校).
+    #[serde(default)]
+    pub entry_year_costs: EntryYearCosts,
+    /// Easier terms for households with a civil-affairs status.
+    #[serde(default)]
+    pub status_terms: Vec<StatusTerm>,
 }
 
 /// One reason a policy is not acceptable, naming the field as a path.
@@ -189,6 +325,7 @@ pub const MAX_RULES: usize = 64;
 pub const MAX_BANDS: usize = 16;
 pub const MAX_PUBLICITY_DAYS: u32 = 60;
 pub const MAX_SURVEY_WORKING_DAYS: u32 = 120;
+pub const MAX_STATUS_TERMS: usize = 32;
 
 impl Policy {
     /// Checks every figure. All violations are returned at once so a county
@@ -289,6 +426,127 @@ impl Policy {
                     );
                 }
             }
+            match (&rule.income_drop, rule.relief_kind) {
+                (None, ReliefKind::IncomeDrop) => bad(
+                    at("income_drop"),
+                    "an income-drop rule needs its terms: baseline, qualifying drop, gap basis",
+                ),
+                (Some(_), kind) if kind != ReliefKind::IncomeDrop => bad(
+                    at("income_drop"),
+                    "only an income-drop rule has income-drop terms",
+                ),
+                (Some(terms), _) => {
+                    if rule.threshold != Fen::ZERO {
+                        bad(
+                            at("threshold"),
+                            "an income-drop rule bands the gap below the income line: the threshold must be 0",
+                        );
+                    }
+                    let years_ok = match terms.baseline {
+                        IncomeBaseline::LastVerified => terms.baseline_years == 1,
+                        IncomeBaseline::AverageOfYears => {
+                            (1..=MAX_BASELINE_YEARS).contains(&terms.baseline_years)
+                        }
+                    };
+                    if !years_ok {
+                        bad(
+                            at("income_drop.baseline_years"),
+                            "1 for the last verified income, 1 to 5 for an average of years",
+                        );
+                    }
+                    if terms.min_drop_share.is_none() && terms.min_drop_amount.is_none() {
+                        bad(
+                            at("income_drop.min_drop_share"),
+                            "set the qualifying drop: a share, an amount, or both",
+                        );
+                    }
+                    if terms
+                        .min_drop_share
+                        .is_some_and(|s| s <= Decimal::ZERO || s > one)
+                    {
+                        bad(
+                            at("income_drop.min_drop_share"),
+                            "must be above 0 and at most 1",
+                        );
+                    }
+                    if terms
+                        .min_drop_amount
+                        .is_some_and(|a| a <= Fen::ZERO || a > MAX_AMOUNT)
+                    {
+                        bad(at("income_drop.min_drop_amount"), "must be positive");
+                    }
+                }
+                (None, _) => {}
+            }
+        }
+        if self.status_terms.len() > MAX_STATUS_TERMS {
+            bad("status_terms".into(), "too many status terms");
+        }
+        for (i, term) in self.status_terms.iter().enumerate() {
+            let at = |f: &str| format!("status_terms[{i}].{f}");
+            if self.status_terms[..i]
+                .iter()
+                .any(|t| t.status == term.status && t.relief_kind == term.relief_kind)
+            {
+                bad(
+                    at("relief_kind"),
+                    "a term for this status and relief kind already exists",
+                );
+            }
+            if !self.rules.iter().any(|r| r.relief_kind == term.relief_kind) {
+                bad(
+                    at("relief_kind"),
+                    "no household type has a rule for this relief kind",
+                );
+            }
+            let income_drop = term.relief_kind == ReliefKind::IncomeDrop;
+            if income_drop && term.threshold.is_some() {
+                bad(
+                    at("threshold"),
+                    "an income-drop rule has no threshold to replace",
+                );
+            }
+            if income_drop && term.waive_income_condition {
+                bad(
+                    at("waive_income_condition"),
+                    "income-drop relief is the gap below the income line: the line cannot be waived",
+                );
+            }
+            if term
+                .threshold
+                .is_some_and(|t| t < Fen::ZERO || t > MAX_AMOUNT)
+            {
+                bad(at("threshold"), "must be between 0 and the amount limit");
+            }
+            if term.threshold.is_none() && term.bands.is_empty() && !term.waive_income_condition {
+                bad(
+                    at("status"),
+                    "the term changes nothing: set a threshold, bands or the income waiver",
+                );
+            }
+            if term.bands.len() > MAX_BANDS {
+                bad(at("bands"), "at most 16 bands");
+            }
+            if term.bands.first().is_some_and(|b| b.from != Fen::ZERO) {
+                bad(
+                    at("bands[0].from"),
+                    "the first band must start at 0 above the threshold",
+                );
+            }
+            for (j, band) in term.bands.iter().enumerate() {
+                if band.rate < Decimal::ZERO || band.rate > one {
+                    bad(at(&format!("bands[{j}].rate")), "must be between 0 and 1");
+                }
+                if band.from > MAX_AMOUNT {
+                    bad(at(&format!("bands[{j}].from")), "exceeds the amount limit");
+                }
+                if j > 0 && band.from <= term.bands[j - 1].from {
+                    bad(
+                        at(&format!("bands[{j}].from")),
+                        "bands must start at strictly increasing amounts",
+                    );
+                }
+            }
         }
         if self.case_cap <= Fen::ZERO || self.case_cap > MAX_AMOUNT {
             bad("case_cap".into(), "must be positive");
@@ -336,6 +594,33 @@ impl Policy {
         self.rules
             .iter()
             .find(|r| r.household_type == household_type && r.relief_kind == relief_kind)
+    }
+
+    /// The rule for a household of this type and, when civil affairs has
+    /// verified one, this status: the type's rule with the status term for
+    /// the kind laid over it. None when the type has no rule for the kind.
+    pub fn effective_rule(
+        &self,
+        household_type: HouseholdType,
+        relief_kind: ReliefKind,
+        status: Option<ReliefStatus>,
+    ) -> Option<EffectiveRule<'_>> {
+        let rule = self.rule(household_type, relief_kind)?;
+        let term = status.and_then(|s| {
+            self.status_terms
+                .iter()
+                .find(|t| t.status == s && t.relief_kind == relief_kind)
+        });
+        Some(EffectiveRule {
+            rule,
+            threshold: term.and_then(|t| t.threshold).unwrap_or(rule.threshold),
+            bands: match term {
+                Some(t) if !t.bands.is_empty() => &t.bands,
+                _ => &rule.bands,
+            },
+            income_waived: term.is_some_and(|t| t.waive_income_condition),
+            status_term: term,
+        })
     }
 
     pub fn covers(&self, date: NaiveDate) -> bool {
@@ -391,6 +676,7 @@ impl Policy {
             bands: bands(),
             cap: Fen::from_yuan(200_000),
             screening_window_months: 12,
+            income_drop: None,
         };
         use Comparison::*;
         use HouseholdType::*;
@@ -422,7 +708,58 @@ impl Policy {
             service_fee_rate: Decimal::new(15, 2),
             publicity_days: 10,
             survey_deadline_working_days: 15,
+            entry_year_costs: EntryYearCosts::EntryFirst,
+            status_terms: Vec::new(),
         }
+    }
+
+    /// Handan's figures with Hebi's six relief kinds (seed 001) added: school
+    /// entry (升学) with its own threshold and bands, income drop (收入下降)
+    /// measured against the last verified income, and dibao households
+    /// relieved on easier terms. A fixture and the template of
+    /// deploy/policy-example.json, never a fallback.
+    pub fn example_six_kinds(county: CountyCode, policy_year: i32) -> Policy {
+        let mut policy = Policy::example(county, policy_year);
+        let band = |from_yuan: i64, pct: i64| Band {
+            from: Fen::from_yuan(from_yuan),
+            rate: Decimal::new(pct, 2),
+        };
+        for household_type in HouseholdType::ALL {
+            policy.rules.push(ReliefRule {
+                household_type,
+                relief_kind: ReliefKind::SchoolEntry,
+                threshold: Fen::from_yuan(5_000),
+                comparison: Comparison::Above,
+                bands: vec![band(0, 50), band(10_000, 60)],
+                cap: Fen::from_yuan(10_000),
+                screening_window_months: 12,
+                income_drop: None,
+            });
+            policy.rules.push(ReliefRule {
+                household_type,
+                relief_kind: ReliefKind::IncomeDrop,
+                threshold: Fen::ZERO,
+                comparison: Comparison::Above,
+                bands: vec![band(0, 50), band(2_000, 80)],
+                cap: Fen::from_yuan(20_000),
+                screening_window_months: 12,
+                income_drop: Some(IncomeDropTerms {
+                    baseline: IncomeBaseline::LastVerified,
+                    baseline_years: 1,
+                    min_drop_share: Some(Decimal::new(30, 2)),
+                    min_drop_amount: None,
+                    gap_basis: GapBasis::Household,
+                }),
+            });
+        }
+        policy.status_terms = vec![StatusTerm {
+            status: ReliefStatus::Dibao,
+            relief_kind: ReliefKind::Illness,
+            threshold: Some(Fen::from_yuan(3_000)),
+            bands: vec![band(0, 70), band(30_000, 75)],
+            waive_income_condition: true,
+        }];
+        policy
     }
 }
 
@@ -437,6 +774,121 @@ mod tests {
     #[test]
     fn example_policy_is_valid() {
         assert_eq!(Policy::example(county(), 2024).validate(), Ok(()));
+        assert_eq!(Policy::example_six_kinds(county(), 2024).validate(), Ok(()));
+    }
+
+    #[test]
+    fn income_drop_rules_need_their_terms_and_no_threshold() {
+        let mut policy = Policy::example_six_kinds(county(), 2024);
+        let i = policy
+            .rules
+            .iter()
+            .position(|r| r.relief_kind == ReliefKind::IncomeDrop)
+            .expect("an income-drop rule");
+        policy.rules[i].threshold = Fen::from_yuan(1);
+        let terms = policy.rules[i].income_drop.as_mut().expect("terms");
+        terms.min_drop_share = None;
+        terms.baseline_years = 2;
+        policy.rules[0].income_drop = policy.rules[i].income_drop.clone();
+        let fields: Vec<String> = policy
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "rules[0].income_drop".to_string(),
+                format!("rules[{i}].threshold"),
+                format!("rules[{i}].income_drop.baseline_years"),
+                format!("rules[{i}].income_drop.min_drop_share"),
+            ]
+        );
+        let mut policy = Policy::example_six_kinds(county(), 2024);
+        policy.rules[i].income_drop = None;
+        assert!(
+            policy
+                .validate()
+                .unwrap_err()
+                .iter()
+                .any(|v| v.field == format!("rules[{i}].income_drop"))
+        );
+    }
+
+    #[test]
+    fn status_terms_lay_over_the_type_rule() {
+        let policy = Policy::example_six_kinds(county(), 2024);
+        let plain = policy
+            .effective_rule(HouseholdType::Marginal, ReliefKind::Illness, None)
+            .expect("rule");
+        assert_eq!(plain.threshold, Fen::from_yuan(20_000));
+        assert!(!plain.income_waived && plain.status_term.is_none());
+        let dibao = policy
+            .effective_rule(
+                HouseholdType::Marginal,
+                ReliefKind::Illness,
+                Some(ReliefStatus::Dibao),
+            )
+            .expect("rule");
+        assert_eq!(dibao.threshold, Fen::from_yuan(3_000));
+        assert_eq!(dibao.bands[0].rate, Decimal::new(70, 2));
+        assert!(dibao.income_waived);
+        // Disability has no term here: the type's rule applies unchanged.
+        let disabled = policy
+            .effective_rule(
+                HouseholdType::Marginal,
+                ReliefKind::Illness,
+                Some(ReliefStatus::Disability),
+            )
+            .expect("rule");
+        assert_eq!(disabled, plain);
+    }
+
+    #[test]
+    fn status_terms_are_checked() {
+        let mut policy = Policy::example_six_kinds(county(), 2024);
+        policy.status_terms.push(policy.status_terms[0].clone());
+        policy.status_terms.push(StatusTerm {
+            status: ReliefStatus::Tekun,
+            relief_kind: ReliefKind::IncomeDrop,
+            threshold: Some(Fen::ZERO),
+            bands: Vec::new(),
+            waive_income_condition: true,
+        });
+        policy.status_terms.push(StatusTerm {
+            status: ReliefStatus::Disability,
+            relief_kind: ReliefKind::Accident,
+            threshold: None,
+            bands: Vec::new(),
+            waive_income_condition: false,
+        });
+        let fields: Vec<String> = policy
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "status_terms[1].relief_kind",
+                "status_terms[2].threshold",
+                "status_terms[2].waive_income_condition",
+                "status_terms[3].status",
+            ]
+        );
+    }
+
+    #[test]
+    fn policies_stored_before_the_six_kinds_still_read() {
+        let mut json: serde_json::Value =
+            serde_json::to_value(Policy::example(county(), 2024)).expect("serializes");
+        let object = json.as_object_mut().expect("an object");
+        object.remove("entry_year_costs");
+        object.remove("status_terms");
+        let policy: Policy = serde_json::from_value(json).expect("reads");
+        assert_eq!(policy, Policy::example(county(), 2024));
     }
 
     #[test]

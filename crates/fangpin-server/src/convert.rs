@@ -8,7 +8,8 @@ use fangpin_domain::assessment::net_payout;
 use fangpin_domain::claim::{Channel, ClaimState};
 use fangpin_domain::identity::{CountyCode, ResidentId, VillageCode};
 use fangpin_domain::policy::{
-    Band, Comparison, HouseholdType, IncomeLine, Policy, ReliefKind, ReliefRule,
+    Band, Comparison, EntryYearCosts, GapBasis, HouseholdType, IncomeBaseline, IncomeDropTerms,
+    IncomeLine, Policy, ReliefKind, ReliefRule, ReliefStatus, StatusTerm,
 };
 use fangpin_domain::year::YearTotals;
 use fangpin_proto::v1 as pb;
@@ -386,10 +387,44 @@ fn assessment_to_pb(
             Comparison::Above => "above",
         }
         .to_string();
-        out.expenditure_met = match c.comparison {
-            Comparison::AtLeast => a.verified_cost >= a.threshold,
-            Comparison::Above => a.verified_cost > a.threshold,
+        out.expenditure_met = match (&c.income_drop, c.comparison) {
+            (Some(d), _) => d.qualified,
+            (None, Comparison::AtLeast) => a.verified_cost >= a.threshold,
+            (None, Comparison::Above) => a.verified_cost > a.threshold,
         };
+        out.income_drop = c.income_drop.as_ref().map(|d| pb::IncomeDropDerivation {
+            baseline: match d.baseline {
+                IncomeBaseline::LastVerified => "last_verified",
+                IncomeBaseline::AverageOfYears => "average_of_years",
+            }
+            .to_string(),
+            prior_incomes_per_capita_yuan: d.prior_incomes.iter().map(Fen::to_string).collect(),
+            baseline_income_yuan: d.baseline_income.to_string(),
+            new_income_yuan: d.new_income.to_string(),
+            drop_yuan: d.drop.to_string(),
+            drop_share: d.drop_share.to_string(),
+            min_drop_share: d.min_drop_share.map(|s| s.to_string()).unwrap_or_default(),
+            min_drop_amount_yuan: d.min_drop_amount.map(|f| f.to_string()).unwrap_or_default(),
+            qualified: d.qualified,
+            gap_per_capita_yuan: d.gap_per_capita.to_string(),
+            gap_basis: match d.gap_basis {
+                GapBasis::PerCapita => "per_capita",
+                GapBasis::Household => "household",
+            }
+            .to_string(),
+            members: d.members,
+            relief_base_yuan: d.relief_base.to_string(),
+            income_evidence_refs: d.income_evidence_refs.clone(),
+        });
+        out.status = c.status.as_ref().map(|s| pb::StatusDerivation {
+            status: relief_status_to_pb(s.evidence.status).into(),
+            verified_on: s.evidence.verified_on.to_string(),
+            import_id: s.evidence.import_id.clone(),
+            term_applied: s.term_applied,
+            threshold_yuan: s.threshold.map(|f| f.to_string()).unwrap_or_default(),
+            bands_replaced: s.bands_replaced,
+            income_condition_waived: s.income_condition_waived,
+        });
         out.cost_above_threshold_yuan = c.cost_above_threshold.to_string();
         out.bands = c
             .bands
@@ -477,6 +512,16 @@ fn comparison_to_pb(c: Comparison) -> pb::Comparison {
     }
 }
 
+/// A civil-affairs status on the wire; None is 无 (NONE).
+pub fn relief_status_to_pb(s: Option<ReliefStatus>) -> pb::CivilStatus {
+    match s {
+        None => pb::CivilStatus::None,
+        Some(ReliefStatus::Dibao) => pb::CivilStatus::Dibao,
+        Some(ReliefStatus::Tekun) => pb::CivilStatus::Tekun,
+        Some(ReliefStatus::Disability) => pb::CivilStatus::Disability,
+    }
+}
+
 pub fn policy_to_pb(policy: &Policy, version: u32, frozen: bool) -> pb::Policy {
     pb::Policy {
         county_code: policy.county.as_str().to_string(),
@@ -512,6 +557,48 @@ pub fn policy_to_pb(policy: &Policy, version: u32, frozen: bool) -> pb::Policy {
                     })
                     .collect(),
                 cap_yuan: r.cap.to_string(),
+                income_drop: r.income_drop.as_ref().map(|t| pb::IncomeDropTerms {
+                    baseline: match t.baseline {
+                        IncomeBaseline::LastVerified => pb::IncomeBaseline::LastVerified,
+                        IncomeBaseline::AverageOfYears => pb::IncomeBaseline::AverageOfYears,
+                    }
+                    .into(),
+                    baseline_years: t.baseline_years,
+                    min_drop_share: t.min_drop_share.map(|d| d.to_string()).unwrap_or_default(),
+                    min_drop_amount_yuan: t
+                        .min_drop_amount
+                        .map(|f| f.to_string())
+                        .unwrap_or_default(),
+                    gap_basis: match t.gap_basis {
+                        GapBasis::PerCapita => pb::GapBasis::PerCapita,
+                        GapBasis::Household => pb::GapBasis::Household,
+                    }
+                    .into(),
+                }),
+            })
+            .collect(),
+        entry_year_costs: match policy.entry_year_costs {
+            EntryYearCosts::EntryFirst => pb::EntryYearCosts::EntryFirst,
+            EntryYearCosts::SchoolEntryOnly => pb::EntryYearCosts::SchoolEntryOnly,
+            EntryYearCosts::SchoolingOnly => pb::EntryYearCosts::SchoolingOnly,
+        }
+        .into(),
+        status_terms: policy
+            .status_terms
+            .iter()
+            .map(|t| pb::StatusTerm {
+                status: relief_status_to_pb(Some(t.status)).into(),
+                relief_kind: relief_kind_to_pb(t.relief_kind).into(),
+                threshold_yuan: t.threshold.map(|f| f.to_string()).unwrap_or_default(),
+                bands: t
+                    .bands
+                    .iter()
+                    .map(|b| pb::Band {
+                        from_yuan: b.from.to_string(),
+                        rate: b.rate.to_string(),
+                    })
+                    .collect(),
+                waive_income_condition: t.waive_income_condition,
             })
             .collect(),
         case_cap_yuan: policy.case_cap.to_string(),
@@ -585,6 +672,57 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
                 })
                 .collect();
             let cap = c.money(&at("cap_yuan"), &r.cap_yuan);
+            let income_drop = match &r.income_drop {
+                None => Some(None),
+                Some(t) => {
+                    let baseline = match pb::IncomeBaseline::try_from(t.baseline) {
+                        Ok(pb::IncomeBaseline::LastVerified) => Some(IncomeBaseline::LastVerified),
+                        Ok(pb::IncomeBaseline::AverageOfYears) => {
+                            Some(IncomeBaseline::AverageOfYears)
+                        }
+                        _ => {
+                            c.bad(
+                                &at("income_drop.baseline"),
+                                "must be LAST_VERIFIED or AVERAGE_OF_YEARS",
+                            );
+                            None
+                        }
+                    };
+                    let gap_basis = match pb::GapBasis::try_from(t.gap_basis) {
+                        Ok(pb::GapBasis::PerCapita) => Some(GapBasis::PerCapita),
+                        Ok(pb::GapBasis::Household) => Some(GapBasis::Household),
+                        _ => {
+                            c.bad(
+                                &at("income_drop.gap_basis"),
+                                "must be PER_CAPITA or HOUSEHOLD",
+                            );
+                            None
+                        }
+                    };
+                    let share = if t.min_drop_share.is_empty() {
+                        Some(None)
+                    } else {
+                        c.decimal(&at("income_drop.min_drop_share"), &t.min_drop_share)
+                            .map(Some)
+                    };
+                    let amount = if t.min_drop_amount_yuan.is_empty() {
+                        Some(None)
+                    } else {
+                        c.money(
+                            &at("income_drop.min_drop_amount_yuan"),
+                            &t.min_drop_amount_yuan,
+                        )
+                        .map(Some)
+                    };
+                    Some(Some(IncomeDropTerms {
+                        baseline: baseline?,
+                        baseline_years: t.baseline_years,
+                        min_drop_share: share?,
+                        min_drop_amount: amount?,
+                        gap_basis: gap_basis?,
+                    }))
+                }
+            };
             Some(ReliefRule {
                 household_type: household_type?,
                 relief_kind: relief_kind?,
@@ -593,6 +731,69 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
                 bands: bands.into_iter().collect::<Option<Vec<_>>>()?,
                 cap: cap?,
                 screening_window_months: r.screening_window_months,
+                income_drop: income_drop?,
+            })
+        })
+        .collect();
+    let entry_year_costs = match pb::EntryYearCosts::try_from(p.entry_year_costs) {
+        Ok(pb::EntryYearCosts::Unspecified | pb::EntryYearCosts::EntryFirst) => {
+            Some(EntryYearCosts::EntryFirst)
+        }
+        Ok(pb::EntryYearCosts::SchoolEntryOnly) => Some(EntryYearCosts::SchoolEntryOnly),
+        Ok(pb::EntryYearCosts::SchoolingOnly) => Some(EntryYearCosts::SchoolingOnly),
+        Err(_) => {
+            c.bad("policy.entry_year_costs", "must be a known rule");
+            None
+        }
+    };
+    if p.status_terms.len() > MAX_ITEMS {
+        c.bad(
+            "policy.status_terms",
+            format!("at most {MAX_ITEMS} status terms"),
+        );
+    }
+    let status_terms: Vec<Option<StatusTerm>> = p
+        .status_terms
+        .iter()
+        .take(MAX_ITEMS)
+        .enumerate()
+        .map(|(i, t)| {
+            let at = |f: &str| format!("policy.status_terms[{i}].{f}");
+            let status = match pb::CivilStatus::try_from(t.status) {
+                Ok(pb::CivilStatus::Dibao) => Some(ReliefStatus::Dibao),
+                Ok(pb::CivilStatus::Tekun) => Some(ReliefStatus::Tekun),
+                Ok(pb::CivilStatus::Disability) => Some(ReliefStatus::Disability),
+                _ => {
+                    c.bad(&at("status"), "must be DIBAO, TEKUN or DISABILITY");
+                    None
+                }
+            };
+            let relief_kind = c.relief_kind(&at("relief_kind"), t.relief_kind);
+            let threshold = if t.threshold_yuan.is_empty() {
+                Some(None)
+            } else {
+                c.money(&at("threshold_yuan"), &t.threshold_yuan).map(Some)
+            };
+            let bands: Vec<Option<Band>> = t
+                .bands
+                .iter()
+                .take(MAX_ITEMS)
+                .enumerate()
+                .map(|(j, b)| {
+                    let from = c.money(&at(&format!("bands[{j}].from_yuan")), &b.from_yuan);
+                    let rate = c.decimal(&at(&format!("bands[{j}].rate")), &b.rate);
+                    Some(Band {
+                        from: from?,
+                        rate: rate?,
+                    })
+                })
+                .collect();
+            Some(StatusTerm {
+                status: status?,
+                relief_kind: relief_kind?,
+                threshold: threshold?,
+                bands: bands.into_iter().collect::<Option<Vec<_>>>()?,
+                waive_income_condition: t.waive_income_condition,
             })
         })
         .collect();
@@ -616,6 +817,11 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
         service_fee_rate: service_fee_rate.expect("checked"),
         publicity_days: p.publicity_days,
         survey_deadline_working_days: p.survey_deadline_working_days,
+        entry_year_costs: entry_year_costs.expect("checked"),
+        status_terms: status_terms
+            .into_iter()
+            .map(|t| t.expect("checked"))
+            .collect(),
     };
     policy.validate().map_err(|violations| {
         AppError::InvalidArgument(

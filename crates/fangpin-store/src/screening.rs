@@ -5,7 +5,7 @@
 //! (twelve month columns). That keeps the database, and every later
 //! screening run, proportional to the enrolled pool rather than to the feeds.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use fangpin_domain::Fen;
 use fangpin_domain::feeds::{CivilStatus, FeedKind};
 use fangpin_domain::identity::PersonKey;
@@ -436,8 +436,131 @@ pub async fn upsert_incomes(
         .bind(import_id.to_string())
         .execute(&mut *conn)
         .await?;
+        // The history, one row per household and year of this import.
+        sqlx::query(
+            "INSERT INTO household_verifications (household_id, county_code, policy_year, verified_year, \
+             verified_on, per_capita_fen, status, import_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (household_id, verified_year, import_id) DO UPDATE SET \
+             verified_on = excluded.verified_on, per_capita_fen = excluded.per_capita_fen, status = excluded.status \
+             WHERE household_verifications.verified_on <= excluded.verified_on",
+        )
+        .bind(row.household_id.to_string())
+        .bind(county_code)
+        .bind(i64::from(year))
+        .bind(i64::from(row.verified_on.year()))
+        .bind(row.verified_on.to_string())
+        .bind(row.per_capita.get())
+        .bind(row.status.as_str())
+        .bind(import_id.to_string())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
+}
+
+/// One civil-affairs verification as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub per_capita: Fen,
+    pub status: CivilStatus,
+    pub verified_on: NaiveDate,
+    pub import_id: Uuid,
+}
+
+/// One household's verifications, one per calendar year (the year's latest
+/// across imports), oldest first, with what screening needs of the
+/// household.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HouseholdVerifications {
+    pub village_code: String,
+    pub household_type: HouseholdType,
+    pub persons: u32,
+    pub verifications: Vec<VerificationRecord>,
+}
+
+fn decode_verification(row: &sqlx::any::AnyRow) -> Result<VerificationRecord> {
+    let status: String = col(row, "status")?;
+    Ok(VerificationRecord {
+        per_capita: Fen::new(col(row, "per_capita_fen")?),
+        status: CivilStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("civil status {status}")))?,
+        verified_on: crate::parse_date(&col::<String>(row, "verified_on")?)?,
+        import_id: parse_uuid(&col::<String>(row, "import_id")?)?,
+    })
+}
+
+/// Every verified household of a county's policy year with its
+/// verifications. Bounded by the enrolled pool: at most one row per
+/// household, calendar year and import.
+#[tracing::instrument(name = "store.screening.verifications", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
+pub async fn verifications(
+    conn: &mut Conn,
+    county_code: &str,
+    year: i32,
+) -> Result<std::collections::BTreeMap<Uuid, HouseholdVerifications>> {
+    let mut rows = sqlx::query(
+        "SELECT v.household_id, h.village_code, h.household_type, h.persons, v.verified_year, v.verified_on, \
+         v.per_capita_fen, v.status, v.import_id FROM household_verifications v \
+         JOIN households h ON h.household_id = v.household_id \
+         WHERE v.county_code = $1 AND v.policy_year = $2 \
+         ORDER BY v.household_id, v.verified_year, v.verified_on, v.import_id",
+    )
+    .bind(county_code)
+    .bind(i64::from(year))
+    .fetch(&mut *conn);
+    let mut out = std::collections::BTreeMap::new();
+    let mut last_year: Option<(Uuid, i64)> = None;
+    while let Some(row) = rows.try_next().await? {
+        let household_id = parse_uuid(&col::<String>(&row, "household_id")?)?;
+        let household_type: String = col(&row, "household_type")?;
+        let persons: i64 = col(&row, "persons")?;
+        let entry = out
+            .entry(household_id)
+            .or_insert_with(|| HouseholdVerifications {
+                village_code: String::new(),
+                household_type: HouseholdType::Marginal,
+                persons: 0,
+                verifications: Vec::new(),
+            });
+        entry.village_code = col(&row, "village_code")?;
+        entry.household_type = HouseholdType::parse(&household_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("household type {household_type}")))?;
+        entry.persons =
+            u32::try_from(persons).map_err(|_| StoreError::Corrupt("person count".into()))?;
+        let record = decode_verification(&row)?;
+        let verified_year: i64 = col(&row, "verified_year")?;
+        // Rows come in date order within a year: a later one replaces the
+        // year's earlier one, so each year keeps its latest.
+        if last_year == Some((household_id, verified_year)) {
+            *entry
+                .verifications
+                .last_mut()
+                .expect("the year's first row") = record;
+        } else {
+            entry.verifications.push(record);
+        }
+        last_year = Some((household_id, verified_year));
+    }
+    Ok(out)
+}
+
+/// The household's latest verification on or before `as_of`: its status
+/// then, and the import that says so.
+#[tracing::instrument(name = "store.screening.verification_as_of", level = "info", skip_all, fields(fangpin.household_id = %household_id))]
+pub async fn verification_as_of(
+    conn: &mut Conn,
+    household_id: Uuid,
+    as_of: NaiveDate,
+) -> Result<Option<VerificationRecord>> {
+    let row = sqlx::query(
+        "SELECT per_capita_fen, status, verified_on, import_id FROM household_verifications \
+         WHERE household_id = $1 AND verified_on <= $2 ORDER BY verified_on DESC, import_id DESC LIMIT 1",
+    )
+    .bind(household_id.to_string())
+    .bind(as_of.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(decode_verification).transpose()
 }
 
 #[tracing::instrument(name = "store.screening.import_ids", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
@@ -472,7 +595,7 @@ pub struct HouseholdCostRow {
     pub household_id: Uuid,
     pub village_code: String,
     pub household_type: HouseholdType,
-    pub income: Option<(Fen, NaiveDate)>,
+    pub persons: u32,
     pub relief_kind: ReliefKind,
     pub year: i32,
     pub months: [Fen; 12],
@@ -502,10 +625,9 @@ pub async fn for_each_cost_row(
     // count, which would not continue after `$4`. The list is short.
     let list: Vec<String> = (0..imports.len()).map(|i| format!("${}", i + 5)).collect();
     let sql = format!(
-        "SELECT c.household_id, h.village_code, h.household_type, i.per_capita_fen, i.verified_on, c.relief_kind, \
+        "SELECT c.household_id, h.village_code, h.household_type, h.persons, c.relief_kind, \
          c.cost_year, c.m01, c.m02, c.m03, c.m04, c.m05, c.m06, c.m07, c.m08, c.m09, c.m10, c.m11, c.m12 \
          FROM feed_costs c JOIN households h ON h.household_id = c.household_id \
-         LEFT JOIN household_incomes i ON i.household_id = c.household_id \
          WHERE c.county_code = $1 AND c.policy_year = $2 AND c.cost_year BETWEEN $3 AND $4 \
          AND c.import_id IN ({}) ORDER BY c.household_id",
         list.join(", ")
@@ -525,24 +647,20 @@ pub async fn for_each_cost_row(
     ];
     while let Some(row) = rows.try_next().await? {
         let household_type: String = row.try_get(2)?;
-        let kind: String = row.try_get(5)?;
-        let income: Option<i64> = row.try_get(3)?;
-        let verified_on: Option<String> = row.try_get(4)?;
-        let income = match (income, verified_on) {
-            (Some(fen), Some(on)) => Some((Fen::new(fen), crate::parse_date(&on)?)),
-            _ => None,
-        };
+        let persons: i64 = row.try_get(3)?;
+        let kind: String = row.try_get(4)?;
         let mut months = [Fen::ZERO; 12];
         for (i, name) in MONTHS.iter().enumerate() {
             months[i] = Fen::new(col(&row, name)?);
         }
-        let year: i64 = row.try_get(6)?;
+        let year: i64 = row.try_get(5)?;
         each(HouseholdCostRow {
             household_id: parse_uuid(&row.try_get::<String, _>(0)?)?,
             village_code: row.try_get(1)?,
             household_type: HouseholdType::parse(&household_type)
                 .ok_or_else(|| StoreError::Corrupt(format!("household type {household_type}")))?,
-            income,
+            persons: u32::try_from(persons)
+                .map_err(|_| StoreError::Corrupt("person count".into()))?,
             relief_kind: ReliefKind::parse(&kind)
                 .ok_or_else(|| StoreError::Corrupt(format!("relief kind {kind}")))?,
             year: i32::try_from(year).map_err(|_| StoreError::Corrupt("cost year".into()))?,

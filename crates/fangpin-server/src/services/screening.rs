@@ -156,7 +156,7 @@ fn aggregated(agg: FeedAggregator<'_>, households: &[Uuid]) -> Aggregated {
     let incomes = agg
         .statuses
         .iter()
-        .map(|(&h, s): (&u32, &StatusRecord)| IncomeRow {
+        .map(|(&(h, _), s): (&(u32, i32), &StatusRecord)| IncomeRow {
             household_id: households[h as usize],
             per_capita: s.income_per_capita,
             status: s.status,
@@ -197,6 +197,7 @@ fn feed_kind(c: &mut Check, value: i32) -> Option<FeedKind> {
         Ok(pb::FeedKind::Accident) => Some(FeedKind::Accident),
         Ok(pb::FeedKind::Industry) => Some(FeedKind::Industry),
         Ok(pb::FeedKind::CivilAffairs) => Some(FeedKind::CivilAffairs),
+        Ok(pb::FeedKind::Employment) => Some(FeedKind::Employment),
         _ => None,
     };
     if kind.is_none() {
@@ -212,6 +213,7 @@ fn feed_kind_to_pb(kind: FeedKind) -> pb::FeedKind {
         FeedKind::Accident => pb::FeedKind::Accident,
         FeedKind::Industry => pb::FeedKind::Industry,
         FeedKind::CivilAffairs => pb::FeedKind::CivilAffairs,
+        FeedKind::Employment => pb::FeedKind::Employment,
     }
 }
 
@@ -655,13 +657,30 @@ impl ScreeningService for ScreeningApi {
             .unwrap_or(1);
         let first_year = screening::Window::ending(as_of, longest).first.year;
 
+        // Civil affairs' verifications of every household, bounded by the
+        // pool: income drop compares them, and they give the status.
+        let mut verified = store::verifications(&mut conn, county.as_str(), year)
+            .await
+            .map_err(AppError::from)?;
+        let as_verified = |records: &[store::VerificationRecord]| -> Vec<VerifiedIncome> {
+            records
+                .iter()
+                .map(|v| VerifiedIncome {
+                    per_capita: v.per_capita,
+                    verified_on: v.verified_on,
+                    status: v.status.relief_status(),
+                })
+                .collect()
+        };
+
         // Rows arrive ordered by household: screen each household when the
         // next one starts, so only one household's costs are ever held.
         struct Current {
             household_id: Uuid,
             village_code: String,
             household_type: HouseholdType,
-            income: Option<(Fen, NaiveDate)>,
+            persons: u32,
+            verifications: Vec<VerifiedIncome>,
             costs: MonthlyCosts,
         }
         let mut current: Option<Current> = None;
@@ -669,17 +688,12 @@ impl ScreeningService for ScreeningApi {
         let mut with_costs = 0u64;
         let mut excluded = 0u64;
         let mut flush = |h: Current, candidates: &mut Vec<CandidateRecord>| {
-            let income = h.income.map(|(per_capita, verified_on)| VerifiedIncome {
-                per_capita,
-                verified_on,
-            });
-            let outcome = screening::screen_household(
-                &policy.policy,
-                h.household_type,
-                income,
-                &h.costs,
-                as_of,
-            );
+            let facts = screening::HouseholdFacts {
+                household_type: h.household_type,
+                members: h.persons,
+                verifications: &h.verifications,
+            };
+            let outcome = screening::screen_household(&policy.policy, &facts, &h.costs, as_of);
             excluded += outcome.excluded_by_income.len() as u64;
             candidates.extend(outcome.candidates.into_iter().map(|c| CandidateRecord {
                 household_id: h.household_id,
@@ -713,11 +727,16 @@ impl ScreeningService for ScreeningApi {
                         flush(done, &mut candidates);
                     }
                     with_costs += 1;
+                    let verifications = verified
+                        .remove(&row.household_id)
+                        .map(|v| as_verified(&v.verifications))
+                        .unwrap_or_default();
                     current = Some(Current {
                         household_id: row.household_id,
                         village_code: row.village_code.clone(),
                         household_type: row.household_type,
-                        income: row.income,
+                        persons: row.persons,
+                        verifications,
                         costs: MonthlyCosts::default(),
                     });
                 }
@@ -734,6 +753,24 @@ impl ScreeningService for ScreeningApi {
         if let Some(done) = current.take() {
             flush(done, &mut candidates);
         }
+        // Verified households without costs: only an income drop can make
+        // them candidates.
+        for (household_id, v) in std::mem::take(&mut verified) {
+            flush(
+                Current {
+                    household_id,
+                    village_code: v.village_code,
+                    household_type: v.household_type,
+                    persons: v.persons,
+                    verifications: as_verified(&v.verifications),
+                    costs: MonthlyCosts::default(),
+                },
+                &mut candidates,
+            );
+        }
+        candidates.sort_by(|a, b| {
+            (a.household_id, a.relief_kind.index()).cmp(&(b.household_id, b.relief_kind.index()))
+        });
         drop(conn);
 
         let run = RunRecord {

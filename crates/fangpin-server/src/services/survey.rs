@@ -2,12 +2,14 @@
 //! working days, the assessment and the recommendation.
 
 use fangpin_domain::Fen;
-use fangpin_domain::assessment::{Findings, assess};
+use fangpin_domain::assessment::{Findings, StatusEvidence, assess};
 use fangpin_domain::claim::{ClaimEvent, ClaimState};
+use fangpin_domain::policy::ReliefKind;
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, survey_service_server::SurveyService};
 use fangpin_store::claims::{self as claim_store, StoredAssessment};
 use fangpin_store::counties;
+use fangpin_store::screening as screening_store;
 
 use crate::app::App;
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
@@ -111,7 +113,55 @@ impl SurveyService for SurveyApi {
             "verified_income_per_capita_yuan",
             &req.verified_income_per_capita_yuan,
         );
-        let cost = c.money("verified_cost_yuan", &req.verified_cost_yuan);
+        // An income-drop claim has no cost: its figure is the income after
+        // the drop, against the earlier incomes.
+        let cost: Option<Option<Fen>> = match (
+            req.verified_cost_yuan.is_empty(),
+            req.prior_incomes_per_capita_yuan.is_empty(),
+        ) {
+            (true, false) => Some(None),
+            (true, true) => {
+                c.bad(
+                    "verified_cost_yuan",
+                    "is required (an income-drop claim leaves it empty and gives prior_incomes_per_capita_yuan)",
+                );
+                None
+            }
+            (false, _) => c
+                .money("verified_cost_yuan", &req.verified_cost_yuan)
+                .map(Some),
+        };
+        if req.prior_incomes_per_capita_yuan.len()
+            > fangpin_domain::policy::MAX_BASELINE_YEARS as usize
+        {
+            c.bad(
+                "prior_incomes_per_capita_yuan",
+                format!(
+                    "at most {} earlier incomes",
+                    fangpin_domain::policy::MAX_BASELINE_YEARS
+                ),
+            );
+        }
+        let prior: Vec<Option<Fen>> = req
+            .prior_incomes_per_capita_yuan
+            .iter()
+            .take(fangpin_domain::policy::MAX_BASELINE_YEARS as usize)
+            .enumerate()
+            .map(|(i, t)| c.money(&format!("prior_incomes_per_capita_yuan[{i}]"), t))
+            .collect();
+        if req.income_evidence_refs.len() > MAX_EVIDENCE_REFS {
+            c.bad(
+                "income_evidence_refs",
+                format!("at most {MAX_EVIDENCE_REFS} references"),
+            );
+        }
+        let income_evidence: Vec<Option<String>> = req
+            .income_evidence_refs
+            .iter()
+            .take(MAX_EVIDENCE_REFS)
+            .enumerate()
+            .map(|(i, r)| c.text(&format!("income_evidence_refs[{i}]"), r, MAX_LABEL_CHARS))
+            .collect();
         let notes = c.optional_text("notes", &req.notes, MAX_TEXT_CHARS);
         if req.evidence_refs.len() > MAX_EVIDENCE_REFS {
             c.bad(
@@ -135,6 +185,11 @@ impl SurveyService for SurveyApi {
             notes.expect("checked"),
         );
         let evidence: Vec<String> = evidence.into_iter().map(|e| e.expect("checked")).collect();
+        let prior: Vec<Fen> = prior.into_iter().map(|p| p.expect("checked")).collect();
+        let income_evidence: Vec<String> = income_evidence
+            .into_iter()
+            .map(|e| e.expect("checked"))
+            .collect();
         let response = self
             .0
             .write_claim(
@@ -149,22 +204,77 @@ impl SurveyService for SurveyApi {
                             .await?
                             .ok_or_else(|| AppError::not_found("household", claim.household_id))?;
                         let policy = claim_policy(conn, claim).await?;
+                        let income_drop = claim.relief_kind == ReliefKind::IncomeDrop;
+                        let cost = match (cost, income_drop) {
+                            (Some(_), true) => {
+                                return Err(AppError::invalid(
+                                    "verified_cost_yuan",
+                                    "an income-drop claim has no cost: leave it empty and give the earlier incomes",
+                                ));
+                            }
+                            (None, true) => Fen::ZERO,
+                            (Some(cost), false) => cost,
+                            (None, false) => {
+                                return Err(AppError::invalid(
+                                    "prior_incomes_per_capita_yuan",
+                                    "earlier incomes are recorded for income-drop claims only; give verified_cost_yuan",
+                                ));
+                            }
+                        };
+                        if income_drop && income_evidence.is_empty() {
+                            return Err(AppError::invalid(
+                                "income_evidence_refs",
+                                "an income drop needs the evidence of both incomes",
+                            ));
+                        }
+                        if !income_drop && !income_evidence.is_empty() {
+                            return Err(AppError::invalid(
+                                "income_evidence_refs",
+                                "income evidence is recorded for income-drop claims only",
+                            ));
+                        }
+                        // The status civil affairs verified as of the event
+                        // date decides any status terms; the assessment names
+                        // the record.
+                        let status = screening_store::verification_as_of(
+                            conn,
+                            claim.household_id,
+                            claim.event_date,
+                        )
+                        .await?
+                        .map(|v| StatusEvidence {
+                            status: v.status.relief_status(),
+                            verified_on: v.verified_on,
+                            import_id: v.import_id.to_string(),
+                        });
                         let findings = Findings {
                             household_type: household.household_type,
                             relief_kind: claim.relief_kind,
                             income_per_capita: income,
                             cost,
+                            prior_incomes: prior,
+                            members: household.persons,
+                            status,
                         };
-                        let assessment = assess(&policy, &findings).map_err(|e| {
-                            AppError::precondition(
+                        let mut assessment = assess(&policy, &findings).map_err(|e| match e.field() {
+                            Some(field) => AppError::invalid(field, e.to_string()),
+                            None => AppError::precondition(
                                 "POLICY",
                                 format!("claim/{claim_id}"),
                                 e.to_string(),
-                            )
+                            ),
                         })?;
+                        if let Some(drop) = assessment.computation.income_drop.as_mut() {
+                            drop.income_evidence_refs = income_evidence;
+                        }
                         let mut stored = StoredAssessment {
                             verified_income_per_capita: income,
-                            verified_cost: cost,
+                            // Income drop: the gap the bands were applied to.
+                            verified_cost: assessment
+                                .computation
+                                .income_drop
+                                .as_ref()
+                                .map_or(cost, |d| d.relief_base),
                             income_limit: assessment.income_limit,
                             threshold: assessment.threshold,
                             eligible: assessment.eligible,
