@@ -13,6 +13,7 @@ use fangpin_proto::v1 as pb;
 use fangpin_tests::flow::{COUNTY, INSURER, SURVEYOR, VILLAGE, premium, register_county};
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use sha2::{Digest, Sha256};
+use tonic_types::StatusExt;
 
 async fn import(
     s: &TestServer,
@@ -181,13 +182,126 @@ async fn six_kinds_screened_and_relieved_on_their_own_rules() {
         0,
         false,
     );
+    // Malformed six-kind terms are refused field by field, and nothing is
+    // stored.
+    let mut bad = policy.clone();
+    let drop_rule = bad
+        .rules
+        .iter()
+        .position(|r| r.income_drop.is_some())
+        .expect("an income-drop rule");
+    let terms = bad.rules[drop_rule].income_drop.as_mut().expect("terms");
+    terms.baseline = 0;
+    terms.min_drop_share = "30%".into();
+    bad.rules[0].income_drop = bad.rules[drop_rule].income_drop.clone();
+    bad.status_terms[0].status = pb::CivilStatus::None.into();
+    bad.status_terms.push(pb::StatusTerm {
+        status: pb::CivilStatus::Tekun.into(),
+        relief_kind: pb::ReliefKind::IncomeDrop.into(),
+        threshold_yuan: "-1".into(),
+        bands: vec![],
+        waive_income_condition: true,
+    });
+    let refused = s
+        .policy()
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(bad),
+        })
+        .await
+        .expect_err("malformed terms");
+    assert_eq!(refused.code(), fangpin_proto::tonic::Code::InvalidArgument);
+    let mut fields: Vec<String> = refused
+        .get_details_bad_request()
+        .expect("field violations")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    fields.sort();
+    let mut want = vec![
+        "policy.rules[0].income_drop.baseline".to_string(),
+        "policy.rules[0].income_drop.min_drop_share".to_string(),
+        format!("policy.rules[{drop_rule}].income_drop.baseline"),
+        format!("policy.rules[{drop_rule}].income_drop.min_drop_share"),
+        "policy.status_terms[0].status".to_string(),
+        "policy.status_terms[1].threshold_yuan".to_string(),
+    ];
+    want.sort();
+    assert_eq!(fields, want);
+    // Well-formed but wrong: terms on an illness rule, an income-drop
+    // threshold, a waived line for income drop.
+    let mut wrong = policy.clone();
+    wrong.rules[0].income_drop = wrong.rules[drop_rule].income_drop.clone();
+    wrong.rules[drop_rule].threshold_yuan = "100.00".into();
+    wrong.status_terms.push(pb::StatusTerm {
+        status: pb::CivilStatus::Tekun.into(),
+        relief_kind: pb::ReliefKind::IncomeDrop.into(),
+        threshold_yuan: String::new(),
+        bands: vec![],
+        waive_income_condition: true,
+    });
+    let refused = s
+        .policy()
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(wrong),
+        })
+        .await
+        .expect_err("wrong terms");
+    let fields: Vec<String> = refused
+        .get_details_bad_request()
+        .expect("field violations")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "policy.rules[0].income_drop".to_string(),
+            format!("policy.rules[{drop_rule}].threshold"),
+            "policy.status_terms[1].waive_income_condition".to_string(),
+        ]
+    );
+    let none = s
+        .policy()
+        .get_policy(pb::GetPolicyRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+            version: 0,
+        })
+        .await
+        .expect_err("nothing was stored");
+    assert_eq!(none.code(), fangpin_proto::tonic::Code::NotFound);
+
     s.policy()
         .put_policy(pb::PutPolicyRequest {
             request_id: request_id(),
-            policy: Some(policy),
+            policy: Some(policy.clone()),
         })
         .await
         .expect("policy");
+    // The policy reads back as it was put: the six kinds' terms survive the
+    // store's JSON.
+    let stored = s
+        .policy()
+        .get_policy(pb::GetPolicyRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+            version: 0,
+        })
+        .await
+        .expect("policy")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_eq!(stored.rules, policy.rules);
+    assert_eq!(stored.status_terms, policy.status_terms);
+    assert_eq!(
+        stored.entry_year_costs,
+        pb::EntryYearCosts::EntryFirst as i32
+    );
     premium(&s, 2024, "100000.00").await.expect("premium");
 
     let id = |n: u32| resident_id("19800101", n);

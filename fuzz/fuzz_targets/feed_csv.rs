@@ -30,7 +30,7 @@ struct Outcome {
     errors: Vec<(u64, String)>,
     totals: Vec<(String, i64)>,
     cells: Vec<((u32, String, i32), Vec<i64>)>,
-    statuses: Vec<(u32, String)>,
+    statuses: Vec<((u32, i32), String)>,
     touched: u64,
 }
 

@@ -368,16 +368,94 @@ fn print_policy(p: &pb::Policy) {
             .iter()
             .map(|b| format!("{}: {}", b.from_yuan, b.rate))
             .collect();
+        // An income-drop rule has no threshold: show how the drop is
+        // measured and what qualifies in its place.
+        let (threshold, comparison) = match &r.income_drop {
+            Some(d) => (
+                income_drop_terms(d),
+                "bands on the gap below the line".to_string(),
+            ),
+            None => (r.threshold_yuan.clone(), names::comparison(r.comparison)),
+        };
         rules.add_row([
             names::household_type(r.household_type),
             names::relief_kind(r.relief_kind),
-            r.threshold_yuan.clone(),
-            names::comparison(r.comparison),
+            threshold,
+            comparison,
             bands.join("\n"),
             r.cap_yuan.clone(),
         ]);
     }
     println!("Relief rules\n{rules}");
+    let entry = match pb::EntryYearCosts::try_from(p.entry_year_costs) {
+        Ok(pb::EntryYearCosts::SchoolEntryOnly) => "school entry only",
+        Ok(pb::EntryYearCosts::SchoolingOnly) => "schooling only",
+        _ => "school entry when over its threshold, else schooling",
+    };
+    println!("First-year school costs count under: {entry}");
+    if !p.status_terms.is_empty() {
+        let mut terms = table([
+            "status",
+            "kind",
+            "threshold",
+            "bands (from: rate)",
+            "income condition",
+        ]);
+        for t in &p.status_terms {
+            let bands: Vec<String> = t
+                .bands
+                .iter()
+                .map(|b| format!("{}: {}", b.from_yuan, b.rate))
+                .collect();
+            terms.add_row([
+                pb::CivilStatus::try_from(t.status)
+                    .map(|s| {
+                        s.as_str_name()
+                            .trim_start_matches("CIVIL_STATUS_")
+                            .to_lowercase()
+                    })
+                    .unwrap_or_else(|_| t.status.to_string()),
+                names::relief_kind(t.relief_kind),
+                if t.threshold_yuan.is_empty() {
+                    "the rule's".into()
+                } else {
+                    t.threshold_yuan.clone()
+                },
+                if bands.is_empty() {
+                    "the rule's".into()
+                } else {
+                    bands.join("\n")
+                },
+                if t.waive_income_condition {
+                    "waived".into()
+                } else {
+                    "applies".into()
+                },
+            ]);
+        }
+        println!("Status terms\n{terms}");
+    }
+}
+
+fn income_drop_terms(d: &pb::IncomeDropTerms) -> String {
+    let baseline = match pb::IncomeBaseline::try_from(d.baseline) {
+        Ok(pb::IncomeBaseline::AverageOfYears) => {
+            format!("average of {} years", d.baseline_years)
+        }
+        _ => "last verified".to_string(),
+    };
+    let mut qualifying = Vec::new();
+    if !d.min_drop_share.is_empty() {
+        qualifying.push(format!("drop >= {} of it", d.min_drop_share));
+    }
+    if !d.min_drop_amount_yuan.is_empty() {
+        qualifying.push(format!("drop >= {}", d.min_drop_amount_yuan));
+    }
+    let basis = match pb::GapBasis::try_from(d.gap_basis) {
+        Ok(pb::GapBasis::Household) => "gap x members",
+        _ => "gap per capita",
+    };
+    format!("baseline {baseline}; {}; {basis}", qualifying.join(" and "))
 }
 
 #[cfg(test)]

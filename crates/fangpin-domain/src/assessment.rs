@@ -298,7 +298,12 @@ pub fn assess(policy: &Policy, findings: &Findings) -> Result<Assessment, Assess
     let amount = if eligible {
         let cap = rule.cap.min(policy.case_cap);
         let banded = banded(effective.threshold, effective.bands, base, cap);
-        explanation.extend(banded.lines);
+        let mut lines = banded.lines;
+        if computation.income_drop.is_some() {
+            // The bands of an income drop apply to the gap, not to a cost.
+            lines[0] = format!("relief base (the gap) banded from 0.00: {}", banded.excess);
+        }
+        explanation.extend(lines);
         computation.cost_above_threshold = banded.excess;
         computation.bands = banded.bands;
         computation.banded_exact_fen = banded.exact_fen;
