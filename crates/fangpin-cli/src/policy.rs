@@ -118,6 +118,17 @@ struct PolicyFile {
     entry_year_costs: Option<EntryYearCostsArg>,
     #[serde(default)]
     status_terms: Vec<StatusTermFile>,
+    #[serde(default)]
+    time_limits: Option<TimeLimitsFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeLimitsFile {
+    filing_working_days: u32,
+    payout_working_days: u32,
+    follow_up_visit_working_days: u32,
+    monitoring_list_due_day: u32,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -257,6 +268,12 @@ impl From<PolicyFile> for pb::Policy {
             publicity_days: f.publicity_days,
             survey_deadline_working_days: f.survey_deadline_working_days,
             frozen: false,
+            time_limits: f.time_limits.map(|t| pb::TimeLimits {
+                filing_working_days: t.filing_working_days,
+                payout_working_days: t.payout_working_days,
+                follow_up_visit_working_days: t.follow_up_visit_working_days,
+                monitoring_list_due_day: t.monitoring_list_due_day,
+            }),
             entry_year_costs: match f.entry_year_costs {
                 None => pb::EntryYearCosts::Unspecified,
                 Some(EntryYearCostsArg::EntryFirst) => pb::EntryYearCosts::EntryFirst,
@@ -393,6 +410,16 @@ fn print_policy(p: &pb::Policy) {
         _ => "school entry when over its threshold, else schooling",
     };
     println!("First-year school costs count under: {entry}");
+    match &p.time_limits {
+        Some(t) => println!(
+            "Time limits (working days): filing {}, payout {}, follow-up visit {}; monitoring lists due on day {}",
+            t.filing_working_days,
+            t.payout_working_days,
+            t.follow_up_visit_working_days,
+            t.monitoring_list_due_day
+        ),
+        None => println!("Time limits: none set (only the survey deadline is watched)"),
+    }
     if !p.status_terms.is_empty() {
         let mut terms = table([
             "status",

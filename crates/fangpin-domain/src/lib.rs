@@ -23,6 +23,7 @@ pub mod policy;
 pub mod publicity;
 pub mod screening;
 pub mod text;
+pub mod time_limits;
 pub mod year;
 
 pub use money::Fen;

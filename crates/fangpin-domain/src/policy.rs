@@ -311,7 +311,29 @@ pub struct Policy {
     /// Easier terms for households with a civil-affairs status.
     #[serde(default)]
     pub status_terms: Vec<StatusTerm>,
+    /// The time limits after the survey (限时办结) and the follow-up
+    /// cadence. Policies stored before them have none: only the survey
+    /// deadline is watched, and follow-up cases cannot be opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limits: Option<TimeLimits>,
 }
+
+/// Working days each stage may take, and the monitoring list's due day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeLimits {
+    /// From publicity passed to the county's filing (备案).
+    pub filing_working_days: u32,
+    /// From filing to payment.
+    pub payout_working_days: u32,
+    /// Between follow-up visits (Handan: at least once a quarter, 每季度至少入户走访1次).
+    pub follow_up_visit_working_days: u32,
+    /// The day of the month a monthly monitoring list is due back from the
+    /// townships (Hebi: the 10th).
+    pub monitoring_list_due_day: u32,
+}
+
+/// The longest follow-up cadence: half a year of working days.
+pub const MAX_VISIT_WORKING_DAYS: u32 = 130;
 
 /// One reason a policy is not acceptable, naming the field as a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -569,6 +591,30 @@ impl Policy {
                 "must be between 1 and 120",
             );
         }
+        if let Some(limits) = &self.time_limits {
+            for (field, days, max) in [
+                ("time_limits.filing_working_days", limits.filing_working_days, MAX_SURVEY_WORKING_DAYS),
+                ("time_limits.payout_working_days", limits.payout_working_days, MAX_SURVEY_WORKING_DAYS),
+                (
+                    "time_limits.follow_up_visit_working_days",
+                    limits.follow_up_visit_working_days,
+                    MAX_VISIT_WORKING_DAYS,
+                ),
+            ] {
+                if !(1..=max).contains(&days) {
+                    out.push(Violation {
+                        field: field.to_string(),
+                        description: format!("must be between 1 and {max}"),
+                    });
+                }
+            }
+            if !(1..=28).contains(&limits.monitoring_list_due_day) {
+                out.push(Violation {
+                    field: "time_limits.monitoring_list_due_day".into(),
+                    description: "must be a day every month has: 1 to 28".into(),
+                });
+            }
+        }
         if out.is_empty() { Ok(()) } else { Err(out) }
     }
 
@@ -710,6 +756,12 @@ impl Policy {
             survey_deadline_working_days: 15,
             entry_year_costs: EntryYearCosts::EntryFirst,
             status_terms: Vec::new(),
+            time_limits: Some(TimeLimits {
+                filing_working_days: 5,
+                payout_working_days: 5,
+                follow_up_visit_working_days: 60,
+                monitoring_list_due_day: 10,
+            }),
         }
     }
 

@@ -9,7 +9,7 @@ use fangpin_domain::claim::{Channel, ClaimState};
 use fangpin_domain::identity::{CountyCode, ResidentId, VillageCode};
 use fangpin_domain::policy::{
     Band, Comparison, EntryYearCosts, GapBasis, HouseholdType, IncomeBaseline, IncomeDropTerms,
-    IncomeLine, Policy, ReliefKind, ReliefRule, ReliefStatus, StatusTerm,
+    IncomeLine, Policy, ReliefKind, ReliefRule, ReliefStatus, StatusTerm, TimeLimits,
 };
 use fangpin_domain::year::YearTotals;
 use fangpin_proto::v1 as pb;
@@ -601,6 +601,12 @@ pub fn policy_to_pb(policy: &Policy, version: u32, frozen: bool) -> pb::Policy {
                 waive_income_condition: t.waive_income_condition,
             })
             .collect(),
+        time_limits: policy.time_limits.as_ref().map(|t| pb::TimeLimits {
+            filing_working_days: t.filing_working_days,
+            payout_working_days: t.payout_working_days,
+            follow_up_visit_working_days: t.follow_up_visit_working_days,
+            monitoring_list_due_day: t.monitoring_list_due_day,
+        }),
         case_cap_yuan: policy.case_cap.to_string(),
         premium_per_person_yuan: policy.premium_per_person.to_string(),
         pool_ratio: policy.pool_ratio.to_string(),
@@ -822,6 +828,12 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
             .into_iter()
             .map(|t| t.expect("checked"))
             .collect(),
+        time_limits: p.time_limits.as_ref().map(|t| TimeLimits {
+            filing_working_days: t.filing_working_days,
+            payout_working_days: t.payout_working_days,
+            follow_up_visit_working_days: t.follow_up_visit_working_days,
+            monitoring_list_due_day: t.monitoring_list_due_day,
+        }),
     };
     policy.validate().map_err(|violations| {
         AppError::InvalidArgument(
