@@ -593,8 +593,16 @@ impl Policy {
         }
         if let Some(limits) = &self.time_limits {
             for (field, days, max) in [
-                ("time_limits.filing_working_days", limits.filing_working_days, MAX_SURVEY_WORKING_DAYS),
-                ("time_limits.payout_working_days", limits.payout_working_days, MAX_SURVEY_WORKING_DAYS),
+                (
+                    "time_limits.filing_working_days",
+                    limits.filing_working_days,
+                    MAX_SURVEY_WORKING_DAYS,
+                ),
+                (
+                    "time_limits.payout_working_days",
+                    limits.payout_working_days,
+                    MAX_SURVEY_WORKING_DAYS,
+                ),
                 (
                     "time_limits.follow_up_visit_working_days",
                     limits.follow_up_visit_working_days,

@@ -92,7 +92,10 @@ pub fn is_listed(status: &DueStatus, within: u32) -> bool {
 /// The monitoring list's due date: the policy's day of the month on or
 /// after the issue date (Hebi: lists go down before the 10th, 每月10日前).
 pub fn list_due_date(issued_on: NaiveDate, due_day: u32) -> NaiveDate {
-    assert!((1..=28).contains(&due_day), "validated: a day every month has");
+    assert!(
+        (1..=28).contains(&due_day),
+        "validated: a day every month has"
+    );
     let this_month = issued_on.with_day_checked(due_day);
     if this_month >= issued_on {
         this_month
