@@ -18,6 +18,7 @@ pub mod feeds;
 pub mod identity;
 pub mod ledger;
 pub mod money;
+pub mod outlook;
 pub mod personal_data;
 pub mod policy;
 pub mod publicity;
