@@ -744,6 +744,88 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             submitted_by: sub,
         }
         .encode_to_vec(),
+        "IssueMonitoringList" => pb::IssueMonitoringListRequest {
+            request_id: request_id(),
+            run_id: t.run.into(),
+            issued_by: sub,
+        }
+        .encode_to_vec(),
+        "GetMonitoringList" => pb::GetMonitoringListRequest {
+            run_id: t.run.into(),
+            township_code: String::new(),
+        }
+        .encode_to_vec(),
+        "ConfirmListEntry" => pb::ConfirmListEntryRequest {
+            request_id: request_id(),
+            run_id: t.run.into(),
+            household_id: t.household.into(),
+            relief_kind: pb::ReliefKind::Illness.into(),
+            checked_on: "2024-03-01".into(),
+            note: "home checked".into(),
+            checked_by: sub,
+        }
+        .encode_to_vec(),
+        "DismissListEntry" => pb::DismissListEntryRequest {
+            request_id: request_id(),
+            run_id: t.run.into(),
+            household_id: t.household.into(),
+            relief_kind: pb::ReliefKind::Illness.into(),
+            checked_on: "2024-03-01".into(),
+            reason: "costs reimbursed".into(),
+            checked_by: sub,
+        }
+        .encode_to_vec(),
+        "AssignContacts" => pb::AssignContactsRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            contacts: vec![pb::ContactPerson {
+                name: "王干部".into(),
+                work_unit: "乡政府".into(),
+                phone: "13800138000".into(),
+                phone_masked: String::new(),
+            }],
+            assigned_by: sub,
+        }
+        .encode_to_vec(),
+        "RecordVisit" => pb::RecordVisitRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            visited_on: "2024-03-01".into(),
+            mode: pb::VisitMode::HomeVisit.into(),
+            contact_name: "王干部".into(),
+            findings: "income steady".into(),
+            risk_remains: false,
+            recorded_by: sub,
+        }
+        .encode_to_vec(),
+        "ClearCase" => pb::ClearCaseRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            reason: "risk cleared".into(),
+            cleared_by: sub,
+        }
+        .encode_to_vec(),
+        "ReopenCase" => pb::ReopenCaseRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            reason: "risk returned".into(),
+            reopened_by: sub,
+        }
+        .encode_to_vec(),
+        "GetFollowUp" => pb::GetFollowUpRequest {
+            claim_id: t.claim.into(),
+        }
+        .encode_to_vec(),
+        "GetHouseholdMonitoring" => pb::GetHouseholdMonitoringRequest {
+            household_id: t.household.into(),
+        }
+        .encode_to_vec(),
+        "ListDeadlines" => pb::ListDeadlinesRequest {
+            county_code: county.clone(),
+            within_working_days: 10,
+            ..Default::default()
+        }
+        .encode_to_vec(),
         other => panic!("no request for {other}: add one when the matrix grows"),
     };
     vec![message]

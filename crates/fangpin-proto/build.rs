@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 10] = [
+const PROTOS: [&str; 12] = [
     "fangpin/v1/common.proto",
     "fangpin/v1/policy.proto",
     "fangpin/v1/enrollment.proto",
@@ -13,6 +13,8 @@ const PROTOS: [&str; 10] = [
     "fangpin/v1/ledger.proto",
     "fangpin/v1/screening.proto",
     "fangpin/v1/service_info.proto",
+    "fangpin/v1/follow_up.proto",
+    "fangpin/v1/deadlines.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -249,6 +249,25 @@ pub static MATRIX: &[RpcRule] = {
         rule("/fangpin.v1.ScreeningService/GetScreeningRun", R, County, &[C, A]),
         rule("/fangpin.v1.ScreeningService/ListScreeningCandidates", R, County, &[C, A]),
         rule("/fangpin.v1.ScreeningService/CreateScreeningClaims", W, County, &[C]),
+        // The monthly monitoring list (月度监测名单): the county office issues
+        // it from a run; the township checks the homes and decides.
+        rule("/fangpin.v1.ScreeningService/IssueMonitoringList", W, County, &[C]),
+        rule("/fangpin.v1.ScreeningService/GetMonitoringList", R, Listing, &[T, C, A]),
+        rule("/fangpin.v1.ScreeningService/ConfirmListEntry", W, Village, &[T]),
+        rule("/fangpin.v1.ScreeningService/DismissListEntry", W, Village, &[T]),
+        // Follow-up after payment (专人帮扶): the county office names the
+        // contact persons and clears or reopens the case; the contact
+        // persons are village, township or county cadres, so those record
+        // visits; all of them and the auditor read it.
+        rule("/fangpin.v1.FollowUpService/AssignContacts", W, Village, &[C]),
+        rule("/fangpin.v1.FollowUpService/RecordVisit", W, Village, &[V, T, C]),
+        rule("/fangpin.v1.FollowUpService/ClearCase", W, Village, &[C]),
+        rule("/fangpin.v1.FollowUpService/ReopenCase", W, Village, &[C]),
+        rule("/fangpin.v1.FollowUpService/GetFollowUp", R, Village, &[V, T, C, A]),
+        rule("/fangpin.v1.FollowUpService/GetHouseholdMonitoring", R, Village, &[V, T, C, A]),
+        // Time limits: everyone who owns a stage sees its deadlines, each
+        // row only within the caller's scope.
+        rule("/fangpin.v1.DeadlineService/ListDeadlines", R, Listing, &[S, V, T, C, A]),
         // The service's own version, date and calendar coverage: nothing of
         // a county, for everyone who works the claims (feeders only import).
         rule("/fangpin.v1.ServiceInfoService/GetServiceInfo", R, Listing, &[S, V, T, C, F, A]),
@@ -652,10 +671,18 @@ mod tests {
 
     /// Every .proto of the API, read at compile time so the test needs no
     /// working directory. `proto_files_are_all_listed` catches a new file.
-    const PROTOS: [(&str, &str); 10] = [
+    const PROTOS: [(&str, &str); 12] = [
         (
             "service_info.proto",
             include_str!("../../../proto/fangpin/v1/service_info.proto"),
+        ),
+        (
+            "follow_up.proto",
+            include_str!("../../../proto/fangpin/v1/follow_up.proto"),
+        ),
+        (
+            "deadlines.proto",
+            include_str!("../../../proto/fangpin/v1/deadlines.proto"),
         ),
         (
             "claim.proto",
@@ -751,8 +778,8 @@ mod tests {
         let declared: Vec<String> = PROTOS.iter().flat_map(|(_, s)| declared_rpcs(s)).collect();
         let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
         assert_eq!(declared.len(), declared_set.len(), "an RPC declared twice");
-        // Nine services and forty-three RPCs today; the parser found them all.
-        assert_eq!(declared.len(), 43, "{declared:#?}");
+        // Eleven services and fifty-four RPCs today; the parser found them all.
+        assert_eq!(declared.len(), 54, "{declared:#?}");
 
         let table: Vec<&str> = MATRIX.iter().map(|r| r.method).collect();
         let table_set: BTreeSet<&str> = table.iter().copied().collect();

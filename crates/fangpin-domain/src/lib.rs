@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod claim;
 pub mod feed_reader;
 pub mod feeds;
+pub mod follow_up;
 pub mod identity;
 pub mod ledger;
 pub mod money;

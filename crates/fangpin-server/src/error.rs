@@ -111,6 +111,31 @@ impl From<fangpin_domain::claim::TransitionError> for AppError {
     }
 }
 
+impl From<fangpin_domain::follow_up::FollowUpError> for AppError {
+    /// A follow-up rule refused the step: the contacts, the contact person
+    /// and the visit date are the request's fields; the rest is the case's
+    /// state.
+    fn from(e: fangpin_domain::follow_up::FollowUpError) -> AppError {
+        use fangpin_domain::follow_up::FollowUpError as E;
+        match &e {
+            E::ContactCount(_) | E::DuplicateContact(_) => {
+                AppError::invalid("contacts", e.to_string())
+            }
+            E::NotAContact(_) => AppError::invalid("contact_name", e.to_string()),
+            E::VisitTooEarly { .. } | E::VisitInFuture { .. } => {
+                AppError::invalid("visited_on", e.to_string())
+            }
+            E::Cleared
+            | E::AlreadyCleared
+            | E::NotCleared
+            | E::RiskRemains
+            | E::TooManyVisits(_) => {
+                AppError::precondition("FOLLOW_UP", "follow_up.status", e.to_string())
+            }
+        }
+    }
+}
+
 impl From<AppError> for Status {
     fn from(error: AppError) -> Status {
         match error {

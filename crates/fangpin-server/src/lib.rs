@@ -31,9 +31,11 @@ use fangpin_proto::tonic::server::NamedService;
 use fangpin_proto::tonic::transport::Server;
 use fangpin_proto::tonic::transport::server::TcpIncoming;
 use fangpin_proto::v1::{
-    claim_service_server::ClaimServiceServer, enrollment_service_server::EnrollmentServiceServer,
-    ledger_service_server::LedgerServiceServer, payout_service_server::PayoutServiceServer,
-    policy_service_server::PolicyServiceServer, publicity_service_server::PublicityServiceServer,
+    claim_service_server::ClaimServiceServer, deadline_service_server::DeadlineServiceServer,
+    enrollment_service_server::EnrollmentServiceServer,
+    follow_up_service_server::FollowUpServiceServer, ledger_service_server::LedgerServiceServer,
+    payout_service_server::PayoutServiceServer, policy_service_server::PolicyServiceServer,
+    publicity_service_server::PublicityServiceServer,
     screening_service_server::ScreeningServiceServer,
     service_info_service_server::ServiceInfoServiceServer,
     survey_service_server::SurveyServiceServer,
@@ -215,8 +217,22 @@ pub async fn run_with_health_listener(
         ServiceInfoServiceServer,
         services::service_info::ServiceInfoApi(app.clone())
     );
+    let follow_up = limited!(
+        FollowUpServiceServer,
+        services::follow_up::FollowUpApi(app.clone())
+    );
+    let deadlines = limited!(
+        DeadlineServiceServer,
+        services::deadlines::DeadlineApi(app.clone())
+    );
     health
         .set_serving::<PolicyServiceServer<services::policy::PolicyApi>>()
+        .await;
+    health
+        .set_serving::<FollowUpServiceServer<services::follow_up::FollowUpApi>>()
+        .await;
+    health
+        .set_serving::<DeadlineServiceServer<services::deadlines::DeadlineApi>>()
         .await;
     health
         .set_serving::<EnrollmentServiceServer<services::enrollment::EnrollmentApi>>()
@@ -363,6 +379,8 @@ pub async fn run_with_health_listener(
         .add_service(ledger)
         .add_service(screening)
         .add_service(service_info)
+        .add_service(follow_up)
+        .add_service(deadlines)
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::pin!(serve);
 
@@ -422,7 +440,7 @@ pub async fn run_with_health_listener(
 pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Every fangpin service, as gRPC health names them.
-const SERVICE_NAMES: [&str; 9] = [
+const SERVICE_NAMES: [&str; 11] = [
     <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
     <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,
     <ClaimServiceServer<services::claims::ClaimApi> as NamedService>::NAME,
@@ -432,4 +450,6 @@ const SERVICE_NAMES: [&str; 9] = [
     <LedgerServiceServer<services::ledger::LedgerApi> as NamedService>::NAME,
     <ScreeningServiceServer<services::screening::ScreeningApi> as NamedService>::NAME,
     <ServiceInfoServiceServer<services::service_info::ServiceInfoApi> as NamedService>::NAME,
+    <FollowUpServiceServer<services::follow_up::FollowUpApi> as NamedService>::NAME,
+    <DeadlineServiceServer<services::deadlines::DeadlineApi> as NamedService>::NAME,
 ];

@@ -558,3 +558,47 @@ pub async fn insert_objection(
         .await?;
     Ok(())
 }
+
+/// An open claim with the day (UTC timestamp) it entered its current state:
+/// what the time-limit listing (限时办结) measures each stage from.
+#[derive(Clone, Debug)]
+pub struct OpenClaim {
+    pub claim: ClaimRecord,
+    /// The latest transition into the claim's state; None only for a claim
+    /// whose history is missing, which the caller treats as its intake.
+    pub entered_at: Option<String>,
+}
+
+/// The claims of a county in a stage with a time limit (received, under
+/// survey, publicity passed, filed), at most `limit` in id order.
+#[tracing::instrument(name = "store.claims.open_with_stage_start", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
+pub async fn open_with_stage_start(
+    conn: &mut Conn,
+    county_code: &str,
+    limit: u32,
+) -> Result<Vec<OpenClaim>> {
+    let columns: String = CLAIM_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns}, (SELECT MAX(t.at) FROM claim_transitions t \
+         WHERE t.claim_id = c.claim_id AND t.to_state = c.state) AS entered_at \
+         FROM claims c WHERE c.county_code = $1 \
+         AND c.state IN ('received', 'under_survey', 'publicity_passed', 'filed') \
+         ORDER BY c.claim_id LIMIT $2"
+    )))
+    .bind(county_code)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OpenClaim {
+                claim: decode_claim(row)?,
+                entered_at: col(row, "entered_at")?,
+            })
+        })
+        .collect()
+}

@@ -384,3 +384,19 @@ pub async fn list_account_corrections(
         })
         .collect()
 }
+
+/// The most counties one server keeps; far more than a prefecture has, and
+/// the bound of every all-counties scan (the deadline gauges).
+pub const MAX_COUNTIES: i64 = 1_000;
+
+/// Every registered county's code, in code order.
+#[tracing::instrument(name = "store.counties.county_codes", level = "info", skip_all)]
+pub async fn county_codes(conn: &mut Conn) -> Result<Vec<String>> {
+    sqlx::query("SELECT county_code FROM counties ORDER BY county_code LIMIT $1")
+        .bind(MAX_COUNTIES)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| col(r, "county_code"))
+        .collect()
+}

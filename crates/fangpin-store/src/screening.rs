@@ -811,43 +811,64 @@ pub async fn list_candidates(
         Some((h, k)) => (h.to_string(), k.as_str().to_string()),
         None => (String::new(), String::new()),
     };
-    let rows = sqlx::query(
-        "SELECT household_id, relief_kind, village_code, household_type, window_first, window_last, cost_fen, \
-         threshold_fen, over_by_fen, income_limit_fen, income_fen, reason, claim_id FROM screening_candidates \
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CANDIDATE_COLUMNS} FROM screening_candidates \
          WHERE run_id = $1 AND (household_id > $2 OR (household_id = $2 AND relief_kind > $3)) \
-         ORDER BY household_id, relief_kind LIMIT $4",
-    )
+         ORDER BY household_id, relief_kind LIMIT $4"
+    )))
     .bind(run_id.to_string())
     .bind(after_household)
     .bind(after_kind)
     .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let kind: String = col(r, "relief_kind")?;
-            let household_type: String = col(r, "household_type")?;
-            let claim: Option<String> = col(r, "claim_id")?;
-            Ok(CandidateRecord {
-                household_id: parse_uuid(&col::<String>(r, "household_id")?)?,
-                relief_kind: ReliefKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("relief kind {kind}")))?,
-                village_code: col(r, "village_code")?,
-                household_type: HouseholdType::parse(&household_type).ok_or_else(|| {
-                    StoreError::Corrupt(format!("household type {household_type}"))
-                })?,
-                window_first: col(r, "window_first")?,
-                window_last: col(r, "window_last")?,
-                cost: Fen::new(col(r, "cost_fen")?),
-                threshold: Fen::new(col(r, "threshold_fen")?),
-                over_by: Fen::new(col(r, "over_by_fen")?),
-                income_limit: Fen::new(col(r, "income_limit_fen")?),
-                income: col::<Option<i64>>(r, "income_fen")?.map(Fen::new),
-                reason: col(r, "reason")?,
-                claim_id: claim.as_deref().map(parse_uuid).transpose()?,
-            })
-        })
-        .collect()
+    rows.iter().map(decode_candidate).collect()
+}
+
+const CANDIDATE_COLUMNS: &str = "household_id, relief_kind, village_code, household_type, window_first, \
+    window_last, cost_fen, threshold_fen, over_by_fen, income_limit_fen, income_fen, reason, claim_id";
+
+fn decode_candidate(r: &sqlx::any::AnyRow) -> Result<CandidateRecord> {
+    let kind: String = col(r, "relief_kind")?;
+    let household_type: String = col(r, "household_type")?;
+    let claim: Option<String> = col(r, "claim_id")?;
+    Ok(CandidateRecord {
+        household_id: parse_uuid(&col::<String>(r, "household_id")?)?,
+        relief_kind: ReliefKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("relief kind {kind}")))?,
+        village_code: col(r, "village_code")?,
+        household_type: HouseholdType::parse(&household_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("household type {household_type}")))?,
+        window_first: col(r, "window_first")?,
+        window_last: col(r, "window_last")?,
+        cost: Fen::new(col(r, "cost_fen")?),
+        threshold: Fen::new(col(r, "threshold_fen")?),
+        over_by: Fen::new(col(r, "over_by_fen")?),
+        income_limit: Fen::new(col(r, "income_limit_fen")?),
+        income: col::<Option<i64>>(r, "income_fen")?.map(Fen::new),
+        reason: col(r, "reason")?,
+        claim_id: claim.as_deref().map(parse_uuid).transpose()?,
+    })
+}
+
+/// One candidate of a run.
+#[tracing::instrument(name = "store.screening.get_candidate", level = "info", skip_all, fields(fangpin.run_id = %run_id, fangpin.household_id = %household_id))]
+pub async fn get_candidate(
+    conn: &mut Conn,
+    run_id: Uuid,
+    household_id: Uuid,
+    kind: ReliefKind,
+) -> Result<Option<CandidateRecord>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CANDIDATE_COLUMNS} FROM screening_candidates \
+         WHERE run_id = $1 AND household_id = $2 AND relief_kind = $3"
+    )))
+    .bind(run_id.to_string())
+    .bind(household_id.to_string())
+    .bind(kind.as_str())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(decode_candidate).transpose()
 }
 
 #[tracing::instrument(name = "store.screening.set_candidate_claim", level = "info", skip_all, fields(fangpin.run_id = %run_id, fangpin.household_id = %household_id, fangpin.claim_id = %claim_id))]

@@ -3,8 +3,11 @@
 //! the result; the helpers here are the steps several services share.
 
 pub mod claims;
+pub mod deadlines;
 pub mod enrollment;
+pub mod follow_up;
 pub mod ledger;
+pub mod monitoring;
 pub mod payout;
 pub mod policy;
 pub mod publicity;

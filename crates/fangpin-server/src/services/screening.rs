@@ -904,89 +904,38 @@ impl ScreeningService for ScreeningApi {
                                     out.already_claimed += 1;
                                     continue;
                                 }
-                                if let Some(existing) = store::overlapping_screening_claim(
-                                    conn,
-                                    candidate.household_id,
-                                    candidate.relief_kind,
-                                    &candidate.window_first,
-                                    &candidate.window_last,
-                                )
-                                .await?
-                                {
-                                    store::set_candidate_claim(
+                                if out.claim_ids.len() >= MAX_CLAIMS_PER_CALL {
+                                    // Only a candidate that would get a new
+                                    // claim waits for the next call.
+                                    if store::overlapping_screening_claim(
                                         conn,
-                                        run.run_id,
                                         candidate.household_id,
                                         candidate.relief_kind,
-                                        existing,
+                                        &candidate.window_first,
+                                        &candidate.window_last,
                                     )
-                                    .await?;
-                                    out.already_claimed += 1;
-                                    continue;
+                                    .await?
+                                    .is_none()
+                                    {
+                                        out.remaining += 1;
+                                        continue;
+                                    }
                                 }
-                                if out.claim_ids.len() >= MAX_CLAIMS_PER_CALL {
-                                    out.remaining += 1;
-                                    continue;
-                                }
-                                let mut claim = ClaimRecord {
-                                    claim_id: Uuid::now_v7(),
-                                    county_code: run.county_code.clone(),
-                                    policy_year: run.policy_year,
-                                    policy_version: 0,
-                                    household_id: candidate.household_id,
-                                    village_code: candidate.village_code.clone(),
-                                    relief_kind: candidate.relief_kind,
-                                    channel: Channel::DepartmentReferral,
-                                    state: ClaimState::Received,
-                                    event_date: run.as_of,
-                                    event_reference: format!(
-                                        "screening:{}:{}..{}",
-                                        candidate.relief_kind.as_str(),
-                                        candidate.window_first,
-                                        candidate.window_last
-                                    ),
-                                    claimed_cost: candidate.cost,
-                                    description: candidate.reason.clone(),
-                                    submitted_by: submitted_by.clone(),
-                                    intake_date: ctx.today,
-                                    survey_deadline: ctx.today,
-                                    survey_deadline_provisional: false,
-                                    surveyor: None,
-                                    assessment: None,
-                                    advance: Fen::ZERO,
-                                    payout: None,
-                                    publicity: None,
-                                    recommendation_reason: None,
-                                    objections: 0,
-                                    payout_returns: 0,
-                                    paid_account_masked: None,
-                                    paid_bank_reference: None,
-                                };
-                                super::claims::open_claim(
+                                let (claim_id, created) = claim_candidate(
                                     conn,
                                     &ctx,
                                     &calendar,
-                                    &mut claim,
-                                    candidate.household_type,
-                                )
-                                .await?;
-                                store::insert_screening_claim(
-                                    conn,
+                                    &run,
                                     candidate,
-                                    claim.claim_id,
-                                    run.run_id,
+                                    &submitted_by,
                                 )
                                 .await?;
-                                store::set_candidate_claim(
-                                    conn,
-                                    run.run_id,
-                                    candidate.household_id,
-                                    candidate.relief_kind,
-                                    claim.claim_id,
-                                )
-                                .await?;
+                                if !created {
+                                    out.already_claimed += 1;
+                                    continue;
+                                }
                                 out.created += 1;
-                                out.claim_ids.push(claim.claim_id.to_string());
+                                out.claim_ids.push(claim_id.to_string());
                             }
                         }
                         Ok(out)
@@ -996,6 +945,156 @@ impl ScreeningService for ScreeningApi {
             .await?;
         Ok(Response::new(response))
     }
+
+    async fn issue_monitoring_list(
+        &self,
+        request: Request<pb::IssueMonitoringListRequest>,
+    ) -> Result<Response<pb::IssueMonitoringListResponse>, Status> {
+        super::monitoring::issue(&self.app, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_monitoring_list(
+        &self,
+        request: Request<pb::GetMonitoringListRequest>,
+    ) -> Result<Response<pb::GetMonitoringListResponse>, Status> {
+        super::monitoring::get(&self.app, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn confirm_list_entry(
+        &self,
+        request: Request<pb::ConfirmListEntryRequest>,
+    ) -> Result<Response<pb::MonitoringListEntry>, Status> {
+        let req = request.into_inner();
+        let decide = super::monitoring::DecideRequest {
+            request_id: &req.request_id,
+            run_id: &req.run_id,
+            household_id: &req.household_id,
+            relief_kind: req.relief_kind,
+            checked_on: &req.checked_on,
+            note: &req.note,
+            checked_by: &req.checked_by,
+        };
+        super::monitoring::decide(
+            &self.app,
+            "ConfirmListEntry",
+            &req,
+            decide,
+            super::monitoring::Decision::Confirm,
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn dismiss_list_entry(
+        &self,
+        request: Request<pb::DismissListEntryRequest>,
+    ) -> Result<Response<pb::MonitoringListEntry>, Status> {
+        let req = request.into_inner();
+        let decide = super::monitoring::DecideRequest {
+            request_id: &req.request_id,
+            run_id: &req.run_id,
+            household_id: &req.household_id,
+            relief_kind: req.relief_kind,
+            checked_on: &req.checked_on,
+            note: &req.reason,
+            checked_by: &req.checked_by,
+        };
+        super::monitoring::decide(
+            &self.app,
+            "DismissListEntry",
+            &req,
+            decide,
+            super::monitoring::Decision::Dismiss,
+        )
+        .await
+        .map(Response::new)
+    }
+}
+
+/// The claim for one screening candidate: the claim that already covers
+/// its window (an earlier screening claim, or a claim through another
+/// channel for an event in it), or a new department-referral claim. The
+/// candidate names the claim either way. The second value says whether the
+/// claim is new.
+pub(super) async fn claim_candidate(
+    conn: &mut fangpin_store::Conn,
+    ctx: &crate::app::WriteContext,
+    calendar: &fangpin_domain::calendar::WorkCalendar,
+    run: &RunRecord,
+    candidate: &CandidateRecord,
+    submitted_by: &str,
+) -> Result<(Uuid, bool), AppError> {
+    if let Some(existing) = candidate.claim_id {
+        return Ok((existing, false));
+    }
+    if let Some(existing) = store::overlapping_screening_claim(
+        conn,
+        candidate.household_id,
+        candidate.relief_kind,
+        &candidate.window_first,
+        &candidate.window_last,
+    )
+    .await?
+    {
+        store::set_candidate_claim(
+            conn,
+            run.run_id,
+            candidate.household_id,
+            candidate.relief_kind,
+            existing,
+        )
+        .await?;
+        return Ok((existing, false));
+    }
+    let mut claim = ClaimRecord {
+        claim_id: Uuid::now_v7(),
+        county_code: run.county_code.clone(),
+        policy_year: run.policy_year,
+        policy_version: 0,
+        household_id: candidate.household_id,
+        village_code: candidate.village_code.clone(),
+        relief_kind: candidate.relief_kind,
+        channel: Channel::DepartmentReferral,
+        state: ClaimState::Received,
+        event_date: run.as_of,
+        event_reference: format!(
+            "screening:{}:{}..{}",
+            candidate.relief_kind.as_str(),
+            candidate.window_first,
+            candidate.window_last
+        ),
+        claimed_cost: candidate.cost,
+        description: candidate.reason.clone(),
+        submitted_by: submitted_by.to_string(),
+        intake_date: ctx.today,
+        survey_deadline: ctx.today,
+        survey_deadline_provisional: false,
+        surveyor: None,
+        assessment: None,
+        advance: Fen::ZERO,
+        payout: None,
+        publicity: None,
+        recommendation_reason: None,
+        objections: 0,
+        payout_returns: 0,
+        paid_account_masked: None,
+        paid_bank_reference: None,
+    };
+    super::claims::open_claim(conn, ctx, calendar, &mut claim, candidate.household_type).await?;
+    store::insert_screening_claim(conn, candidate, claim.claim_id, run.run_id).await?;
+    store::set_candidate_claim(
+        conn,
+        run.run_id,
+        candidate.household_id,
+        candidate.relief_kind,
+        claim.claim_id,
+    )
+    .await?;
+    Ok((claim.claim_id, true))
 }
 
 fn parse_candidate_token(c: &mut Check, token: &str) -> Option<Option<(Uuid, ReliefKind)>> {
