@@ -14,9 +14,11 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use fangpin_proto::tonic::transport::Channel;
 use fangpin_proto::v1::{
-    claim_service_client::ClaimServiceClient, enrollment_service_client::EnrollmentServiceClient,
-    ledger_service_client::LedgerServiceClient, payout_service_client::PayoutServiceClient,
-    policy_service_client::PolicyServiceClient, publicity_service_client::PublicityServiceClient,
+    claim_service_client::ClaimServiceClient, deadline_service_client::DeadlineServiceClient,
+    enrollment_service_client::EnrollmentServiceClient,
+    follow_up_service_client::FollowUpServiceClient, ledger_service_client::LedgerServiceClient,
+    payout_service_client::PayoutServiceClient, policy_service_client::PolicyServiceClient,
+    publicity_service_client::PublicityServiceClient,
     screening_service_client::ScreeningServiceClient, survey_service_client::SurveyServiceClient,
 };
 use fangpin_server::{ManualClock, ServerOptions};
@@ -209,6 +211,12 @@ impl TestServer {
     }
     pub fn ledger(&self) -> LedgerServiceClient<Channel> {
         LedgerServiceClient::new(self.channel.clone())
+    }
+    pub fn follow_up(&self) -> FollowUpServiceClient<Channel> {
+        FollowUpServiceClient::new(self.channel.clone())
+    }
+    pub fn deadlines(&self) -> DeadlineServiceClient<Channel> {
+        DeadlineServiceClient::new(self.channel.clone())
     }
     pub fn screening(&self) -> ScreeningServiceClient<Channel> {
         ScreeningServiceClient::new(self.channel.clone())

@@ -37,10 +37,12 @@ pub const POOL_BALANCE: &str = "fangpin.pool.balance";
 pub const POOL_AVAILABLE: &str = "fangpin.pool.available";
 pub const TOP_UP_FLAGS_OPEN: &str = "fangpin.top_up_flags.open";
 pub const CALENDAR_DAYS_LEFT: &str = "fangpin.calendar.days_left";
+pub const DEADLINES_OVERDUE: &str = "fangpin.deadlines.overdue";
 
 const ATTR_COUNTY: &str = "fangpin.county_code";
 const ATTR_YEAR: &str = "fangpin.policy_year";
 const ATTR_STATE: &str = "fangpin.claim_state";
+const ATTR_STAGE: &str = "fangpin.stage";
 
 /// The registered gauges; they report for as long as the meter provider
 /// lives, this keeps their handles with the server that registered them.
@@ -51,6 +53,7 @@ pub(crate) struct Gauges {
     _available: ObservableGauge<i64>,
     _flags: ObservableGauge<u64>,
     _calendar: ObservableGauge<i64>,
+    _overdue: ObservableGauge<u64>,
 }
 
 struct Source {
@@ -209,6 +212,36 @@ pub(crate) fn register(
         })
         .build();
 
+    let s = source.clone();
+    let overdue_calendar = calendar.clone();
+    // The same computation as ListDeadlines (services::deadlines), so the
+    // gauge and the listing cannot disagree.
+    let overdue = meter
+        .u64_observable_gauge(DEADLINES_OVERDUE)
+        .with_unit("{case}")
+        .with_description(
+            "Cases past their time limit (限时办结) per county and stage: survey, filing, payout, \
+             follow_up_visit, monitoring_list",
+        )
+        .with_callback(move |observer| {
+            let today = china_date(s.clock.now());
+            let calendar = overdue_calendar.clone();
+            let counts = s.query(DEADLINES_OVERDUE, move |store| async move {
+                let mut conn = store.pool().acquire().await?;
+                crate::services::deadlines::overdue_counts(&mut conn, &calendar, today).await
+            });
+            for (county, stage, n) in counts.unwrap_or_default() {
+                observer.observe(
+                    n,
+                    &[
+                        KeyValue::new(ATTR_COUNTY, county),
+                        KeyValue::new(ATTR_STAGE, stage.as_str()),
+                    ],
+                );
+            }
+        })
+        .build();
+
     let s = source;
     let flags = meter
         .u64_observable_gauge(TOP_UP_FLAGS_OPEN)
@@ -247,5 +280,6 @@ pub(crate) fn register(
         _pool: pool,
         _available: available,
         _flags: flags,
+        _overdue: overdue,
     }
 }

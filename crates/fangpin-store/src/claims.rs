@@ -295,20 +295,28 @@ pub async fn list_claims(
     rows.iter().map(decode_claim).collect()
 }
 
-/// A surveyor's open surveys, earliest deadline first.
+/// A surveyor's open surveys, earliest deadline first (the work queue),
+/// then by claim id; `after` is the (deadline, claim id) of the last row of
+/// the previous page.
 #[tracing::instrument(name = "store.claims.list_surveys", level = "info", skip_all)]
 pub async fn list_surveys(
     conn: &mut Conn,
     surveyor: &str,
-    after: Option<Uuid>,
+    after: Option<(NaiveDate, Uuid)>,
     limit: u32,
 ) -> Result<Vec<ClaimRecord>> {
+    let (after_date, after_id) = match after {
+        Some((d, id)) => (d.to_string(), id.to_string()),
+        None => (String::new(), String::new()),
+    };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {CLAIM_COLUMNS} FROM claims WHERE surveyor = $1 AND state = 'under_survey' AND claim_id > $2 \
-         ORDER BY claim_id LIMIT $3"
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE surveyor = $1 AND state = 'under_survey' \
+         AND (survey_deadline > $2 OR (survey_deadline = $2 AND claim_id > $3)) \
+         ORDER BY survey_deadline, claim_id LIMIT $4"
     )))
     .bind(surveyor)
-    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(after_date)
+    .bind(after_id)
     .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;

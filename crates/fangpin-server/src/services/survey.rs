@@ -394,7 +394,7 @@ impl SurveyService for SurveyApi {
         let mut c = Check::new();
         let surveyor = c.text("surveyor", &req.surveyor, MAX_LABEL_CHARS);
         let size = c.page_size("page_size", req.page_size, MAX_QUEUE_PAGE);
-        let after = c.uuid_token("page_token", &req.page_token);
+        let after = queue_token(&mut c, &req.page_token);
         c.finish()?;
         let (size, surveyor) = (size.expect("checked"), surveyor.expect("checked"));
         let mut listing = self.0.listing();
@@ -437,10 +437,28 @@ impl SurveyService for SurveyApi {
                 deadline_provisional: provisional || claim.survey_deadline_provisional,
             });
         }
-        let next_page_token = convert::next_page_token(&claims, size, |c| c.claim_id.to_string());
+        let next_page_token = convert::next_page_token(&claims, size, |c| {
+            format!("{}/{}", c.survey_deadline, c.claim_id)
+        });
         Ok(Response::new(pb::ListWorkQueueResponse {
             items,
             next_page_token,
         }))
     }
+}
+
+/// The work queue's page token: the last row's survey deadline and claim
+/// id, "YYYY-MM-DD/uuid", as this service wrote it.
+fn queue_token(c: &mut Check, token: &str) -> Option<Option<(chrono::NaiveDate, uuid::Uuid)>> {
+    if token.is_empty() {
+        return Some(None);
+    }
+    let parsed = token
+        .split_once('/')
+        .and_then(|(d, id)| Some((d.parse().ok()?, id.parse().ok()?)));
+    if parsed.is_none() {
+        c.bad("page_token", "is not a token this service returned");
+        return None;
+    }
+    Some(parsed)
 }
