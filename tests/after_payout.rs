@@ -1032,3 +1032,163 @@ async fn the_work_queue_is_ordered_by_deadline() {
     assert_eq!(field_of(&e), ["page_token"]);
     s.stop().await;
 }
+
+async fn outlook(s: &TestServer, runs: u32, seed: u64) -> pb::PoolOutlook {
+    s.ledger()
+        .get_pool_outlook(pb::PoolOutlookRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2025,
+            runs,
+            seed,
+        })
+        .await
+        .expect("outlook")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn the_outlook_rests_on_the_pipeline_and_the_county_history() {
+    let s = TestServer::start(date(2024, 3, 1)).await;
+    register_county(&s).await;
+    put_policy_with(&s, 2024, 15).await;
+    premium(&s, 2024, "1000000.00").await.expect("premium 2024");
+    // 2024: two claims paid, one rejected after its survey.
+    for n in 1..=2 {
+        let (claim, _) = filed_claim(&s, 2024, VILLAGE, n).await;
+        pay(&s, &claim).await;
+    }
+    let household = enroll(&s, 2024, VILLAGE, 50).await;
+    let rejected = s
+        .claims()
+        .submit_claim(pb::SubmitClaimRequest {
+            request_id: request_id(),
+            household_id: household,
+            relief_kind: pb::ReliefKind::Illness.into(),
+            channel: pb::Channel::DepartmentReferral.into(),
+            event_date: "2024-02-01".into(),
+            event_reference: "admission-50".into(),
+            claimed_cost_yuan: "100000.00".into(),
+            description: String::new(),
+            submitted_by: "county office".into(),
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .claim
+        .expect("claim")
+        .claim_id;
+    s.survey()
+        .assign_survey(pb::AssignSurveyRequest {
+            request_id: request_id(),
+            claim_id: rejected.clone(),
+            surveyor: SURVEYOR.into(),
+            insurer: INSURER.into(),
+            assigned_by: "county".into(),
+        })
+        .await
+        .expect("assign");
+    s.survey()
+        .record_findings(pb::RecordFindingsRequest {
+            request_id: request_id(),
+            claim_id: rejected.clone(),
+            surveyor: SURVEYOR.into(),
+            verified_income_per_capita_yuan: "3000.00".into(),
+            verified_cost_yuan: "1000.00".into(),
+            notes: String::new(),
+            evidence_refs: vec![],
+            prior_incomes_per_capita_yuan: Vec::new(),
+            income_evidence_refs: Vec::new(),
+        })
+        .await
+        .expect("findings");
+    s.survey()
+        .recommend(pb::RecommendRequest {
+            request_id: request_id(),
+            claim_id: rejected,
+            surveyor: SURVEYOR.into(),
+            approve: false,
+            reason: "costs under the threshold".into(),
+        })
+        .await
+        .expect("reject");
+
+    // 2025: 100,000 yuan in the pool and two claims of 100,000 yuan taken
+    // in, not yet surveyed.
+    s.set_date(date(2025, 6, 15));
+    put_policy_with(&s, 2025, 15).await;
+    premium(&s, 2025, "100000.00").await.expect("premium 2025");
+    for n in 60..=61 {
+        let household = enroll(&s, 2025, VILLAGE, n).await;
+        s.claims()
+            .submit_claim(pb::SubmitClaimRequest {
+                request_id: request_id(),
+                household_id: household,
+                relief_kind: pb::ReliefKind::Illness.into(),
+                channel: pb::Channel::DepartmentReferral.into(),
+                event_date: "2025-06-01".into(),
+                event_reference: format!("admission-{n}"),
+                claimed_cost_yuan: "100000.00".into(),
+                description: String::new(),
+                submitted_by: "county office".into(),
+            })
+            .await
+            .expect("submit");
+    }
+
+    let o = outlook(&s, 10_000, 1).await;
+    assert_eq!(o.available_yuan, "100000.00");
+    // Received: 2 in the pipeline at 200,000; the 3 decided claims of 2024
+    // all reached it and 2 were paid. The rejected one stopped at the
+    // survey, so publicity passed was reached by the 2 paid only.
+    let received = &o.stages[0];
+    assert_eq!(received.stage, i32::from(pb::OutlookStage::Received));
+    assert_eq!(
+        (received.claims, received.amount_yuan.as_str()),
+        (2, "200000.00")
+    );
+    assert_eq!((received.reached, received.paid), (3, 2));
+    assert_eq!(received.rate, "0.6667");
+    assert!(!received.prior);
+    let passed = &o.stages[4];
+    assert_eq!((passed.reached, passed.paid, passed.claims), (2, 2, 0));
+    // July to December, each drawn from 2024 alone, where no claim arose
+    // in those months.
+    let months: Vec<(u32, u32, &str)> = o
+        .months
+        .iter()
+        .map(|m| (m.month, m.years, m.largest_yuan.as_str()))
+        .collect();
+    assert_eq!(months, (7..=12).map(|m| (m, 1, "0.00")).collect::<Vec<_>>());
+    assert_eq!(o.worst_case_yuan, "-100000.00");
+    // A top-up is needed when both claims are paid: (2/3)^2 = 0.444.
+    let p: f64 = o.top_up_probability.parse().expect("a decimal");
+    assert!((0.42..=0.47).contains(&p), "{p}");
+    assert_eq!(f64::from(o.top_up_runs) / 10_000.0, p);
+    // The same seed gives the same answer; the figures do not depend on it.
+    assert_eq!(outlook(&s, 10_000, 1).await, o);
+    let other = outlook(&s, 10_000, 2).await;
+    assert_eq!(other.stages, o.stages);
+    assert_eq!(other.worst_case_yuan, o.worst_case_yuan);
+
+    // Once the pool covers the worst case, no run needs a top-up.
+    premium(&s, 2025, "100000.00").await.expect("more premium");
+    let covered = outlook(&s, 10_000, 1).await;
+    assert_eq!(covered.worst_case_yuan, "0.00");
+    assert_eq!(
+        (covered.top_up_probability.as_str(), covered.top_up_runs),
+        ("0.0000", 0)
+    );
+
+    let e = s
+        .ledger()
+        .get_pool_outlook(pb::PoolOutlookRequest {
+            county_code: COUNTY.into(),
+            policy_year: 2025,
+            runs: 100_001,
+            seed: 1,
+        })
+        .await
+        .expect_err("too many runs");
+    assert_eq!(field_of(&e), ["runs"]);
+    s.stop().await;
+}

@@ -97,6 +97,20 @@ pub enum Cmd {
         #[arg(long, value_name = "statement.csv")]
         file: PathBuf,
     },
+    /// The year-end outlook (资金池年末预测): the projected balance and the
+    /// chance a top-up will be needed, with the figures it rests on
+    Outlook {
+        #[arg(long)]
+        county: String,
+        #[arg(long)]
+        year: i32,
+        /// Simulated years, 1 to 100,000 (default 10,000)
+        #[arg(long, default_value_t = 10_000)]
+        runs: u32,
+        /// The generator's seed: the same seed gives the same answer
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// The year's reconciliation: the balance identity and the breakdowns
     /// by relief kind and by township, optionally written for Excel
     Reconcile {
@@ -258,6 +272,23 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let report = client.match_bank_statement(request).await?.into_inner();
             print_match_report(&report);
         }
+        Cmd::Outlook {
+            county,
+            year,
+            runs,
+            seed,
+        } => {
+            let outlook = client
+                .get_pool_outlook(pb::PoolOutlookRequest {
+                    county_code: county,
+                    policy_year: year,
+                    runs,
+                    seed,
+                })
+                .await?
+                .into_inner();
+            print_outlook(&outlook);
+        }
         Cmd::Reconcile {
             county,
             year,
@@ -345,6 +376,80 @@ fn right_align(t: &mut comfy_table::Table, columns: &[usize]) {
         if let Some(column) = t.column_mut(i) {
             column.set_cell_alignment(CellAlignment::Right);
         }
+    }
+}
+
+fn stage_name(stage: i32) -> &'static str {
+    match pb::OutlookStage::try_from(stage) {
+        Ok(pb::OutlookStage::Received) => "received 已受理",
+        Ok(pb::OutlookStage::UnderSurvey) => "under survey 入户查勘",
+        Ok(pb::OutlookStage::Recommended) => "recommended 拟救助",
+        Ok(pb::OutlookStage::InPublicity) => "in publicity 公示中",
+        Ok(pb::OutlookStage::PublicityPassed) => "publicity passed 公示无异议",
+        _ => "unknown",
+    }
+}
+
+fn print_outlook(o: &pb::PoolOutlook) {
+    println!(
+        "{}",
+        record(vec![
+            ("county", o.county_code.clone()),
+            ("policy year", year(o.policy_year)),
+            ("as of", o.as_of.clone()),
+            ("posted pool", o.posted_pool_yuan.clone()),
+            ("reserved (filed)", o.reserved_yuan.clone()),
+            ("available", o.available_yuan.clone()),
+            ("runs / seed", format!("{} / {}", o.runs, o.seed)),
+            ("expected year end", o.expected_yuan.clone()),
+            (
+                "p5 / p50 / p95",
+                format!("{} / {} / {}", o.p5_yuan, o.p50_yuan, o.p95_yuan),
+            ),
+            (
+                "top-up probability",
+                format!(
+                    "{} ({} of {} runs)",
+                    o.top_up_probability, o.top_up_runs, o.runs
+                ),
+            ),
+            ("worst case", o.worst_case_yuan.clone()),
+            (
+                "months projected",
+                format!(
+                    "{} (history of up to {} years)",
+                    o.months_projected, o.years_of_history
+                ),
+            ),
+        ])
+    );
+    let mut t = table([
+        "stage", "claims", "amount", "reached", "paid", "rate", "prior",
+    ]);
+    for s in &o.stages {
+        t.add_row([
+            stage_name(s.stage).to_string(),
+            s.claims.to_string(),
+            s.amount_yuan.clone(),
+            s.reached.to_string(),
+            s.paid.to_string(),
+            s.rate.clone(),
+            if s.prior { "yes" } else { "" }.to_string(),
+        ]);
+    }
+    right_align(&mut t, &[1, 2, 3, 4, 5]);
+    println!("{t}");
+    if !o.months.is_empty() {
+        let mut t = table(["month", "earlier years", "largest"]);
+        for m in &o.months {
+            t.add_row([
+                m.month.to_string(),
+                m.years.to_string(),
+                m.largest_yuan.clone(),
+            ]);
+        }
+        right_align(&mut t, &[1, 2]);
+        println!("{t}");
     }
 }
 
@@ -485,6 +590,17 @@ mod tests {
 
     #[tonic::async_trait]
     impl LedgerService for Fake {
+        async fn get_pool_outlook(
+            &self,
+            r: Request<pb::PoolOutlookRequest>,
+        ) -> Result<Response<pb::PoolOutlook>, Status> {
+            let r = r.into_inner();
+            self.note(format!(
+                "outlook {} {} {} {}",
+                r.county_code, r.policy_year, r.runs, r.seed
+            ));
+            Ok(Response::new(pb::PoolOutlook::default()))
+        }
         async fn get_pool_balance(
             &self,
             r: Request<pb::PoolRequest>,
@@ -669,6 +785,24 @@ mod tests {
         let err = run(&ctx, cmd).await.expect_err("refused");
         assert!(format!("{err:#}").contains("at most 4 MiB"), "{err:#}");
         assert!(fake.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn outlook_sends_its_runs_and_seed() {
+        let fake = Fake::default();
+        let ctx = serve(fake.clone()).await;
+        run(
+            &ctx,
+            Cmd::Outlook {
+                county: "410102".to_owned(),
+                year: 2024,
+                runs: 500,
+                seed: 7,
+            },
+        )
+        .await
+        .expect("outlook");
+        assert_eq!(fake.calls(), ["outlook 410102 2024 500 7"]);
     }
 
     #[tokio::test]

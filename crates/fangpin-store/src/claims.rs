@@ -610,3 +610,31 @@ pub async fn open_with_stage_start(
         })
         .collect()
 }
+
+/// A county year's claims in `states`, in id order, at most `limit`.
+#[tracing::instrument(name = "store.claims.in_states", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
+pub async fn in_states(
+    conn: &mut Conn,
+    county_code: &str,
+    policy_year: i32,
+    states: &[ClaimState],
+    limit: u32,
+) -> Result<Vec<ClaimRecord>> {
+    // States are our own snake_case names, so they are safe to inline.
+    let list = states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(!states.is_empty(), "at least one state");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE county_code = $1 AND policy_year = $2 \
+         AND state IN ({list}) ORDER BY claim_id LIMIT $3"
+    )))
+    .bind(county_code)
+    .bind(i64::from(policy_year))
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode_claim).collect()
+}

@@ -25,6 +25,7 @@ pub mod follow_up;
 pub mod idempotency;
 pub mod ledger;
 pub mod monitoring;
+pub mod outlook;
 pub mod personal_data;
 pub mod places;
 pub mod screening;

@@ -32,7 +32,10 @@ fn county_and_year(c: &mut Check, county_code: &str, year: i32) -> (Option<Strin
     )
 }
 
-fn checked_county_and_year(county_code: &str, year: i32) -> Result<(String, i32), AppError> {
+pub(super) fn checked_county_and_year(
+    county_code: &str,
+    year: i32,
+) -> Result<(String, i32), AppError> {
     let mut c = Check::new();
     let (county, year) = county_and_year(&mut c, county_code, year);
     c.finish()?;
@@ -48,7 +51,7 @@ async fn require_county(conn: &mut Conn, county: &str) -> Result<(), AppError> {
 
 /// A pool read for a year that does not exist is NOT_FOUND, not a page of
 /// zeros that reads like an empty pool.
-async fn require_year(conn: &mut Conn, county: &str, year: i32) -> Result<(), AppError> {
+pub(super) async fn require_year(conn: &mut Conn, county: &str, year: i32) -> Result<(), AppError> {
     require_county(conn, county).await?;
     if ledger_store::year_exists(conn, county, year).await? {
         Ok(())
@@ -259,6 +262,15 @@ impl LedgerApi {
 
 #[tonic::async_trait]
 impl LedgerService for LedgerApi {
+    async fn get_pool_outlook(
+        &self,
+        request: Request<pb::PoolOutlookRequest>,
+    ) -> Result<Response<pb::PoolOutlook>, Status> {
+        super::outlook::pool_outlook(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn get_pool_balance(
         &self,
         request: Request<pb::PoolRequest>,

@@ -8,6 +8,7 @@ pub mod enrollment;
 pub mod follow_up;
 pub mod ledger;
 pub mod monitoring;
+pub mod outlook;
 pub mod payout;
 pub mod policy;
 pub mod publicity;
