@@ -820,6 +820,13 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             household_id: t.household.into(),
         }
         .encode_to_vec(),
+        "GetPoolOutlook" => pb::PoolOutlookRequest {
+            county_code: county.clone(),
+            policy_year: 2024,
+            runs: 100,
+            seed: 1,
+        }
+        .encode_to_vec(),
         "ListDeadlines" => pb::ListDeadlinesRequest {
             county_code: county.clone(),
             within_working_days: 10,

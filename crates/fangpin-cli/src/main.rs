@@ -6,6 +6,7 @@ mod county;
 mod ctx;
 mod export;
 mod feed;
+mod follow_up;
 mod household;
 mod names;
 mod output;
@@ -16,6 +17,7 @@ mod premium;
 mod publicity;
 mod screening;
 mod service;
+mod sla;
 mod status;
 mod survey;
 
@@ -131,9 +133,15 @@ enum Command {
     /// Department data files (医保, 教育, 交警/消防, 产业, 民政)
     #[command(subcommand)]
     Feed(feed::Cmd),
-    /// Screening runs over the imported feeds, and claims from them
+    /// Screening runs over the imported feeds, claims from them, and the
+    /// monthly monitoring list
     #[command(subcommand)]
     Screening(screening::Cmd),
+    /// After the payout: contact persons, visits, clearing (专人帮扶, 解困销号)
+    #[command(subcommand)]
+    FollowUp(follow_up::Cmd),
+    /// Time limits (限时办结): what is overdue and what falls due soon
+    Sla(sla::Cmd),
     /// Backup and restore of a SQLite database, and verification of the
     /// audit log (SQLite or PostgreSQL). Unlike every other command, these
     /// open the database directly instead of asking the server (a backup
@@ -177,6 +185,8 @@ async fn main() -> ExitCode {
         Command::Pool(cmd) => pool::run(&ctx, cmd).await,
         Command::Feed(cmd) => feed::run(&ctx, cmd).await,
         Command::Screening(cmd) => screening::run(&ctx, cmd).await,
+        Command::FollowUp(cmd) => follow_up::run(&ctx, cmd).await,
+        Command::Sla(cmd) => sla::run(&ctx, cmd).await,
         // Answered above, before connecting; kept whole for clarity.
         Command::Admin(cmd) => admin::run(cmd).await,
     };

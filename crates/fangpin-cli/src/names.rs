@@ -273,3 +273,69 @@ mod tests {
         assert!(serde_json::from_str::<HouseholdTypeArg>("\"poor\"").is_err());
     }
 }
+
+pub fn deadline_stage(value: i32) -> String {
+    let name = pb::DeadlineStage::try_from(value)
+        .ok()
+        .map(|e| e.as_str_name());
+    display(value, name, "DEADLINE_STAGE_")
+}
+
+pub fn monitoring_status(value: i32) -> String {
+    let name = pb::MonitoringStatus::try_from(value)
+        .ok()
+        .map(|e| e.as_str_name());
+    display(value, name, "MONITORING_STATUS_")
+}
+
+pub fn visit_mode(value: i32) -> String {
+    let name = pb::VisitMode::try_from(value).ok().map(|e| e.as_str_name());
+    display(value, name, "VISIT_MODE_")
+}
+
+pub fn list_entry_status(value: i32) -> String {
+    let name = pb::ListEntryStatus::try_from(value)
+        .ok()
+        .map(|e| e.as_str_name());
+    display(value, name, "LIST_ENTRY_STATUS_")
+}
+
+/// A stage with a time limit (限时办结).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum DeadlineStageArg {
+    Survey,
+    Filing,
+    Payout,
+    FollowUpVisit,
+    MonitoringList,
+}
+
+impl From<DeadlineStageArg> for pb::DeadlineStage {
+    fn from(s: DeadlineStageArg) -> pb::DeadlineStage {
+        match s {
+            DeadlineStageArg::Survey => pb::DeadlineStage::Survey,
+            DeadlineStageArg::Filing => pb::DeadlineStage::Filing,
+            DeadlineStageArg::Payout => pb::DeadlineStage::Payout,
+            DeadlineStageArg::FollowUpVisit => pb::DeadlineStage::FollowUpVisit,
+            DeadlineStageArg::MonitoringList => pb::DeadlineStage::MonitoringList,
+        }
+    }
+}
+
+/// How a contact person reached the household.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum VisitModeArg {
+    HomeVisit,
+    Call,
+}
+
+impl From<VisitModeArg> for pb::VisitMode {
+    fn from(m: VisitModeArg) -> pb::VisitMode {
+        match m {
+            VisitModeArg::HomeVisit => pb::VisitMode::HomeVisit,
+            VisitModeArg::Call => pb::VisitMode::Call,
+        }
+    }
+}

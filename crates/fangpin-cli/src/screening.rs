@@ -7,7 +7,7 @@ use fangpin_proto::v1 as pb;
 use fangpin_proto::v1::screening_service_client::ScreeningServiceClient;
 
 use crate::ctx::{Ctx, all_pages};
-use crate::names;
+use crate::names::{self, ReliefKindArg};
 use crate::output::{record, table};
 
 #[derive(Subcommand)]
@@ -35,6 +35,48 @@ pub enum Cmd {
         /// Recorded as the claims' submitter
         #[arg(long)]
         submitted_by: String,
+    },
+    /// Issue the run's monthly monitoring list (月度监测名单) to the townships
+    IssueList {
+        run_id: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// A run's monitoring lists and their entries
+    List {
+        run_id: String,
+        /// Only this township (nine digits)
+        #[arg(long)]
+        township: Option<String>,
+    },
+    /// Confirm a listed household after the home check; submits its claim
+    Confirm {
+        run_id: String,
+        #[arg(long)]
+        household: String,
+        #[arg(long, value_enum)]
+        kind: ReliefKindArg,
+        /// The day of the home check (YYYY-MM-DD)
+        #[arg(long)]
+        checked_on: String,
+        #[arg(long)]
+        note: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Dismiss a listed household with the reason
+    Dismiss {
+        run_id: String,
+        #[arg(long)]
+        household: String,
+        #[arg(long, value_enum)]
+        kind: ReliefKindArg,
+        #[arg(long)]
+        checked_on: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: String,
     },
 }
 
@@ -134,8 +176,133 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 println!("{id}");
             }
         }
+        Cmd::IssueList { run_id, by } => {
+            let lists = client
+                .issue_monitoring_list(pb::IssueMonitoringListRequest {
+                    request_id: ctx.request_id(),
+                    run_id,
+                    issued_by: by,
+                })
+                .await?
+                .into_inner()
+                .lists;
+            print_lists(&lists);
+        }
+        Cmd::List { run_id, township } => {
+            let r = client
+                .get_monitoring_list(pb::GetMonitoringListRequest {
+                    run_id,
+                    township_code: township.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            print_lists(&r.lists);
+            print_entries(&r.entries);
+        }
+        Cmd::Confirm {
+            run_id,
+            household,
+            kind,
+            checked_on,
+            note,
+            by,
+        } => {
+            let entry = client
+                .confirm_list_entry(pb::ConfirmListEntryRequest {
+                    request_id: ctx.request_id(),
+                    run_id,
+                    household_id: household,
+                    relief_kind: pb::ReliefKind::from(kind).into(),
+                    checked_on,
+                    note,
+                    checked_by: by,
+                })
+                .await?
+                .into_inner();
+            print_entries(&[entry]);
+        }
+        Cmd::Dismiss {
+            run_id,
+            household,
+            kind,
+            checked_on,
+            reason,
+            by,
+        } => {
+            let entry = client
+                .dismiss_list_entry(pb::DismissListEntryRequest {
+                    request_id: ctx.request_id(),
+                    run_id,
+                    household_id: household,
+                    relief_kind: pb::ReliefKind::from(kind).into(),
+                    checked_on,
+                    reason,
+                    checked_by: by,
+                })
+                .await?
+                .into_inner();
+            print_entries(&[entry]);
+        }
     }
     Ok(())
+}
+
+fn print_lists(lists: &[pb::MonitoringList]) {
+    let mut t = table([
+        "township",
+        "issued",
+        "due",
+        "entries",
+        "pending",
+        "confirmed",
+        "dismissed",
+        "overdue",
+    ]);
+    for l in lists {
+        t.add_row([
+            l.township_code.clone(),
+            l.issued_on.clone(),
+            l.due_on.clone(),
+            l.entries.to_string(),
+            l.pending.to_string(),
+            l.confirmed.to_string(),
+            l.dismissed.to_string(),
+            l.overdue.to_string(),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn print_entries(entries: &[pb::MonitoringListEntry]) {
+    let mut t = table([
+        "township",
+        "village",
+        "household",
+        "kind",
+        "cost",
+        "status",
+        "overdue",
+        "checked",
+        "by",
+        "note",
+        "claim",
+    ]);
+    for e in entries {
+        t.add_row([
+            e.township_code.clone(),
+            e.village_code.clone(),
+            e.household_id.clone(),
+            names::relief_kind(e.relief_kind),
+            e.cost_yuan.clone(),
+            names::list_entry_status(e.status),
+            crate::output::yes_no(e.overdue),
+            e.checked_on.clone(),
+            e.checked_by.clone(),
+            e.note.clone(),
+            e.claim_id.clone(),
+        ]);
+    }
+    println!("{t}");
 }
 
 fn print_run(run: &pb::ScreeningRun) {
