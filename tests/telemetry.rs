@@ -396,6 +396,23 @@ async fn rpc_and_store_spans_and_gauges_arrive_over_otlp() {
     );
     // No flag was ever raised, so the gauge has no point for the county.
     assert_eq!(gauge("fangpin.top_up_flags.open", &county_year), None);
+    // The only claim is paid on time: every stage reports zero overdue.
+    for stage in [
+        "survey",
+        "filing",
+        "payout",
+        "follow_up_visit",
+        "monitoring_list",
+    ] {
+        assert_eq!(
+            gauge(
+                "fangpin.deadlines.overdue",
+                &[("fangpin.county_code", COUNTY), ("fangpin.stage", stage)]
+            ),
+            Some(0),
+            "{stage}"
+        );
+    }
 
     s.stop().await;
     let _ = stop_receiver.send(());

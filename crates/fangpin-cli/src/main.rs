@@ -249,6 +249,73 @@ mod tests {
     }
 
     #[test]
+    fn after_payout_commands_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["fangpin"].iter().chain(args)).is_ok();
+        assert!(parse(&["sla", "--county", "130426"]));
+        assert!(parse(&[
+            "sla",
+            "--county",
+            "130426",
+            "--within",
+            "3",
+            "--stage",
+            "follow_up_visit",
+            "--contact-person",
+            "王明",
+        ]));
+        assert!(!parse(&["sla", "--county", "130426", "--stage", "lunch"]));
+        assert!(parse(&[
+            "follow-up",
+            "assign",
+            "c1",
+            "--contact",
+            "王明,乡政府,13800138000",
+            "--by",
+            "o",
+        ]));
+        assert!(
+            !parse(&["follow-up", "assign", "c1", "--by", "o"]),
+            "a contact is required"
+        );
+        assert!(parse(&[
+            "follow-up",
+            "visit",
+            "c1",
+            "--on",
+            "2026-04-01",
+            "--mode",
+            "call",
+            "--contact",
+            "王明",
+            "--findings",
+            "ok",
+            "--risk-remains",
+            "--by",
+            "王明",
+        ]));
+        assert!(parse(&["follow-up", "household", "h1"]));
+        assert!(parse(&["screening", "issue-list", "r1", "--by", "o"]));
+        assert!(parse(&[
+            "screening",
+            "confirm",
+            "r1",
+            "--household",
+            "h1",
+            "--kind",
+            "illness",
+            "--checked-on",
+            "2026-12-04",
+            "--note",
+            "n",
+            "--by",
+            "t",
+        ]));
+        assert!(parse(&[
+            "pool", "outlook", "--county", "130426", "--year", "2026"
+        ]));
+    }
+
+    #[test]
     fn new_pool_and_payout_commands_parse() {
         let parse = |args: &[&str]| Cli::try_parse_from(["fangpin"].iter().chain(args));
         let ok = [

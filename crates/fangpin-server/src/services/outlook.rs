@@ -49,12 +49,13 @@ fn stage_to_pb(stage: PipelineStage) -> pb::OutlookStage {
 /// after today's month in the year itself, all twelve before it, none
 /// after it. The current month is left out: its claims are arriving and
 /// are in the pipeline already.
-pub fn remaining_months(policy_year: i32, today: NaiveDate) -> std::ops::RangeInclusive<u32> {
-    match today.year().cmp(&policy_year) {
-        std::cmp::Ordering::Less => 1..=12,
-        std::cmp::Ordering::Equal => today.month() + 1..=12,
-        std::cmp::Ordering::Greater => 1..=0,
-    }
+pub fn remaining_months(policy_year: i32, today: NaiveDate) -> Vec<u32> {
+    let first = match today.year().cmp(&policy_year) {
+        std::cmp::Ordering::Less => 1,
+        std::cmp::Ordering::Equal => today.month() + 1,
+        std::cmp::Ordering::Greater => 13,
+    };
+    (first..=12).collect()
 }
 
 /// Everything the outlook is computed from, read in one snapshot.
@@ -108,6 +109,7 @@ async fn gather(
         }
     }
     let new_claims = remaining_months(year, today)
+        .into_iter()
         .map(|month| MonthHistory {
             month,
             // A year with a pool and no claim that month paid nothing then.
@@ -225,9 +227,12 @@ mod tests {
     #[test]
     fn the_months_to_come_follow_the_date() {
         let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
-        assert_eq!(remaining_months(2024, d(2024, 3, 15)), 4..=12);
-        assert_eq!(remaining_months(2024, d(2023, 12, 1)), 1..=12);
-        assert_eq!(remaining_months(2024, d(2024, 12, 31)).count(), 0);
-        assert_eq!(remaining_months(2024, d(2025, 1, 2)).count(), 0);
+        assert_eq!(
+            remaining_months(2024, d(2024, 3, 15)),
+            (4..=12).collect::<Vec<_>>()
+        );
+        assert_eq!(remaining_months(2024, d(2023, 12, 1)).len(), 12);
+        assert!(remaining_months(2024, d(2024, 12, 31)).is_empty());
+        assert!(remaining_months(2024, d(2025, 1, 2)).is_empty());
     }
 }
