@@ -744,6 +744,46 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             submitted_by: sub,
         }
         .encode_to_vec(),
+        "ApproveEmergency" => pb::ApproveEmergencyRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            amount_yuan: "100.00".into(),
+            approved_by: sub,
+            reason: "a fire".into(),
+        }
+        .encode_to_vec(),
+        "RefuseEmergency" => pb::RefuseEmergencyRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            refused_by: sub,
+            reason: "insured elsewhere".into(),
+        }
+        .encode_to_vec(),
+        "GetEmergencyDecision" => pb::GetClaimRequest {
+            claim_id: t.claim.into(),
+        }
+        .encode_to_vec(),
+        "RecordCrossCheck" => pb::RecordCrossCheckRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            check: "vehicles".into(),
+            result: pb::CrossCheckResult::Clear.into(),
+            details: String::new(),
+            checked_by: sub,
+        }
+        .encode_to_vec(),
+        "DecideCrossCheckHit" => pb::DecideCrossCheckHitRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            decision: pb::CrossCheckDecision::Resurvey.into(),
+            reason: "the car is the neighbour's".into(),
+            decided_by: sub,
+        }
+        .encode_to_vec(),
+        "ListCrossChecks" => pb::ListCrossChecksRequest {
+            claim_id: t.claim.into(),
+        }
+        .encode_to_vec(),
         "IssueMonitoringList" => pb::IssueMonitoringListRequest {
             request_id: request_id(),
             run_id: t.run.into(),

@@ -272,7 +272,18 @@ impl Year {
             _ => "claims: village application",
         });
         if channel == pb::Channel::Emergency {
-            // 遇困即扶: help first, on the day.
+            // 遇困即扶: the township head approves, and help comes on the day.
+            self.s
+                .claims()
+                .approve_emergency(pb::ApproveEmergencyRequest {
+                    request_id: request_id(),
+                    claim_id: claim.claim_id.clone(),
+                    amount_yuan: yuan(fixed.map_or(200_000, |f| f.4)),
+                    approved_by: "township-head".into(),
+                    reason: "房屋失火，基本生活无着".into(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("approval on {today}: {e:?}"));
             self.s
                 .claims()
                 .pay_emergency_advance(pb::PayEmergencyAdvanceRequest {

@@ -550,8 +550,20 @@ async fn setup_before_publicity_ends(cluster: &Cluster) -> Plan {
     }
     for _ in 0..ADVANCED {
         sequence += 1;
-        plan.advanced
-            .push(submit(&channel, sequence, pb::Channel::Emergency).await);
+        let claim_id = submit(&channel, sequence, pb::Channel::Emergency).await;
+        // The township head's approval comes before any advance; the races
+        // stay below it (at most 9,999.99).
+        ClaimServiceClient::new(channel.clone())
+            .approve_emergency(pb::ApproveEmergencyRequest {
+                request_id: request_id(),
+                claim_id: claim_id.clone(),
+                amount_yuan: "10000.00".into(),
+                approved_by: "township head".into(),
+                reason: "hospital deposit".into(),
+            })
+            .await
+            .expect("approval");
+        plan.advanced.push(claim_id);
     }
     plan.taken_in = (0..TAKEN_IN as u32).map(|i| sequence + 1 + i).collect();
     plan

@@ -325,6 +325,17 @@ async fn three_channels_from_intake_to_payout_with_the_ledger_to_the_fen() {
         "fire-2024-02-20",
     )
     .await;
+    // The township head approves the help first (遇困即扶).
+    s.claims()
+        .approve_emergency(pb::ApproveEmergencyRequest {
+            request_id: request_id(),
+            claim_id: c.claim_id.clone(),
+            amount_yuan: "3000.00".into(),
+            approved_by: "township head Li".into(),
+            reason: "house burned down".into(),
+        })
+        .await
+        .expect("approval");
     let advance = s
         .claims()
         .pay_emergency_advance(pb::PayEmergencyAdvanceRequest {

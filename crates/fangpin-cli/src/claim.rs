@@ -52,12 +52,50 @@ pub enum Cmd {
         id: String,
         #[arg(long)]
         amount: String,
-        /// The township head who approved it
-        #[arg(long)]
+        /// The township head on record as approving it (checked; may be left out)
+        #[arg(long, default_value = "")]
         approved_by: String,
         #[arg(long)]
         reason: String,
     },
+    /// The township head approves emergency help up to an amount (遇困即扶)
+    ApproveEmergency {
+        id: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The township head refuses emergency help (the survey may still relieve it)
+    RefuseEmergency {
+        id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The township's decision on an emergency claim, if any
+    Emergency { id: String },
+}
+
+fn print_decision(d: &pb::EmergencyDecision) {
+    let decision = match pb::EmergencyDecisionKind::try_from(d.decision) {
+        Ok(pb::EmergencyDecisionKind::Approved) => format!("approved up to {}", d.amount_yuan),
+        Ok(pb::EmergencyDecisionKind::Refused) => "refused".to_string(),
+        _ => "no decision yet".to_string(),
+    };
+    println!(
+        "{}",
+        crate::output::record(vec![
+            ("claim", d.claim_id.clone()),
+            ("decision", decision),
+            ("by", d.decided_by.clone()),
+            ("reason", d.reason.clone()),
+            ("at", d.decided_at.clone()),
+        ])
+    );
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
@@ -154,6 +192,43 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 advance.pool.as_ref(),
                 advance.top_up_flag.as_ref(),
             );
+        }
+        Cmd::ApproveEmergency {
+            id,
+            amount,
+            by,
+            reason,
+        } => {
+            let d = client
+                .approve_emergency(pb::ApproveEmergencyRequest {
+                    request_id: ctx.request_id(),
+                    claim_id: id,
+                    amount_yuan: amount,
+                    approved_by: by,
+                    reason,
+                })
+                .await?
+                .into_inner();
+            print_decision(&d);
+        }
+        Cmd::RefuseEmergency { id, by, reason } => {
+            let d = client
+                .refuse_emergency(pb::RefuseEmergencyRequest {
+                    request_id: ctx.request_id(),
+                    claim_id: id,
+                    refused_by: by,
+                    reason,
+                })
+                .await?
+                .into_inner();
+            print_decision(&d);
+        }
+        Cmd::Emergency { id } => {
+            let d = client
+                .get_emergency_decision(pb::GetClaimRequest { claim_id: id })
+                .await?
+                .into_inner();
+            print_decision(&d);
         }
     }
     Ok(())

@@ -62,6 +62,8 @@ pub enum HouseholdTypeArg {
     UnstableEscaped,
     /// 边缘易致贫户
     Marginal,
+    /// 突发严重困难户
+    SuddenSevereDifficulty,
 }
 
 impl From<HouseholdTypeArg> for pb::HouseholdType {
@@ -69,6 +71,7 @@ impl From<HouseholdTypeArg> for pb::HouseholdType {
         match arg {
             HouseholdTypeArg::UnstableEscaped => Self::UnstableEscaped,
             HouseholdTypeArg::Marginal => Self::Marginal,
+            HouseholdTypeArg::SuddenSevereDifficulty => Self::SuddenSevereDifficulty,
         }
     }
 }

@@ -120,6 +120,17 @@ struct PolicyFile {
     status_terms: Vec<StatusTermFile>,
     #[serde(default)]
     time_limits: Option<TimeLimitsFile>,
+    #[serde(default)]
+    cross_checks: Vec<CrossCheckFile>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    emergency_advance_limit_yuan: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrossCheckFile {
+    code: String,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +248,13 @@ fn decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Erro
     deserializer.deserialize_str(Visitor)
 }
 
+/// `decimal`, for an optional field.
+fn optional_decimal<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    decimal(deserializer).map(Some)
+}
+
 pub fn parse_policy(text: &str) -> Result<pb::Policy> {
     let file: PolicyFile = serde_json::from_str(text)?;
     Ok(file.into())
@@ -274,6 +292,15 @@ impl From<PolicyFile> for pb::Policy {
                 follow_up_visit_working_days: t.follow_up_visit_working_days,
                 monitoring_list_due_day: t.monitoring_list_due_day,
             }),
+            cross_checks: f
+                .cross_checks
+                .into_iter()
+                .map(|k| pb::CrossCheckKind {
+                    code: k.code,
+                    name: k.name,
+                })
+                .collect(),
+            emergency_advance_limit_yuan: f.emergency_advance_limit_yuan.unwrap_or_default(),
             entry_year_costs: match f.entry_year_costs {
                 None => pb::EntryYearCosts::Unspecified,
                 Some(EntryYearCostsArg::EntryFirst) => pb::EntryYearCosts::EntryFirst,
@@ -420,6 +447,24 @@ fn print_policy(p: &pb::Policy) {
         ),
         None => println!("Time limits: none set (only the survey deadline is watched)"),
     }
+    if p.cross_checks.is_empty() {
+        println!("Cross-checks before filing: none required");
+    } else {
+        let checks: Vec<String> = p
+            .cross_checks
+            .iter()
+            .map(|k| format!("{} ({})", k.name, k.code))
+            .collect();
+        println!("Cross-checks before filing: {}", checks.join(", "));
+    }
+    println!(
+        "Emergency advance limit: {}",
+        if p.emergency_advance_limit_yuan.is_empty() {
+            "the case cap".to_string()
+        } else {
+            p.emergency_advance_limit_yuan.clone()
+        }
+    );
     if !p.status_terms.is_empty() {
         let mut terms = table([
             "status",
@@ -512,8 +557,8 @@ mod tests {
         assert_eq!(p.survey_deadline_working_days, 15);
         assert!(!p.frozen);
 
-        // Hebi's six kinds for each of the two household types.
-        assert_eq!(p.rules.len(), 12);
+        // Hebi's six kinds for each of the three household types.
+        assert_eq!(p.rules.len(), 18);
         let rule = |ht: pb::HouseholdType, kind: pb::ReliefKind| {
             p.rules
                 .iter()
@@ -522,13 +567,17 @@ mod tests {
         };
         use pb::{Comparison as C, HouseholdType as H, ReliefKind as K};
         let expected = [
-            (K::Illness, "5000.00", "20000.00", C::AtLeast),
-            (K::Schooling, "8000.00", "8000.00", C::Above),
-            (K::Accident, "10000.00", "10000.00", C::Above),
-            (K::Industry, "5000.00", "5000.00", C::Above),
+            (K::Illness, "5000.00", "20000.00", "5000.00", C::AtLeast),
+            (K::Schooling, "8000.00", "8000.00", "8000.00", C::Above),
+            (K::Accident, "10000.00", "10000.00", "5000.00", C::Above),
+            (K::Industry, "5000.00", "5000.00", "5000.00", C::Above),
         ];
-        for (kind, unstable, marginal, cmp) in expected {
-            for (ht, threshold) in [(H::UnstableEscaped, unstable), (H::Marginal, marginal)] {
+        for (kind, unstable, marginal, sudden, cmp) in expected {
+            for (ht, threshold) in [
+                (H::UnstableEscaped, unstable),
+                (H::Marginal, marginal),
+                (H::SuddenSevereDifficulty, sudden),
+            ] {
                 let r = rule(ht, kind);
                 assert_eq!(r.threshold_yuan, threshold, "{ht:?} {kind:?}");
                 assert_eq!(r.comparison, cmp as i32, "{ht:?} {kind:?}");

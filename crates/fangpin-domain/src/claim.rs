@@ -57,10 +57,14 @@ pub enum ClaimState {
     Paid,
     /// The bank returned the transfer; the reservation was voided. Retryable.
     PayoutFailed,
+    /// The county's departments found what rules the household out (比对不符:
+    /// a car, a house, a business, a public salary) and the county office
+    /// rejected the claim on it; the case ends. It still holds its event.
+    Disqualified,
 }
 
 impl ClaimState {
-    pub const ALL: [ClaimState; 9] = [
+    pub const ALL: [ClaimState; 10] = [
         ClaimState::Received,
         ClaimState::UnderSurvey,
         ClaimState::Recommended,
@@ -70,10 +74,12 @@ impl ClaimState {
         ClaimState::Filed,
         ClaimState::Paid,
         ClaimState::PayoutFailed,
+        ClaimState::Disqualified,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            ClaimState::Disqualified => "disqualified",
             ClaimState::Received => "received",
             ClaimState::UnderSurvey => "under_survey",
             ClaimState::Recommended => "recommended",
@@ -90,10 +96,13 @@ impl ClaimState {
         ClaimState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// A final claim (paid or rejected) needs nothing more before its year
-    /// closes; a paid one can still come back from the bank.
+    /// A final claim (paid, rejected or disqualified) needs nothing more
+    /// before its year closes; a paid one can still come back from the bank.
     pub fn is_final(self) -> bool {
-        matches!(self, ClaimState::Rejected | ClaimState::Paid)
+        matches!(
+            self,
+            ClaimState::Rejected | ClaimState::Paid | ClaimState::Disqualified
+        )
     }
 
     /// The one table of allowed transitions.
@@ -115,6 +124,15 @@ impl ClaimState {
             // a wrong name): the payout is reversed and owed again.
             (S::Paid, E::ReturnPayout) => S::PayoutFailed,
             (S::PayoutFailed, E::RetryPayout) => S::Filed,
+            // A cross-check hit (信息比对) before filing: the county office
+            // rejects the claim, or sends it back to survey (a publicity
+            // under way ends with it).
+            (S::Recommended | S::InPublicity | S::PublicityPassed, E::DisqualifyOnCrossCheck) => {
+                S::Disqualified
+            }
+            (S::Recommended | S::InPublicity | S::PublicityPassed, E::ResurveyOnCrossCheck) => {
+                S::UnderSurvey
+            }
             (from, event) => return Err(TransitionError { from, event }),
         };
         Ok(next)
@@ -134,10 +152,12 @@ pub enum ClaimEvent {
     FailPayout,
     RetryPayout,
     ReturnPayout,
+    DisqualifyOnCrossCheck,
+    ResurveyOnCrossCheck,
 }
 
 impl ClaimEvent {
-    pub const ALL: [ClaimEvent; 11] = [
+    pub const ALL: [ClaimEvent; 13] = [
         ClaimEvent::AssignSurvey,
         ClaimEvent::RecommendApproval,
         ClaimEvent::RecommendRejection,
@@ -149,6 +169,8 @@ impl ClaimEvent {
         ClaimEvent::FailPayout,
         ClaimEvent::RetryPayout,
         ClaimEvent::ReturnPayout,
+        ClaimEvent::DisqualifyOnCrossCheck,
+        ClaimEvent::ResurveyOnCrossCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -164,6 +186,8 @@ impl ClaimEvent {
             ClaimEvent::FailPayout => "fail_payout",
             ClaimEvent::RetryPayout => "retry_payout",
             ClaimEvent::ReturnPayout => "return_payout",
+            ClaimEvent::DisqualifyOnCrossCheck => "disqualify_on_cross_check",
+            ClaimEvent::ResurveyOnCrossCheck => "resurvey_on_cross_check",
         }
     }
 }
@@ -209,7 +233,7 @@ mod tests {
     use ClaimEvent as E;
     use ClaimState as S;
 
-    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 12] = [
+    const ALLOWED: [(ClaimState, ClaimEvent, ClaimState); 18] = [
         (S::Received, E::AssignSurvey, S::UnderSurvey),
         (S::UnderSurvey, E::AssignSurvey, S::UnderSurvey),
         (S::UnderSurvey, E::RecommendApproval, S::Recommended),
@@ -222,6 +246,16 @@ mod tests {
         (S::Filed, E::FailPayout, S::PayoutFailed),
         (S::PayoutFailed, E::RetryPayout, S::Filed),
         (S::Paid, E::ReturnPayout, S::PayoutFailed),
+        (S::Recommended, E::DisqualifyOnCrossCheck, S::Disqualified),
+        (S::InPublicity, E::DisqualifyOnCrossCheck, S::Disqualified),
+        (
+            S::PublicityPassed,
+            E::DisqualifyOnCrossCheck,
+            S::Disqualified,
+        ),
+        (S::Recommended, E::ResurveyOnCrossCheck, S::UnderSurvey),
+        (S::InPublicity, E::ResurveyOnCrossCheck, S::UnderSurvey),
+        (S::PublicityPassed, E::ResurveyOnCrossCheck, S::UnderSurvey),
     ];
 
     #[test]
@@ -247,7 +281,10 @@ mod tests {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 9 * 11 - ALLOWED.len());
+        assert_eq!(
+            refused,
+            ClaimState::ALL.len() * ClaimEvent::ALL.len() - ALLOWED.len()
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod outlook;
 pub mod personal_data;
 pub mod policy;
 pub mod publicity;
+pub mod review;
 pub mod screening;
 pub mod text;
 pub mod time_limits;

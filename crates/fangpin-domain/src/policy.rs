@@ -17,15 +17,23 @@ pub enum HouseholdType {
     UnstableEscaped,
     /// 边缘易致贫户 (非贫低收入户): never registered poor, at risk of becoming so.
     Marginal,
+    /// 突发严重困难户: a household suddenly in severe difficulty (national
+    /// monitoring since 2021), the usual type of the emergency path.
+    SuddenSevereDifficulty,
 }
 
 impl HouseholdType {
-    pub const ALL: [HouseholdType; 2] = [HouseholdType::UnstableEscaped, HouseholdType::Marginal];
+    pub const ALL: [HouseholdType; 3] = [
+        HouseholdType::UnstableEscaped,
+        HouseholdType::Marginal,
+        HouseholdType::SuddenSevereDifficulty,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             HouseholdType::UnstableEscaped => "unstable_escaped",
             HouseholdType::Marginal => "marginal",
+            HouseholdType::SuddenSevereDifficulty => "sudden_severe_difficulty",
         }
     }
 
@@ -313,10 +321,33 @@ pub struct Policy {
     pub status_terms: Vec<StatusTerm>,
     /// The time limits after the survey (限时办结) and the follow-up
     /// cadence. Policies stored before them have none: only the survey
-    /// deadline is watched, and follow-up cases cannot be opened.
+    /// deadline is watched, and follow-up cases owe no visit on a cadence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_limits: Option<TimeLimits>,
+    /// The departments' checks filing requires (县级相关部门信息比对), in
+    /// order. None listed: filing needs no structured check (policies
+    /// stored before them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_checks: Vec<CrossCheckKind>,
+    /// The most the township head may approve as an emergency advance
+    /// (遇困即扶); None: the case cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_advance_limit: Option<Fen>,
 }
+
+/// One check a county department makes before filing: vehicles (车辆),
+/// real estate (房产), business registration (工商登记), public employment
+/// (财政供养人员), and whatever else the county adds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossCheckKind {
+    /// `[a-z][a-z0-9_]*`, at most 40 characters: how results name the check.
+    pub code: String,
+    /// What the notice and the history show (车辆信息比对).
+    pub name: String,
+}
+
+/// The most checks a policy lists.
+pub const MAX_CROSS_CHECKS: usize = 20;
 
 /// Working days each stage may take, and the monitoring list's due day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -623,7 +654,57 @@ impl Policy {
                 });
             }
         }
+        if self.cross_checks.len() > MAX_CROSS_CHECKS {
+            out.push(Violation {
+                field: "cross_checks".into(),
+                description: format!("at most {MAX_CROSS_CHECKS} checks"),
+            });
+        }
+        for (i, check) in self.cross_checks.iter().enumerate() {
+            let code_ok = check.code.len() <= 40
+                && check.code.starts_with(|c: char| c.is_ascii_lowercase())
+                && check
+                    .code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !code_ok {
+                out.push(Violation {
+                    field: format!("cross_checks[{i}].code"),
+                    description: "must be a-z, 0-9 and _, starting with a letter, at most 40"
+                        .into(),
+                });
+            }
+            if self.cross_checks[..i].iter().any(|c| c.code == check.code) {
+                out.push(Violation {
+                    field: format!("cross_checks[{i}].code"),
+                    description: "is listed twice".into(),
+                });
+            }
+            let name = check.name.trim();
+            if name.is_empty()
+                || name.chars().count() > 40
+                || crate::text::display_text_problem(name).is_some()
+            {
+                out.push(Violation {
+                    field: format!("cross_checks[{i}].name"),
+                    description: "must be 1 to 40 characters of display text".into(),
+                });
+            }
+        }
+        if let Some(limit) = self.emergency_advance_limit
+            && (limit <= Fen::ZERO || limit > self.case_cap)
+        {
+            out.push(Violation {
+                field: "emergency_advance_limit".into(),
+                description: "must be above zero and at most the case cap".into(),
+            });
+        }
         if out.is_empty() { Ok(()) } else { Err(out) }
+    }
+
+    /// The most the township head may approve for an emergency advance.
+    pub fn emergency_limit(&self) -> Fen {
+        self.emergency_advance_limit.unwrap_or(self.case_cap)
     }
 
     /// The income line for a household type: the absolute line if the county
@@ -699,6 +780,23 @@ impl Policy {
             .map(Fen::new)
     }
 
+    /// The four checks Handan's departments make before filing (车辆, 不动产,
+    /// 工商, 财政供养): a template for `Policy::cross_checks`.
+    pub fn cross_check_example() -> Vec<CrossCheckKind> {
+        [
+            ("vehicles", "车辆信息比对"),
+            ("real_estate", "不动产登记比对"),
+            ("business_registration", "工商登记比对"),
+            ("public_employment", "财政供养人员比对"),
+        ]
+        .into_iter()
+        .map(|(code, name)| CrossCheckKind {
+            code: code.into(),
+            name: name.into(),
+        })
+        .collect()
+    }
+
     /// Handan's published figures with the 大病保险-style bands from DOMAIN.md:
     /// a fixture and a template, never a fallback.
     pub fn example(county: CountyCode, policy_year: i32) -> Policy {
@@ -737,14 +835,19 @@ impl Policy {
         use ReliefKind::*;
         let mut rules = Vec::new();
         for household_type in HouseholdType::ALL {
-            let illness = if household_type == UnstableEscaped {
-                5_000
-            } else {
-                20_000
+            let illness = match household_type {
+                UnstableEscaped | SuddenSevereDifficulty => 5_000,
+                Marginal => 20_000,
+            };
+            // A sudden severe difficulty is most often an accident or a
+            // disaster: its own, lower accident threshold.
+            let accident = match household_type {
+                SuddenSevereDifficulty => 5_000,
+                UnstableEscaped | Marginal => 10_000,
             };
             rules.push(rule(household_type, Illness, illness, AtLeast));
             rules.push(rule(household_type, Schooling, 8_000, Above));
-            rules.push(rule(household_type, Accident, 10_000, Above));
+            rules.push(rule(household_type, Accident, accident, Above));
             rules.push(rule(household_type, Industry, 5_000, Above));
         }
         Policy {
@@ -770,6 +873,10 @@ impl Policy {
                 follow_up_visit_working_days: 60,
                 monitoring_list_due_day: 10,
             }),
+            // A county lists its departments' checks and its emergency
+            // limit itself (`cross_check_example` is a template).
+            cross_checks: Vec::new(),
+            emergency_advance_limit: None,
         }
     }
 

@@ -8,8 +8,9 @@ use fangpin_domain::assessment::net_payout;
 use fangpin_domain::claim::{Channel, ClaimState};
 use fangpin_domain::identity::{CountyCode, ResidentId, VillageCode};
 use fangpin_domain::policy::{
-    Band, Comparison, EntryYearCosts, GapBasis, HouseholdType, IncomeBaseline, IncomeDropTerms,
-    IncomeLine, Policy, ReliefKind, ReliefRule, ReliefStatus, StatusTerm, TimeLimits,
+    Band, Comparison, CrossCheckKind, EntryYearCosts, GapBasis, HouseholdType, IncomeBaseline,
+    IncomeDropTerms, IncomeLine, Policy, ReliefKind, ReliefRule, ReliefStatus, StatusTerm,
+    TimeLimits,
 };
 use fangpin_domain::year::YearTotals;
 use fangpin_proto::v1 as pb;
@@ -178,6 +179,9 @@ impl Check {
         match pb::HouseholdType::try_from(value) {
             Ok(pb::HouseholdType::UnstableEscaped) => Some(HouseholdType::UnstableEscaped),
             Ok(pb::HouseholdType::Marginal) => Some(HouseholdType::Marginal),
+            Ok(pb::HouseholdType::SuddenSevereDifficulty) => {
+                Some(HouseholdType::SuddenSevereDifficulty)
+            }
             _ => {
                 self.bad(field, "must be a known household type");
                 None
@@ -278,6 +282,7 @@ pub fn household_type_to_pb(t: HouseholdType) -> pb::HouseholdType {
     match t {
         HouseholdType::UnstableEscaped => pb::HouseholdType::UnstableEscaped,
         HouseholdType::Marginal => pb::HouseholdType::Marginal,
+        HouseholdType::SuddenSevereDifficulty => pb::HouseholdType::SuddenSevereDifficulty,
     }
 }
 
@@ -304,6 +309,7 @@ pub fn state_to_pb(s: ClaimState) -> pb::ClaimState {
         ClaimState::Filed => pb::ClaimState::Filed,
         ClaimState::Paid => pb::ClaimState::Paid,
         ClaimState::PayoutFailed => pb::ClaimState::PayoutFailed,
+        ClaimState::Disqualified => pb::ClaimState::Disqualified,
     }
 }
 
@@ -607,6 +613,18 @@ pub fn policy_to_pb(policy: &Policy, version: u32, frozen: bool) -> pb::Policy {
             follow_up_visit_working_days: t.follow_up_visit_working_days,
             monitoring_list_due_day: t.monitoring_list_due_day,
         }),
+        cross_checks: policy
+            .cross_checks
+            .iter()
+            .map(|k| pb::CrossCheckKind {
+                code: k.code.clone(),
+                name: k.name.clone(),
+            })
+            .collect(),
+        emergency_advance_limit_yuan: policy
+            .emergency_advance_limit
+            .map(|f| f.to_string())
+            .unwrap_or_default(),
         case_cap_yuan: policy.case_cap.to_string(),
         premium_per_person_yuan: policy.premium_per_person.to_string(),
         pool_ratio: policy.pool_ratio.to_string(),
@@ -807,6 +825,18 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
     let premium = c.money("policy.premium_per_person_yuan", &p.premium_per_person_yuan);
     let pool_ratio = c.decimal("policy.pool_ratio", &p.pool_ratio);
     let service_fee_rate = c.decimal("policy.service_fee_rate", &p.service_fee_rate);
+    let emergency_limit = if p.emergency_advance_limit_yuan.is_empty() {
+        Some(None)
+    } else {
+        c.money(
+            "policy.emergency_advance_limit_yuan",
+            &p.emergency_advance_limit_yuan,
+        )
+        .map(Some)
+    };
+    if p.cross_checks.len() > MAX_ITEMS {
+        c.bad("policy.cross_checks", format!("at most {MAX_ITEMS} items"));
+    }
     c.finish()?;
     let policy = Policy {
         county: county.expect("checked"),
@@ -834,6 +864,15 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
             follow_up_visit_working_days: t.follow_up_visit_working_days,
             monitoring_list_due_day: t.monitoring_list_due_day,
         }),
+        cross_checks: p
+            .cross_checks
+            .iter()
+            .map(|k| CrossCheckKind {
+                code: k.code.clone(),
+                name: k.name.clone(),
+            })
+            .collect(),
+        emergency_advance_limit: emergency_limit.expect("checked"),
     };
     policy.validate().map_err(|violations| {
         AppError::InvalidArgument(

@@ -136,6 +136,24 @@ impl From<fangpin_domain::follow_up::FollowUpError> for AppError {
     }
 }
 
+impl From<fangpin_domain::review::EmergencyError> for AppError {
+    /// The amounts are the request's; the rest is the claim's state.
+    fn from(e: fangpin_domain::review::EmergencyError) -> AppError {
+        use fangpin_domain::review::EmergencyError as E;
+        match &e {
+            E::OverLimit { .. } | E::OverApproved { .. } => {
+                AppError::invalid("amount_yuan", e.to_string())
+            }
+            E::NotAnEmergency | E::AlreadyDecided(_) | E::TooLate(_) => {
+                AppError::precondition("EMERGENCY", "claim.emergency", e.to_string())
+            }
+            E::NotApproved | E::Refused => {
+                AppError::precondition("EMERGENCY_APPROVAL", "claim.emergency", e.to_string())
+            }
+        }
+    }
+}
+
 impl From<AppError> for Status {
     fn from(error: AppError) -> Status {
         match error {

@@ -370,7 +370,7 @@ pub async fn claims_not_final(
 ) -> Result<(Vec<(Uuid, ClaimState)>, i64)> {
     let rows = sqlx::query(
         "SELECT claim_id, state FROM claims WHERE county_code = $1 AND policy_year = $2 \
-         AND state NOT IN ('paid', 'rejected') ORDER BY claim_id LIMIT $3",
+         AND state NOT IN ('paid', 'rejected', 'disqualified') ORDER BY claim_id LIMIT $3",
     )
     .bind(county_code)
     .bind(i64::from(policy_year))
@@ -390,7 +390,7 @@ pub async fn claims_not_final(
     let total: i64 = col(
         &sqlx::query(
             "SELECT COUNT(*) AS n FROM claims WHERE county_code = $1 AND policy_year = $2 \
-             AND state NOT IN ('paid', 'rejected')",
+             AND state NOT IN ('paid', 'rejected', 'disqualified')",
         )
         .bind(county_code)
         .bind(i64::from(policy_year))

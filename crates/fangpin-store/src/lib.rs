@@ -28,6 +28,7 @@ pub mod monitoring;
 pub mod outlook;
 pub mod personal_data;
 pub mod places;
+pub mod review;
 pub mod screening;
 pub mod stats;
 

@@ -49,7 +49,7 @@ pub async fn stage_history(
         "SELECT t.to_state AS stage, COUNT(DISTINCT c.claim_id) AS reached, \
          COUNT(DISTINCT CASE WHEN c.state = 'paid' THEN c.claim_id END) AS paid \
          FROM claims c JOIN claim_transitions t ON t.claim_id = c.claim_id \
-         WHERE c.county_code = $1 AND c.state IN ('paid', 'rejected') \
+         WHERE c.county_code = $1 AND c.state IN ('paid', 'rejected', 'disqualified') \
          AND t.to_state IN ('received', 'under_survey', 'recommended', 'in_publicity', 'publicity_passed') \
          GROUP BY t.to_state",
     )

@@ -211,7 +211,7 @@ impl ClaimService for ClaimApi {
         let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
         let mut c = Check::new();
         let amount = c.positive_money("amount_yuan", &req.amount_yuan);
-        let approved_by = c.text("approved_by", &req.approved_by, MAX_LABEL_CHARS);
+        let approved_by = c.optional_text("approved_by", &req.approved_by, MAX_LABEL_CHARS);
         let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
         c.finish()?;
         let (amount, approved_by, reason) = (
@@ -234,6 +234,9 @@ impl ClaimService for ClaimApi {
                     if amount > policy.case_cap {
                         return Err(AppError::invalid("amount_yuan", format!("must not exceed the case cap {}", policy.case_cap)));
                     }
+                    // Only after the township head's approval, within it.
+                    let approved_by =
+                        super::emergency::check_advance(conn, claim.claim_id, amount, &approved_by).await?;
                     let reference = format!("advance approved by {approved_by}: {reason}");
                     let (entry, pool, flag) =
                         pay_out_of_pool(conn, claim, PostingKind::EmergencyAdvance, amount, &reference, &ctx).await?;
@@ -257,6 +260,51 @@ impl ClaimService for ClaimApi {
             })
             .await?;
         Ok(Response::new(response))
+    }
+
+    async fn approve_emergency(
+        &self,
+        request: Request<pb::ApproveEmergencyRequest>,
+    ) -> Result<Response<pb::EmergencyDecision>, Status> {
+        let req = request.into_inner();
+        super::emergency::decide(
+            &self.0,
+            "ApproveEmergency",
+            &req,
+            (&req.request_id, &req.claim_id),
+            Some(&req.amount_yuan),
+            ("approved_by", &req.approved_by),
+            &req.reason,
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn refuse_emergency(
+        &self,
+        request: Request<pb::RefuseEmergencyRequest>,
+    ) -> Result<Response<pb::EmergencyDecision>, Status> {
+        let req = request.into_inner();
+        super::emergency::decide(
+            &self.0,
+            "RefuseEmergency",
+            &req,
+            (&req.request_id, &req.claim_id),
+            None,
+            ("refused_by", &req.refused_by),
+            &req.reason,
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_emergency_decision(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::EmergencyDecision>, Status> {
+        super::emergency::get(&self.0, &request.into_inner().claim_id)
+            .await
+            .map(Response::new)
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod deadlines;
+pub mod emergency;
 pub mod enrollment;
 pub mod follow_up;
 pub mod ledger;
@@ -12,6 +13,7 @@ pub mod outlook;
 pub mod payout;
 pub mod policy;
 pub mod publicity;
+pub mod review;
 pub mod screening;
 pub mod service_info;
 pub mod survey;

@@ -125,6 +125,8 @@ impl PayoutService for PayoutApi {
                 claim_id,
                 move |conn, claim, ctx| {
                     Box::pin(async move {
+                        // 信息比对 first: every required check, no hit.
+                        super::review::require_clear(conn, claim).await?;
                         file_and_reserve(conn, claim, ClaimEvent::File, &filed_by, &note, &ctx)
                             .await?;
                         Ok(claim_response(claim))
@@ -133,6 +135,33 @@ impl PayoutService for PayoutApi {
             )
             .await?;
         Ok(Response::new(response))
+    }
+
+    async fn record_cross_check(
+        &self,
+        request: Request<pb::RecordCrossCheckRequest>,
+    ) -> Result<Response<pb::CrossChecks>, Status> {
+        super::review::record(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn decide_cross_check_hit(
+        &self,
+        request: Request<pb::DecideCrossCheckHitRequest>,
+    ) -> Result<Response<pb::ClaimResponse>, Status> {
+        super::review::decide_hit(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_cross_checks(
+        &self,
+        request: Request<pb::ListCrossChecksRequest>,
+    ) -> Result<Response<pb::CrossChecks>, Status> {
+        super::review::list(&self.0, &request.into_inner().claim_id)
+            .await
+            .map(Response::new)
     }
 
     async fn pay_claim(

@@ -1,0 +1,603 @@
+//! The county's own steps (issue 13), through the real server on SQLite and
+//! PostgreSQL: the township head's decision on an emergency and the advance
+//! within it; the departments' structured cross-check before filing, a hit
+//! that rejects and one that sends the claim back to survey; the sudden
+//! severe difficulty household type with its own thresholds.
+
+use fangpin_proto::tonic::Code;
+use fangpin_proto::v1 as pb;
+use fangpin_tests::flow::{COUNTY, INSURER, SURVEYOR, VILLAGE, premium, register_county};
+use fangpin_tests::{TestServer, date, request_id, resident_id};
+use tonic_types::StatusExt;
+
+fn fields(e: &fangpin_proto::tonic::Status) -> Vec<String> {
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    e.get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+fn precondition(e: &fangpin_proto::tonic::Status) -> String {
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    e.get_details_precondition_failure()
+        .and_then(|p| p.violations.into_iter().next())
+        .map(|v| v.r#type)
+        .unwrap_or_default()
+}
+
+/// The example policy with Handan's four cross-checks and an emergency
+/// limit of 2,000 yuan (Ji'an's temporary help on the day).
+async fn put_policy(s: &TestServer) {
+    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
+    let mut policy = fangpin_domain::policy::Policy::example(county, 2024);
+    policy.cross_checks = fangpin_domain::policy::Policy::cross_check_example();
+    policy.emergency_advance_limit = Some(fangpin_domain::Fen::from_yuan(2_000));
+    s.policy()
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(fangpin_server::convert::policy_to_pb(&policy, 0, false)),
+        })
+        .await
+        .expect("policy");
+}
+
+async fn household(s: &TestServer, n: u32, kind: pb::HouseholdType) -> String {
+    s.enrollment()
+        .enroll_household(pb::EnrollHouseholdRequest {
+            request_id: request_id(),
+            county_code: COUNTY.into(),
+            policy_year: 2024,
+            village_code: VILLAGE.into(),
+            household_type: kind.into(),
+            head: Some(pb::Person {
+                id_number: resident_id("19700101", n),
+                name: format!("户主{n}"),
+                relation: String::new(),
+            }),
+            members: vec![],
+            bank_account: format!("62170009{n:08}"),
+        })
+        .await
+        .expect("enrol")
+        .into_inner()
+        .household_id
+}
+
+async fn submit(
+    s: &TestServer,
+    household: &str,
+    kind: pb::ReliefKind,
+    channel: pb::Channel,
+    reference: &str,
+) -> String {
+    s.claims()
+        .submit_claim(pb::SubmitClaimRequest {
+            request_id: request_id(),
+            household_id: household.into(),
+            relief_kind: kind.into(),
+            channel: channel.into(),
+            event_date: "2024-02-20".into(),
+            event_reference: reference.into(),
+            claimed_cost_yuan: "8000.00".into(),
+            description: String::new(),
+            submitted_by: "village committee".into(),
+        })
+        .await
+        .expect("submit")
+        .into_inner()
+        .claim
+        .expect("claim")
+        .claim_id
+}
+
+async fn survey(s: &TestServer, claim: &str, cost: &str) -> pb::Claim {
+    s.survey()
+        .assign_survey(pb::AssignSurveyRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            surveyor: SURVEYOR.into(),
+            insurer: INSURER.into(),
+            assigned_by: "county".into(),
+        })
+        .await
+        .expect("assign");
+    resurvey(s, claim, cost).await
+}
+
+/// Findings and the recommendation on a claim under survey.
+async fn resurvey(s: &TestServer, claim: &str, cost: &str) -> pb::Claim {
+    s.survey()
+        .record_findings(pb::RecordFindingsRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            surveyor: SURVEYOR.into(),
+            verified_income_per_capita_yuan: "3000.00".into(),
+            verified_cost_yuan: cost.into(),
+            notes: String::new(),
+            evidence_refs: vec![],
+            prior_incomes_per_capita_yuan: Vec::new(),
+            income_evidence_refs: Vec::new(),
+        })
+        .await
+        .expect("findings");
+    s.survey()
+        .recommend(pb::RecommendRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            surveyor: SURVEYOR.into(),
+            approve: true,
+            reason: "eligible".into(),
+        })
+        .await
+        .expect("recommend")
+        .into_inner()
+        .claim
+        .expect("claim")
+}
+
+/// Opens the publicity on `opens` and closes it ten days later (the
+/// example policy's 10 days, the day after the last objection day).
+async fn through_publicity(s: &TestServer, claim: &str, opens: chrono::NaiveDate) {
+    s.set_date(opens);
+    s.publicity()
+        .open_publicity(pb::OpenPublicityRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            opened_by: "village".into(),
+        })
+        .await
+        .expect("open");
+    s.set_date(opens + chrono::Days::new(10));
+    s.publicity()
+        .close_publicity(pb::ClosePublicityRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            closed_by: "village".into(),
+        })
+        .await
+        .expect("close");
+}
+
+async fn file(s: &TestServer, claim: &str) -> Result<pb::Claim, fangpin_proto::tonic::Status> {
+    s.payout()
+        .file_claim(pb::FileClaimRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            filed_by: "county".into(),
+            cross_check_note: "信息比对见结构化结果".into(),
+        })
+        .await
+        .map(|r| r.into_inner().claim.expect("claim"))
+}
+
+async fn check(
+    s: &TestServer,
+    claim: &str,
+    code: &str,
+    result: pb::CrossCheckResult,
+    details: &str,
+) -> Result<pb::CrossChecks, fangpin_proto::tonic::Status> {
+    s.payout()
+        .record_cross_check(pb::RecordCrossCheckRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            check: code.into(),
+            result: result.into(),
+            details: details.into(),
+            checked_by: "county office".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+const CHECKS: [&str; 4] = [
+    "vehicles",
+    "real_estate",
+    "business_registration",
+    "public_employment",
+];
+
+async fn all_clear(s: &TestServer, claim: &str) -> pb::CrossChecks {
+    let mut last = None;
+    for code in CHECKS {
+        last = Some(
+            check(s, claim, code, pb::CrossCheckResult::Clear, "")
+                .await
+                .expect("clear"),
+        );
+    }
+    last.expect("four checks")
+}
+
+async fn state_of(s: &TestServer, claim: &str) -> i32 {
+    s.claims()
+        .get_claim(pb::GetClaimRequest {
+            claim_id: claim.into(),
+        })
+        .await
+        .expect("claim")
+        .into_inner()
+        .claim
+        .expect("claim")
+        .state
+}
+
+#[tokio::test]
+async fn the_township_decides_on_an_emergency_and_the_advance_stays_within_it() {
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    put_policy(&s).await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+    let h = household(&s, 1, pb::HouseholdType::SuddenSevereDifficulty).await;
+    let fire = submit(
+        &s,
+        &h,
+        pb::ReliefKind::Accident,
+        pb::Channel::Emergency,
+        "fire",
+    )
+    .await;
+    let advance = |amount: &str| pb::PayEmergencyAdvanceRequest {
+        request_id: request_id(),
+        claim_id: fire.clone(),
+        amount_yuan: amount.into(),
+        approved_by: String::new(),
+        reason: "房屋失火".into(),
+    };
+
+    // No advance before the township head's decision.
+    let e = s
+        .claims()
+        .pay_emergency_advance(advance("1000.00"))
+        .await
+        .expect_err("not approved");
+    assert_eq!(precondition(&e), "EMERGENCY_APPROVAL");
+    let none = s
+        .claims()
+        .get_emergency_decision(pb::GetClaimRequest {
+            claim_id: fire.clone(),
+        })
+        .await
+        .expect("decision")
+        .into_inner();
+    assert_eq!(
+        none.decision,
+        i32::from(pb::EmergencyDecisionKind::Unspecified)
+    );
+
+    // Above the policy's limit of 2,000 the approval itself is refused.
+    let approve = |amount: &str| pb::ApproveEmergencyRequest {
+        request_id: request_id(),
+        claim_id: fire.clone(),
+        amount_yuan: amount.into(),
+        approved_by: "乡长王".into(),
+        reason: "房屋失火，基本生活无着".into(),
+    };
+    let e = s
+        .claims()
+        .approve_emergency(approve("2000.01"))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(fields(&e), ["amount_yuan"]);
+    let request = approve("2000.00");
+    let approved = s
+        .claims()
+        .approve_emergency(request.clone())
+        .await
+        .expect("approve")
+        .into_inner();
+    assert_eq!(
+        (approved.decision, approved.amount_yuan.as_str()),
+        (i32::from(pb::EmergencyDecisionKind::Approved), "2000.00")
+    );
+    // A retry answers the same; a second decision is refused.
+    let again = s
+        .claims()
+        .approve_emergency(request)
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(again, approved);
+    let e = s
+        .claims()
+        .refuse_emergency(pb::RefuseEmergencyRequest {
+            request_id: request_id(),
+            claim_id: fire.clone(),
+            refused_by: "乡长王".into(),
+            reason: "changed".into(),
+        })
+        .await
+        .expect_err("decided once");
+    assert_eq!(precondition(&e), "EMERGENCY");
+
+    // The advance never exceeds the approved amount, nor names another approver.
+    let e = s
+        .claims()
+        .pay_emergency_advance(advance("2000.01"))
+        .await
+        .expect_err("over the approval");
+    assert_eq!(fields(&e), ["amount_yuan"]);
+    let mut other = advance("1500.00");
+    other.approved_by = "someone else".into();
+    let e = s
+        .claims()
+        .pay_emergency_advance(other)
+        .await
+        .expect_err("another approver");
+    assert_eq!(fields(&e), ["approved_by"]);
+    let paid = s
+        .claims()
+        .pay_emergency_advance(advance("2000.00"))
+        .await
+        .expect("advance")
+        .into_inner();
+    assert_eq!(paid.claim.expect("claim").advance_paid_yuan, "2000.00");
+
+    // The county's recognition is the ordinary survey: the sudden severe
+    // difficulty household's accident threshold is 5,000 (a marginal
+    // household's is 10,000): (8,000 - 5,000) x 60% = 1,800 (the advance
+    // of 2,000 is deducted at payout).
+    let surveyed = survey(&s, &fire, "8000.00").await;
+    let assessment = surveyed.assessment.expect("assessment");
+    assert!(assessment.eligible);
+    assert_eq!(assessment.amount_yuan, "1800.00");
+
+    // A refused emergency goes the normal way.
+    let h2 = household(&s, 2, pb::HouseholdType::SuddenSevereDifficulty).await;
+    let flood = submit(
+        &s,
+        &h2,
+        pb::ReliefKind::Accident,
+        pb::Channel::Emergency,
+        "flood",
+    )
+    .await;
+    let refused = s
+        .claims()
+        .refuse_emergency(pb::RefuseEmergencyRequest {
+            request_id: request_id(),
+            claim_id: flood.clone(),
+            refused_by: "乡长王".into(),
+            reason: "已由商业保险先行赔付".into(),
+        })
+        .await
+        .expect("refuse")
+        .into_inner();
+    assert_eq!(
+        refused.decision,
+        i32::from(pb::EmergencyDecisionKind::Refused)
+    );
+    let e = s
+        .claims()
+        .pay_emergency_advance(pb::PayEmergencyAdvanceRequest {
+            request_id: request_id(),
+            claim_id: flood.clone(),
+            amount_yuan: "100.00".into(),
+            approved_by: String::new(),
+            reason: "r".into(),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(precondition(&e), "EMERGENCY_APPROVAL");
+    let recognised = survey(&s, &flood, "8000.00").await;
+    assert_eq!(recognised.state, i32::from(pb::ClaimState::Recommended));
+    assert_eq!(
+        recognised.assessment.expect("assessment").amount_yuan,
+        "1800.00"
+    );
+
+    // Only emergencies are decided on.
+    let h3 = household(&s, 3, pb::HouseholdType::Marginal).await;
+    let ordinary = submit(
+        &s,
+        &h3,
+        pb::ReliefKind::Accident,
+        pb::Channel::VillageApplication,
+        "fall",
+    )
+    .await;
+    let e = s
+        .claims()
+        .approve_emergency(pb::ApproveEmergencyRequest {
+            request_id: request_id(),
+            claim_id: ordinary,
+            amount_yuan: "100.00".into(),
+            approved_by: "乡长王".into(),
+            reason: "r".into(),
+        })
+        .await
+        .expect_err("not an emergency");
+    assert_eq!(precondition(&e), "EMERGENCY");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn filing_waits_for_every_cross_check_and_a_hit_rejects_or_resurveys() {
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    put_policy(&s).await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+
+    // A Handan-style claim: survey, publicity, all four checks, filing.
+    let h = household(&s, 1, pb::HouseholdType::UnstableEscaped).await;
+    let a = submit(
+        &s,
+        &h,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "a",
+    )
+    .await;
+    // Before the recommendation nothing is cross-checked.
+    let e = check(&s, &a, "vehicles", pb::CrossCheckResult::Clear, "")
+        .await
+        .expect_err("too early");
+    assert_eq!(precondition(&e), "STATE");
+    survey(&s, &a, "8000.00").await;
+    through_publicity(&s, &a, date(2024, 3, 1)).await;
+    let e = file(&s, &a).await.expect_err("no checks yet");
+    assert_eq!(precondition(&e), "CROSS_CHECK");
+    assert!(
+        e.message().contains("vehicles, real_estate"),
+        "{}",
+        e.message()
+    );
+    // Bad results are refused by field and record nothing.
+    let e = check(&s, &a, "boats", pb::CrossCheckResult::Clear, "")
+        .await
+        .expect_err("unknown check");
+    assert_eq!(fields(&e), ["check"]);
+    let e = check(&s, &a, "vehicles", pb::CrossCheckResult::Hit, "")
+        .await
+        .expect_err("a hit says what");
+    assert_eq!(fields(&e), ["details"]);
+    check(&s, &a, "vehicles", pb::CrossCheckResult::Clear, "")
+        .await
+        .expect("vehicles");
+    check(
+        &s,
+        &a,
+        "real_estate",
+        pb::CrossCheckResult::NotPossible,
+        "不动产系统升级，暂停查询",
+    )
+    .await
+    .expect("not possible");
+    check(
+        &s,
+        &a,
+        "business_registration",
+        pb::CrossCheckResult::Clear,
+        "",
+    )
+    .await
+    .expect("business");
+    let e = file(&s, &a).await.expect_err("one still missing");
+    assert!(e.message().contains("public_employment"), "{}", e.message());
+    let checks = check(&s, &a, "public_employment", pb::CrossCheckResult::Clear, "")
+        .await
+        .expect("public employment");
+    assert!(checks.filing_allowed);
+    assert_eq!(checks.records.len(), 4);
+    assert_eq!(checks.records[1].check_name, "不动产登记比对");
+    let filed = file(&s, &a).await.expect("filed");
+    assert_eq!(filed.state, i32::from(pb::ClaimState::Filed));
+
+    // A hit that rejects: the county office disqualifies the claim.
+    let hb = household(&s, 2, pb::HouseholdType::UnstableEscaped).await;
+    let b = submit(
+        &s,
+        &hb,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "b",
+    )
+    .await;
+    survey(&s, &b, "8000.00").await;
+    through_publicity(&s, &b, date(2024, 3, 12)).await;
+    all_clear(&s, &b).await;
+    let checks = check(
+        &s,
+        &b,
+        "vehicles",
+        pb::CrossCheckResult::Hit,
+        "名下登记小型轿车一辆，冀D·12345",
+    )
+    .await
+    .expect("hit");
+    assert!(!checks.filing_allowed);
+    assert_eq!(checks.hits, ["vehicles"]);
+    let e = file(&s, &b).await.expect_err("a hit awaits a decision");
+    assert_eq!(precondition(&e), "CROSS_CHECK_HIT");
+    let decide = |claim: &str, decision: pb::CrossCheckDecision| pb::DecideCrossCheckHitRequest {
+        request_id: request_id(),
+        claim_id: claim.into(),
+        decision: decision.into(),
+        reason: "家庭拥有车辆，不符合条件".into(),
+        decided_by: "county office".into(),
+    };
+    let rejected = s
+        .payout()
+        .decide_cross_check_hit(decide(&b, pb::CrossCheckDecision::Reject))
+        .await
+        .expect("reject")
+        .into_inner()
+        .claim
+        .expect("claim");
+    assert_eq!(rejected.state, i32::from(pb::ClaimState::Disqualified));
+    let e = file(&s, &b).await.expect_err("disqualified is final");
+    assert_eq!(precondition(&e), "STATE");
+    let history = s
+        .claims()
+        .get_claim_history(pb::GetClaimRequest {
+            claim_id: b.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    assert!(
+        history
+            .transitions
+            .iter()
+            .any(|t| t.event == "disqualify_on_cross_check" && t.reason.contains("vehicles")),
+        "{history:?}"
+    );
+
+    // A hit that sends the claim back: the earlier results no longer
+    // count, the survey finds again, the checks are made again.
+    let hc = household(&s, 3, pb::HouseholdType::UnstableEscaped).await;
+    let c = submit(
+        &s,
+        &hc,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        "c",
+    )
+    .await;
+    survey(&s, &c, "8000.00").await;
+    through_publicity(&s, &c, date(2024, 3, 23)).await;
+    all_clear(&s, &c).await;
+    check(
+        &s,
+        &c,
+        "business_registration",
+        pb::CrossCheckResult::Hit,
+        "名下个体工商户一户（已注销）",
+    )
+    .await
+    .expect("hit");
+    let back = s
+        .payout()
+        .decide_cross_check_hit(decide(&c, pb::CrossCheckDecision::Resurvey))
+        .await
+        .expect("resurvey")
+        .into_inner()
+        .claim
+        .expect("claim");
+    assert_eq!(back.state, i32::from(pb::ClaimState::UnderSurvey));
+    let e = s
+        .payout()
+        .decide_cross_check_hit(decide(&c, pb::CrossCheckDecision::Reject))
+        .await
+        .expect_err("nothing to decide now");
+    assert_eq!(precondition(&e), "CROSS_CHECK_HIT");
+    resurvey(&s, &c, "8000.00").await;
+    let listed = s
+        .payout()
+        .list_cross_checks(pb::ListCrossChecksRequest {
+            claim_id: c.clone(),
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.records.len(), 5, "every result is kept");
+    assert_eq!(
+        listed.missing, CHECKS,
+        "none of them counts for the new round"
+    );
+    through_publicity(&s, &c, date(2024, 4, 3)).await;
+    assert!(all_clear(&s, &c).await.filing_allowed);
+    file(&s, &c).await.expect("filed after the second round");
+    assert_eq!(state_of(&s, &c).await, i32::from(pb::ClaimState::Filed));
+    s.stop().await;
+}
