@@ -316,6 +316,33 @@ mod tests {
     }
 
     #[test]
+    fn county_step_commands_parse() {
+        // One command line per string, split on spaces.
+        let parse = |line: &str| {
+            Cli::try_parse_from(std::iter::once("fangpin").chain(line.split(' '))).is_ok()
+        };
+        for line in [
+            "claim approve-emergency c1 --amount 2000.00 --by t --reason r",
+            "claim refuse-emergency c1 --by t --reason r",
+            "claim emergency c1",
+            "claim advance c1 --amount 1.00 --reason r",
+            "payout cross-check c1 --check vehicles --result not_possible --details d --by o",
+            "payout decide-hit c1 --reject --reason r --by o",
+            "payout decide-hit c1 --resurvey --reason r --by o",
+            "payout cross-checks c1",
+        ] {
+            assert!(parse(line), "{line}");
+        }
+        for line in [
+            "payout cross-check c1 --check vehicles --result maybe --by o",
+            "payout decide-hit c1 --reason r --by o",
+            "payout decide-hit c1 --reject --resurvey --reason r --by o",
+        ] {
+            assert!(!parse(line), "{line}");
+        }
+    }
+
+    #[test]
     fn new_pool_and_payout_commands_parse() {
         let parse = |args: &[&str]| Cli::try_parse_from(["fangpin"].iter().chain(args));
         let ok = [
