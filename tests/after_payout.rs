@@ -447,6 +447,17 @@ async fn a_monthly_list_is_confirmed_dismissed_and_overdue_after_the_10th() {
         .await
         .expect_err("issued once");
     assert_eq!(again.code(), Code::FailedPrecondition);
+    // The listed households are the townships' to confirm: no claims in bulk.
+    let bulk = s
+        .screening()
+        .create_screening_claims(pb::CreateScreeningClaimsRequest {
+            request_id: request_id(),
+            run_id: run.run_id.clone(),
+            submitted_by: "county office".into(),
+        })
+        .await
+        .expect_err("issued as a list");
+    assert_eq!(bulk.code(), Code::FailedPrecondition);
 
     // The townships' home checks.
     s.set_date(date(2024, 12, 5));
@@ -874,6 +885,31 @@ async fn the_sla_listing_matches_a_table_worked_out_by_hand_across_the_spring_fe
         .expect("deadlines")
         .into_inner();
     assert_eq!((response.overdue, response.due_soon), (2, 3));
+    // The overdue gauge (fangpin.deadlines.overdue) counts the same rows:
+    // its computation, run on the server's database for the same day.
+    let store = fangpin_store::Store::connect(s.database_url())
+        .await
+        .expect("the test database");
+    let mut conn = store.read().await.expect("a connection");
+    let gauge = fangpin_server::services::deadlines::overdue_counts(
+        &mut conn,
+        fangpin_domain::calendar::WorkCalendar::official(),
+        date(2026, 2, 25),
+    )
+    .await
+    .expect("overdue counts");
+    let nonzero: Vec<(&str, &str, u64)> = gauge
+        .iter()
+        .filter(|(_, _, n)| *n > 0)
+        .map(|(county, stage, n)| (county.as_str(), stage.as_str(), *n))
+        .collect();
+    assert_eq!(
+        nonzero,
+        [(COUNTY, "filing", 1), (COUNTY, "follow_up_visit", 1)]
+    );
+    assert_eq!(gauge.len(), 5, "one point per stage of the one county");
+    drop(conn);
+    store.close().await;
     assert_eq!(response.as_of, "2026-02-25");
     assert_eq!(response.deadlines[2].responsible, INSURER);
     assert_eq!(response.deadlines[4].responsible, SURVEYOR);

@@ -893,6 +893,20 @@ impl ScreeningService for ScreeningApi {
                 &lock,
                 move |conn, ctx| {
                     Box::pin(async move {
+                        // A run sent to the townships as the monthly list is
+                        // theirs to confirm household by household after the
+                        // home check; claims in bulk would skip that check.
+                        if !fangpin_store::monitoring::lists_of_run(conn, run.run_id, None)
+                            .await?
+                            .is_empty()
+                        {
+                            return Err(AppError::precondition(
+                                "MONITORING_LIST",
+                                format!("screening_run/{}", run.run_id),
+                                "this run was issued as a monitoring list; the townships confirm \
+                                 its households one by one (ConfirmListEntry)",
+                            ));
+                        }
                         let mut out = pb::CreateScreeningClaimsResponse::default();
                         let mut after = None;
                         loop {
