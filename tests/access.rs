@@ -92,6 +92,7 @@ struct Ids {
     run: String,
     other_household: String,
     other_claim: String,
+    evidence: String,
 }
 
 struct World {
@@ -180,11 +181,23 @@ impl World {
             }
             request
         }
-        if method.ends_with("/ImportFeed") {
+        if method.ends_with("/ImportFeed") || method.ends_with("/UploadEvidence") {
             let stream = tokio_stream::iter(messages);
             grpc.client_streaming(bearer(Request::new(stream), token), path, RawCodec)
                 .await
                 .map(|r| r.into_inner())
+        } else if method.ends_with("/DownloadEvidence") {
+            // The answer's messages, concatenated: enough to see what leaked.
+            let [message]: [Vec<u8>; 1] = messages.try_into().expect("one message");
+            let mut stream = grpc
+                .server_streaming(bearer(Request::new(message), token), path, RawCodec)
+                .await?
+                .into_inner();
+            let mut out = Vec::new();
+            while let Some(part) = stream.message().await? {
+                out.extend_from_slice(&part);
+            }
+            Ok(out)
         } else {
             let [message]: [Vec<u8>; 1] = messages.try_into().expect("one message");
             grpc.unary(bearer(Request::new(message), token), path, RawCodec)
@@ -339,6 +352,18 @@ impl World {
                 .await
                 .unwrap_or_else(|e| panic!("{method}: {e:?}"));
         }
+        let token = self.token(Surveyor, Place::Home);
+        let uploaded = self
+            .call(
+                "/fangpin.v1.EvidenceService/UploadEvidence",
+                Some(&token),
+                upload_messages(&claim_id),
+            )
+            .await
+            .expect("evidence");
+        self.ids.evidence = pb::Evidence::decode(uploaded.as_slice())
+            .expect("decodes")
+            .evidence_id;
         self.s.set_date(date(2024, 3, 15));
         for (role, method, message) in [
             (
@@ -471,6 +496,32 @@ fn file(claim: &str) -> pb::FileClaimRequest {
     }
 }
 
+/// A small PNG (its signature and a few bytes) uploaded to `claim`.
+fn upload_messages(claim: &str) -> Vec<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let mut file = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    file.extend_from_slice(format!("photo of the home, claim {claim}").as_bytes());
+    use pb::upload_evidence_request::Part;
+    vec![
+        pb::UploadEvidenceRequest {
+            part: Some(Part::Header(pb::EvidenceHeader {
+                request_id: request_id(),
+                claim_id: claim.into(),
+                file_name: "home.png".into(),
+                sha256: hex::encode(Sha256::digest(&file)),
+                size_bytes: file.len() as u64,
+                description: "入户照片".into(),
+                uploaded_by: subject(Role::Surveyor),
+            })),
+        }
+        .encode_to_vec(),
+        pb::UploadEvidenceRequest {
+            part: Some(Part::Data(file.into())),
+        }
+        .encode_to_vec(),
+    ]
+}
+
 /// A one-row medical feed for the fixture's household head.
 fn import_messages(county: &str) -> Vec<Vec<u8>> {
     use sha2::{Digest, Sha256};
@@ -512,6 +563,7 @@ struct Target_<'a> {
     claim: &'a str,
     import: &'a str,
     run: &'a str,
+    evidence: &'a str,
     village: &'a str,
 }
 
@@ -744,6 +796,27 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             submitted_by: sub,
         }
         .encode_to_vec(),
+        "UploadEvidence" => {
+            let mut messages = upload_messages(t.claim);
+            if role != Role::Surveyor {
+                // The acting person is the caller.
+                let mut header =
+                    pb::UploadEvidenceRequest::decode(messages[0].as_slice()).expect("decodes");
+                if let Some(pb::upload_evidence_request::Part::Header(h)) = &mut header.part {
+                    h.uploaded_by = sub.clone();
+                }
+                messages[0] = header.encode_to_vec();
+            }
+            return messages;
+        }
+        "ListEvidence" => pb::ListEvidenceRequest {
+            claim_id: t.claim.into(),
+        }
+        .encode_to_vec(),
+        "DownloadEvidence" => pb::DownloadEvidenceRequest {
+            evidence_id: t.evidence.into(),
+        }
+        .encode_to_vec(),
         "ApproveEmergency" => pb::ApproveEmergencyRequest {
             request_id: request_id(),
             claim_id: t.claim.into(),
@@ -885,6 +958,7 @@ fn home(ids: &Ids) -> Target_<'_> {
         claim: &ids.claim,
         import: &ids.import,
         run: &ids.run,
+        evidence: &ids.evidence,
         village: VILLAGE,
     }
 }
@@ -980,6 +1054,7 @@ async fn out_of_scope_objects_look_exactly_like_missing_ones() {
         claim: uuid::Uuid::now_v7().to_string(),
         import: uuid::Uuid::now_v7().to_string(),
         run: uuid::Uuid::now_v7().to_string(),
+        evidence: uuid::Uuid::now_v7().to_string(),
         ..Ids::default()
     };
     let missing = Target_ {
@@ -988,6 +1063,7 @@ async fn out_of_scope_objects_look_exactly_like_missing_ones() {
         claim: &missing_ids.claim,
         import: &missing_ids.import,
         run: &missing_ids.run,
+        evidence: &missing_ids.evidence,
         village: "130428100201",
     };
     let real = home(&w.ids);
@@ -996,10 +1072,12 @@ async fn out_of_scope_objects_look_exactly_like_missing_ones() {
         &w.ids.claim,
         &w.ids.import,
         &w.ids.run,
+        &w.ids.evidence,
         &missing_ids.household,
         &missing_ids.claim,
         &missing_ids.import,
         &missing_ids.run,
+        &missing_ids.evidence,
         COUNTY,
         NO_COUNTY,
     ];

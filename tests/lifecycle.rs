@@ -118,7 +118,7 @@ async fn survey(s: &TestServer, claim_id: &str, income: &str, cost: &str) -> pb:
             verified_income_per_capita_yuan: income.into(),
             verified_cost_yuan: cost.into(),
             notes: "receipts checked in the home".into(),
-            evidence_refs: vec!["photo-1".into()],
+            evidence_refs: vec![],
             prior_incomes_per_capita_yuan: Vec::new(),
             income_evidence_refs: Vec::new(),
         })

@@ -166,7 +166,7 @@ fn findings(claim_id: &str, income: &str, cost: &str) -> pb::RecordFindingsReque
         verified_income_per_capita_yuan: income.into(),
         verified_cost_yuan: cost.into(),
         notes: String::new(),
-        evidence_refs: vec!["receipt-1".into()],
+        evidence_refs: vec![],
         prior_incomes_per_capita_yuan: Vec::new(),
         income_evidence_refs: Vec::new(),
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 12] = [
+const PROTOS: [&str; 13] = [
     "fangpin/v1/common.proto",
     "fangpin/v1/policy.proto",
     "fangpin/v1/enrollment.proto",
@@ -15,6 +15,7 @@ const PROTOS: [&str; 12] = [
     "fangpin/v1/service_info.proto",
     "fangpin/v1/follow_up.proto",
     "fangpin/v1/deadlines.proto",
+    "fangpin/v1/evidence.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // avoids a copy of every megabyte.
     tonic_prost_build::configure()
         .bytes(".fangpin.v1.ImportFeedRequest.data")
+        .bytes(".fangpin.v1.UploadEvidenceRequest.data")
+        .bytes(".fangpin.v1.DownloadEvidenceResponse.data")
         .compile_fds(fds)?;
     Ok(())
 }

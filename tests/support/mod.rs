@@ -49,6 +49,8 @@ pub struct TestServer {
     database_url: String,
     /// The key the database was sealed with, for a restart.
     personal_data: fangpin_domain::personal_data::PersonalDataKey,
+    /// The evidence folder, unless the options named one.
+    evidence: Option<tempfile::TempDir>,
 }
 
 /// The database URL of a fresh, empty database for one test: a new database on
@@ -146,8 +148,15 @@ impl TestServer {
         url: String,
         db: TestDb,
         clock: Arc<ManualClock>,
-        options: ServerOptions,
+        mut options: ServerOptions,
     ) -> TestServer {
+        let evidence = if options.evidence_dir.is_none() {
+            let dir = tempfile::tempdir().expect("an evidence folder");
+            options.evidence_dir = Some(dir.path().to_path_buf());
+            Some(dir)
+        } else {
+            None
+        };
         let store = Store::connect(&url)
             .await
             .expect("open and migrate the test database");
@@ -179,7 +188,14 @@ impl TestServer {
             db,
             database_url: url,
             personal_data,
+            evidence,
         }
+    }
+
+    /// The folder the server keeps evidence files in, when the test did not
+    /// name one.
+    pub fn evidence_dir(&self) -> Option<&std::path::Path> {
+        self.evidence.as_ref().map(tempfile::TempDir::path)
     }
 
     /// The URL of the server's database, for a benchmark that bulk-loads it.

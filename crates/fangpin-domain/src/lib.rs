@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bank;
 pub mod calendar;
 pub mod claim;
+pub mod evidence;
 pub mod feed_reader;
 pub mod feeds;
 pub mod follow_up;

@@ -44,6 +44,9 @@ pub struct App {
     pub personal_data: Arc<PersonalDataKey>,
     /// Whether the database ran out of space; health follows it.
     pub storage: Arc<StorageWatch>,
+    /// Where evidence files are kept (`ServerOptions::evidence_dir`); None:
+    /// evidence RPCs answer FAILED_PRECONDITION.
+    pub evidence: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 impl App {
@@ -59,6 +62,7 @@ impl App {
             calendar,
             personal_data: Arc::new(personal_data),
             storage: Arc::new(StorageWatch::default()),
+            evidence: None,
         }
     }
 
@@ -98,6 +102,45 @@ impl App {
         self.write_audited(rpc, request, request_id, county_code, move |conn, ctx| {
             let response = body(conn, ctx);
             Box::pin(async move { Ok((response.await?, None)) })
+        })
+        .await
+    }
+
+    /// `write`, for a body that names the object it created or changed
+    /// (`<county>/<kind>/<id>`) and what the audit entry records of it
+    /// after the write (codes, ids and hashes only).
+    pub async fn write_object<Req, Resp, F>(
+        &self,
+        rpc: &'static str,
+        request: &Req,
+        request_id: &str,
+        county_code: &str,
+        body: F,
+    ) -> Result<Resp, Status>
+    where
+        Req: Message,
+        Resp: Message + Default + 'static,
+        F: for<'c> FnOnce(
+                &'c mut Conn,
+                WriteContext,
+            ) -> BoxFuture<
+                'c,
+                Result<(Resp, String, serde_json::Map<String, serde_json::Value>), AppError>,
+            > + Clone,
+    {
+        self.write_audited(rpc, request, request_id, county_code, move |conn, ctx| {
+            let response = body(conn, ctx);
+            Box::pin(async move {
+                let (response, object, after) = response.await?;
+                Ok((
+                    response,
+                    Some(Audited {
+                        object,
+                        before: String::new(),
+                        after,
+                    }),
+                ))
+            })
         })
         .await
     }

@@ -95,6 +95,7 @@ const ENV_AUTH_AUDIENCE: &str = "FANGPIN_AUTH_AUDIENCE";
 const ENV_AUTH_LEEWAY_SECS: &str = "FANGPIN_AUTH_LEEWAY_SECS";
 const ENV_PERSONAL_DATA_KEY_FILE: &str = "FANGPIN_PERSONAL_DATA_KEY_FILE";
 const ENV_CALENDAR_FILE: &str = "FANGPIN_CALENDAR_FILE";
+const ENV_EVIDENCE_DIR: &str = "FANGPIN_EVIDENCE_DIR";
 
 /// The file's keys, as they appear in messages.
 const KEY_LISTEN: &str = "listen";
@@ -211,7 +212,26 @@ pub struct Config {
     /// ones (`[calendar] file`), read and checked by `fangpind` at start-up
     /// and by `--check-config`.
     pub calendar_file: Option<PathBuf>,
+    /// Where evidence files are kept (`[evidence] dir`): by default the
+    /// folder `evidence` beside a SQLite file; none for PostgreSQL unless
+    /// set, and then the evidence RPCs answer FAILED_PRECONDITION.
+    pub evidence_dir: Option<PathBuf>,
     origins: Origins,
+}
+
+/// The folder beside a SQLite database file: `sqlite:///var/lib/f/f.db`
+/// keeps its evidence in `/var/lib/f/evidence`.
+fn evidence_beside(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite://")?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path.starts_with(':') {
+        return None;
+    }
+    Some(
+        std::path::Path::new(path)
+            .parent()
+            .map_or_else(|| PathBuf::from("evidence"), |p| p.join("evidence")),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,12 +285,20 @@ struct FileConfig {
     personal_data: FilePersonalData,
     #[serde(default)]
     calendar: FileCalendar,
+    #[serde(default)]
+    evidence: FileEvidence,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileCalendar {
     file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEvidence {
+    dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -457,6 +485,12 @@ fn resolve(
     let audience = path_setting(parsed.auth.audience, ENV_AUTH_AUDIENCE);
     let personal_key = path_setting(parsed.personal_data.key_file, ENV_PERSONAL_DATA_KEY_FILE);
     let calendar_file = path_setting(parsed.calendar.file, ENV_CALENDAR_FILE);
+    let evidence_dir = path_setting(parsed.evidence.dir, ENV_EVIDENCE_DIR);
+    let evidence_dir = if evidence_dir.0.is_empty() {
+        evidence_beside(&database_url.0)
+    } else {
+        Some(PathBuf::from(&evidence_dir.0))
+    };
 
     let listen_addr = match listen.0.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -632,6 +666,7 @@ fn resolve(
                 personal_data_key_file,
                 calendar_file: (!calendar_file.0.is_empty())
                     .then(|| PathBuf::from(&calendar_file.0)),
+                evidence_dir,
                 origins: Origins {
                     listen: listen.1,
                     health_listen: health_listen.1,
@@ -728,6 +763,7 @@ impl Config {
             tls,
             personal_data,
             calendar,
+            evidence_dir: self.evidence_dir.clone(),
         }
     }
 
@@ -851,6 +887,10 @@ impl Config {
         if let Some(file) = &self.calendar_file {
             let _ = writeln!(out, "\n[calendar]");
             let _ = writeln!(out, "file = {}", quoted(&file.display().to_string()));
+        }
+        if let Some(dir) = &self.evidence_dir {
+            let _ = writeln!(out, "\n[evidence]");
+            let _ = writeln!(out, "dir = {}", quoted(&dir.display().to_string()));
         }
         if let Some(key_file) = &self.personal_data_key_file {
             let _ = writeln!(out, "\n[personal_data]");

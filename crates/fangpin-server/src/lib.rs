@@ -33,6 +33,7 @@ use fangpin_proto::tonic::transport::server::TcpIncoming;
 use fangpin_proto::v1::{
     claim_service_server::ClaimServiceServer, deadline_service_server::DeadlineServiceServer,
     enrollment_service_server::EnrollmentServiceServer,
+    evidence_service_server::EvidenceServiceServer,
     follow_up_service_server::FollowUpServiceServer, ledger_service_server::LedgerServiceServer,
     payout_service_server::PayoutServiceServer, policy_service_server::PolicyServiceServer,
     publicity_service_server::PublicityServiceServer,
@@ -83,6 +84,10 @@ pub struct ServerOptions {
     /// The working-day calendar: the built-in years, extended by the
     /// operator's `[calendar] file` (`calendar::load_file`).
     pub calendar: Arc<fangpin_domain::calendar::WorkCalendar>,
+    /// The folder evidence files are kept in (`[evidence] dir`; fangpind's
+    /// default is `evidence/` beside a SQLite file). None: no evidence
+    /// store, and the evidence RPCs answer FAILED_PRECONDITION.
+    pub evidence_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -98,6 +103,7 @@ impl Default for ServerOptions {
             tls: None,
             personal_data: personal_data::random_key(),
             calendar: Arc::new(fangpin_domain::calendar::WorkCalendar::official().clone()),
+            evidence_dir: None,
         }
     }
 }
@@ -162,12 +168,19 @@ pub async fn run_with_health_listener(
     );
     calendar::warn_if_running_out(&options.calendar, clock.as_ref());
     let _coverage_watch = calendar::spawn_coverage_watch(options.calendar.clone(), clock.clone());
-    let app = App::new(
+    let mut app = App::new(
         store,
         clock,
         options.personal_data.clone(),
         options.calendar.clone(),
     );
+    if let Some(dir) = &options.evidence_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the evidence folder {}", dir.display()))?;
+        let local = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .with_context(|| format!("opening the evidence folder {}", dir.display()))?;
+        app.evidence = Some(Arc::new(local));
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(fangpin_proto::FILE_DESCRIPTOR_SET)
@@ -225,6 +238,11 @@ pub async fn run_with_health_listener(
         DeadlineServiceServer,
         services::deadlines::DeadlineApi(app.clone())
     );
+    // Evidence streams in chunks of at most 1 MiB each, like feeds.
+    let evidence = limited!(
+        EvidenceServiceServer,
+        services::evidence::EvidenceApi::new(app.clone())
+    );
     health
         .set_serving::<PolicyServiceServer<services::policy::PolicyApi>>()
         .await;
@@ -233,6 +251,9 @@ pub async fn run_with_health_listener(
         .await;
     health
         .set_serving::<DeadlineServiceServer<services::deadlines::DeadlineApi>>()
+        .await;
+    health
+        .set_serving::<EvidenceServiceServer<services::evidence::EvidenceApi>>()
         .await;
     health
         .set_serving::<EnrollmentServiceServer<services::enrollment::EnrollmentApi>>()
@@ -381,6 +402,7 @@ pub async fn run_with_health_listener(
         .add_service(service_info)
         .add_service(follow_up)
         .add_service(deadlines)
+        .add_service(evidence)
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::pin!(serve);
 
@@ -440,7 +462,7 @@ pub async fn run_with_health_listener(
 pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Every fangpin service, as gRPC health names them.
-const SERVICE_NAMES: [&str; 11] = [
+const SERVICE_NAMES: [&str; 12] = [
     <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
     <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,
     <ClaimServiceServer<services::claims::ClaimApi> as NamedService>::NAME,
@@ -452,4 +474,5 @@ const SERVICE_NAMES: [&str; 11] = [
     <ServiceInfoServiceServer<services::service_info::ServiceInfoApi> as NamedService>::NAME,
     <FollowUpServiceServer<services::follow_up::FollowUpApi> as NamedService>::NAME,
     <DeadlineServiceServer<services::deadlines::DeadlineApi> as NamedService>::NAME,
+    <EvidenceServiceServer<services::evidence::EvidenceApi> as NamedService>::NAME,
 ];

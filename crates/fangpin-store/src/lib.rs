@@ -21,6 +21,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 pub mod audit;
 pub mod claims;
 pub mod counties;
+pub mod evidence;
 pub mod follow_up;
 pub mod idempotency;
 pub mod ledger;

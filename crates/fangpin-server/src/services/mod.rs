@@ -6,6 +6,7 @@ pub mod claims;
 pub mod deadlines;
 pub mod emergency;
 pub mod enrollment;
+pub mod evidence;
 pub mod follow_up;
 pub mod ledger;
 pub mod monitoring;

@@ -200,6 +200,8 @@ impl SurveyService for SurveyApi {
                 move |conn, claim, ctx| {
                     Box::pin(async move {
                         must_be_assigned_surveyor(claim, &surveyor)?;
+                        // Findings cite only evidence the claim has.
+                        super::evidence::check_citations(conn, claim.claim_id, &evidence).await?;
                         let household = counties::get_household(conn, claim.household_id)
                             .await?
                             .ok_or_else(|| AppError::not_found("household", claim.household_id))?;
