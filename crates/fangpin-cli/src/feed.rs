@@ -152,7 +152,7 @@ fn scan(path: &Path, bar: &ProgressBar) -> Result<Scan> {
     })
 }
 
-fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
+pub(crate) fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

@@ -4,6 +4,7 @@
 mod claim;
 mod county;
 mod ctx;
+mod evidence;
 mod export;
 mod feed;
 mod follow_up;
@@ -121,6 +122,9 @@ enum Command {
     /// The insurer's field survey
     #[command(subcommand)]
     Survey(survey::Cmd),
+    /// Evidence files of a claim: receipts, bills, photos
+    #[command(subcommand)]
+    Evidence(evidence::Cmd),
     /// Village publicity and objections
     #[command(subcommand)]
     Publicity(publicity::Cmd),
@@ -180,6 +184,7 @@ async fn main() -> ExitCode {
         Command::Premium(cmd) => premium::run(&ctx, cmd).await,
         Command::Claim(cmd) => claim::run(&ctx, cmd).await,
         Command::Survey(cmd) => survey::run(&ctx, cmd).await,
+        Command::Evidence(cmd) => evidence::run(&ctx, cmd).await,
         Command::Publicity(cmd) => publicity::run(&ctx, cmd).await,
         Command::Payout(cmd) => payout::run(&ctx, cmd).await,
         Command::Pool(cmd) => pool::run(&ctx, cmd).await,
@@ -330,6 +335,9 @@ mod tests {
             "payout decide-hit c1 --reject --reason r --by o",
             "payout decide-hit c1 --resurvey --reason r --by o",
             "payout cross-checks c1",
+            "evidence upload c1 bill.pdf --by s --description d",
+            "evidence list c1",
+            "evidence get e1 -o out.pdf --quiet",
         ] {
             assert!(parse(line), "{line}");
         }

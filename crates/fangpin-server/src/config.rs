@@ -978,6 +978,35 @@ key_file = "/etc/fangpin/personal-data.key"
 "#;
 
     #[test]
+    fn evidence_lives_beside_a_sqlite_file_unless_named() {
+        assert_eq!(
+            evidence_beside("sqlite:///var/lib/fangpin/fangpin.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/fangpin/evidence"))
+        );
+        assert_eq!(
+            evidence_beside("sqlite://fangpin.db"),
+            Some(PathBuf::from("evidence"))
+        );
+        assert_eq!(evidence_beside("sqlite::memory:"), None);
+        assert_eq!(evidence_beside("postgres://db/fangpin"), None);
+        let named = resolve_with(
+            None,
+            &[
+                ("FANGPIN_DEV", "1"),
+                ("FANGPIN_EVIDENCE_DIR", "/srv/evidence"),
+            ],
+            &Flags::default(),
+        )
+        .expect("valid");
+        assert_eq!(named.evidence_dir, Some(PathBuf::from("/srv/evidence")));
+        assert!(
+            named
+                .render()
+                .contains("[evidence]\ndir = \"/srv/evidence\"")
+        );
+    }
+
+    #[test]
     fn nothing_given_keeps_the_defaults_cargo_run_needs() {
         let config = resolve_with(None, &[("FANGPIN_DEV", "1")], &Flags::default()).expect("valid");
         assert!(config.dev);
