@@ -31,12 +31,16 @@ TOP_KEYS = {
     "tls": dict,
     "auth": dict,
     "personal_data": dict,
+    "calendar": dict,
+    "evidence": dict,
 }
 # Sections of paths and names: every value a string, except as listed.
 STRING_SECTIONS = {
     "tls": {"cert_file", "key_file", "client_ca_file"},
     "auth": {"jwks_file", "issuer", "audience", "leeway_secs"},
     "personal_data": {"key_file"},
+    "calendar": {"file"},
+    "evidence": {"dir"},
 }
 REQUIRED_UNLESS_DEV = {
     "tls": {"cert_file", "key_file"},
@@ -140,7 +144,7 @@ def check_fangpind_toml(text: str, where: str, p: Problems) -> dict:
             elif not isinstance(value, str) or not value:
                 p.add(f"{where}: {section}.{key} must be a non-empty string")
         if not doc.get("dev", False):
-            for key in sorted(REQUIRED_UNLESS_DEV[section] - set(doc.get(section, {}))):
+            for key in sorted(REQUIRED_UNLESS_DEV.get(section, set()) - set(doc.get(section, {}))):
                 p.add(f"{where}: {section}.{key} is required unless dev = true")
     return doc
 
