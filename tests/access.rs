@@ -817,6 +817,10 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             evidence_id: t.evidence.into(),
         }
         .encode_to_vec(),
+        "ListObjections" => pb::ListObjectionsRequest {
+            claim_id: t.claim.into(),
+        }
+        .encode_to_vec(),
         "ApproveEmergency" => pb::ApproveEmergencyRequest {
             request_id: request_id(),
             claim_id: t.claim.into(),

@@ -90,6 +90,20 @@ async fn submit(
         .claim_id
 }
 
+/// An unstable-escaped household `n` and its village application for an
+/// illness of 8,000 yuan.
+async fn application(s: &TestServer, n: u32, reference: &str) -> String {
+    let h = household(s, n, pb::HouseholdType::UnstableEscaped).await;
+    submit(
+        s,
+        &h,
+        pb::ReliefKind::Illness,
+        pb::Channel::VillageApplication,
+        reference,
+    )
+    .await
+}
+
 async fn survey(s: &TestServer, claim: &str, cost: &str) -> pb::Claim {
     s.survey()
         .assign_survey(pb::AssignSurveyRequest {
@@ -104,8 +118,13 @@ async fn survey(s: &TestServer, claim: &str, cost: &str) -> pb::Claim {
     resurvey(s, claim, cost).await
 }
 
-/// Findings and the recommendation on a claim under survey.
+/// Findings and the recommendation (approval) on a claim under survey.
 async fn resurvey(s: &TestServer, claim: &str, cost: &str) -> pb::Claim {
+    recommend(s, claim, cost, true).await
+}
+
+/// Findings of `cost`, then the surveyor's recommendation.
+async fn recommend(s: &TestServer, claim: &str, cost: &str, approve: bool) -> pb::Claim {
     s.survey()
         .record_findings(pb::RecordFindingsRequest {
             request_id: request_id(),
@@ -125,8 +144,8 @@ async fn resurvey(s: &TestServer, claim: &str, cost: &str) -> pb::Claim {
             request_id: request_id(),
             claim_id: claim.into(),
             surveyor: SURVEYOR.into(),
-            approve: true,
-            reason: "eligible".into(),
+            approve,
+            reason: if approve { "eligible" } else { "异议属实" }.into(),
         })
         .await
         .expect("recommend")
@@ -419,15 +438,7 @@ async fn filing_waits_for_every_cross_check_and_a_hit_rejects_or_resurveys() {
     premium(&s, 2024, "100000.00").await.expect("premium");
 
     // A Handan-style claim: survey, publicity, all four checks, filing.
-    let h = household(&s, 1, pb::HouseholdType::UnstableEscaped).await;
-    let a = submit(
-        &s,
-        &h,
-        pb::ReliefKind::Illness,
-        pb::Channel::VillageApplication,
-        "a",
-    )
-    .await;
+    let a = application(&s, 1, "a").await;
     // Before the recommendation nothing is cross-checked.
     let e = check(&s, &a, "vehicles", pb::CrossCheckResult::Clear, "")
         .await
@@ -484,15 +495,7 @@ async fn filing_waits_for_every_cross_check_and_a_hit_rejects_or_resurveys() {
     assert_eq!(filed.state, i32::from(pb::ClaimState::Filed));
 
     // A hit that rejects: the county office disqualifies the claim.
-    let hb = household(&s, 2, pb::HouseholdType::UnstableEscaped).await;
-    let b = submit(
-        &s,
-        &hb,
-        pb::ReliefKind::Illness,
-        pb::Channel::VillageApplication,
-        "b",
-    )
-    .await;
+    let b = application(&s, 2, "b").await;
     survey(&s, &b, "8000.00").await;
     through_publicity(&s, &b, date(2024, 3, 12)).await;
     all_clear(&s, &b).await;
@@ -545,15 +548,7 @@ async fn filing_waits_for_every_cross_check_and_a_hit_rejects_or_resurveys() {
 
     // A hit that sends the claim back: the earlier results no longer
     // count, the survey finds again, the checks are made again.
-    let hc = household(&s, 3, pb::HouseholdType::UnstableEscaped).await;
-    let c = submit(
-        &s,
-        &hc,
-        pb::ReliefKind::Illness,
-        pb::Channel::VillageApplication,
-        "c",
-    )
-    .await;
+    let c = application(&s, 3, "c").await;
     survey(&s, &c, "8000.00").await;
     through_publicity(&s, &c, date(2024, 3, 23)).await;
     all_clear(&s, &c).await;
@@ -599,5 +594,88 @@ async fn filing_waits_for_every_cross_check_and_a_hit_rejects_or_resurveys() {
     assert!(all_clear(&s, &c).await.filing_allowed);
     file(&s, &c).await.expect("filed after the second round");
     assert_eq!(state_of(&s, &c).await, i32::from(pb::ClaimState::Filed));
+    s.stop().await;
+}
+
+async fn open(s: &TestServer, claim: &str) {
+    s.publicity()
+        .open_publicity(pb::OpenPublicityRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            opened_by: "village".into(),
+        })
+        .await
+        .expect("open");
+}
+
+async fn object(s: &TestServer, claim: &str, reason: &str) {
+    s.publicity()
+        .raise_objection(pb::RaiseObjectionRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            objector: "村民李某".into(),
+            reason: reason.into(),
+        })
+        .await
+        .expect("objection");
+}
+
+async fn outcomes(s: &TestServer, claim: &str) -> Vec<(String, i32)> {
+    s.publicity()
+        .list_objections(pb::ListObjectionsRequest {
+            claim_id: claim.into(),
+        })
+        .await
+        .expect("objections")
+        .into_inner()
+        .objections
+        .into_iter()
+        .map(|o| (o.reason, o.outcome))
+        .collect()
+}
+
+#[tokio::test]
+async fn objections_are_listed_with_what_became_of_them() {
+    use pb::ObjectionOutcome::{NotUpheld, Pending, Upheld};
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
+    s.policy()
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(fangpin_server::convert::policy_to_pb(
+                &fangpin_domain::policy::Policy::example(county, 2024),
+                0,
+                false,
+            )),
+        })
+        .await
+        .expect("policy");
+
+    // Objected, surveyed again, objected again, then passed: neither upheld.
+    let a = application(&s, 1, "a").await;
+    survey(&s, &a, "8000.00").await;
+    open(&s, &a).await;
+    object(&s, &a, "该户另有商铺出租收入").await;
+    assert_eq!(
+        outcomes(&s, &a).await,
+        [("该户另有商铺出租收入".to_string(), i32::from(Pending))]
+    );
+    resurvey(&s, &a, "8000.00").await;
+    open(&s, &a).await;
+    object(&s, &a, "子女在外务工收入较高").await;
+    resurvey(&s, &a, "8000.00").await;
+    through_publicity(&s, &a, date(2024, 2, 22)).await;
+    let got: Vec<i32> = outcomes(&s, &a).await.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, [i32::from(NotUpheld), i32::from(NotUpheld)]);
+
+    // Objected, and the survey then found no case: upheld.
+    let b = application(&s, 2, "b").await;
+    survey(&s, &b, "8000.00").await;
+    open(&s, &b).await;
+    object(&s, &b, "住院费用已由单位全额报销").await;
+    recommend(&s, &b, "0.00", false).await;
+    let got: Vec<i32> = outcomes(&s, &b).await.into_iter().map(|(_, o)| o).collect();
+    assert_eq!(got, [i32::from(Upheld)]);
     s.stop().await;
 }

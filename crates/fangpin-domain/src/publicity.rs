@@ -54,3 +54,74 @@ mod tests {
         assert!(p.has_ended(d(2024, 3, 11)));
     }
 }
+
+/// What became of an objection (异议处理结果), read from the claim's history
+/// after it was raised: the objection sends the claim back to survey, and the
+/// first decision after that answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectionOutcome {
+    /// Not answered yet: the claim is being surveyed again.
+    Pending,
+    /// 异议成立: the survey then recommended no relief, or the county
+    /// disqualified the household.
+    Upheld,
+    /// 异议不成立: the claim passed a later publicity.
+    NotUpheld,
+}
+
+impl ObjectionOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectionOutcome::Pending => "pending",
+            ObjectionOutcome::Upheld => "upheld",
+            ObjectionOutcome::NotUpheld => "not_upheld",
+        }
+    }
+}
+
+/// The outcome of each objection of a claim from its history (the events
+/// in order): the n-th `raise_objection` is the n-th objection, and the
+/// first decision after it answers it.
+pub fn objection_outcomes(events: &[&str]) -> Vec<ObjectionOutcome> {
+    events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e == "raise_objection")
+        .map(|(i, _)| {
+            events[i + 1..]
+                .iter()
+                .find_map(|e| match *e {
+                    "recommend_rejection" | "disqualify_on_cross_check" => {
+                        Some(ObjectionOutcome::Upheld)
+                    }
+                    "pass_publicity" => Some(ObjectionOutcome::NotUpheld),
+                    _ => None,
+                })
+                .unwrap_or(ObjectionOutcome::Pending)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod objection_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_decision_after_each_objection_answers_it() {
+        use ObjectionOutcome::*;
+        let open = ["recommend_approval", "open_publicity"];
+        let mut events = vec!["submit", "assign_survey"];
+        events.extend(open);
+        assert!(objection_outcomes(&events).is_empty());
+        events.push("raise_objection");
+        assert_eq!(objection_outcomes(&events), [Pending]);
+        // Surveyed again and posted again: a second objection, then passed.
+        events.extend(open);
+        events.push("raise_objection");
+        events.extend(open);
+        events.push("pass_publicity");
+        assert_eq!(objection_outcomes(&events), [NotUpheld, NotUpheld]);
+        let upheld = ["open_publicity", "raise_objection", "recommend_rejection"];
+        assert_eq!(objection_outcomes(&upheld), [Upheld]);
+    }
+}

@@ -638,3 +638,37 @@ pub async fn in_states(
     .await?;
     rows.iter().map(decode_claim).collect()
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectionRecord {
+    pub objection_id: Uuid,
+    pub objector: String,
+    pub reason: String,
+    pub raised_at: String,
+}
+
+/// The most objections one claim lists.
+pub const MAX_OBJECTIONS: i64 = 200;
+
+/// A claim's objections in the order they were raised (ids are UUIDv7).
+#[tracing::instrument(name = "store.claims.list_objections", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn list_objections(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<ObjectionRecord>> {
+    sqlx::query(
+        "SELECT objection_id, objector, reason, raised_at FROM objections WHERE claim_id = $1 \
+         ORDER BY objection_id LIMIT $2",
+    )
+    .bind(claim_id.to_string())
+    .bind(MAX_OBJECTIONS)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ObjectionRecord {
+            objection_id: parse_uuid(&col::<String>(r, "objection_id")?)?,
+            objector: col(r, "objector")?,
+            reason: col(r, "reason")?,
+            raised_at: col(r, "raised_at")?,
+        })
+    })
+    .collect()
+}

@@ -233,4 +233,52 @@ impl PublicityService for PublicityApi {
             .await?;
         Ok(Response::new(response))
     }
+
+    async fn list_objections(
+        &self,
+        request: Request<pb::ListObjectionsRequest>,
+    ) -> Result<Response<pb::ListObjectionsResponse>, Status> {
+        use fangpin_domain::publicity::{ObjectionOutcome, objection_outcomes};
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let claim_id = c.uuid("claim_id", &req.claim_id);
+        c.finish()?;
+        let claim_id = claim_id.expect("checked");
+        self.0.authorize_claim(claim_id).await?;
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let objections = claim_store::list_objections(&mut conn, claim_id)
+            .await
+            .map_err(AppError::from)?;
+        let history = claim_store::list_transitions(&mut conn, claim_id)
+            .await
+            .map_err(AppError::from)?;
+        let events: Vec<&str> = history.iter().map(|t| t.event.as_str()).collect();
+        let outcomes = objection_outcomes(&events);
+        if outcomes.len() != objections.len() {
+            return Err(AppError::Store(fangpin_store::StoreError::Corrupt(format!(
+                "claim {claim_id} has {} objections and {} in its history",
+                objections.len(),
+                outcomes.len()
+            )))
+            .into());
+        }
+        Ok(Response::new(pb::ListObjectionsResponse {
+            objections: objections
+                .iter()
+                .zip(outcomes)
+                .map(|(o, outcome)| pb::Objection {
+                    objection_id: o.objection_id.to_string(),
+                    objector: o.objector.clone(),
+                    reason: o.reason.clone(),
+                    raised_at: o.raised_at.clone(),
+                    outcome: match outcome {
+                        ObjectionOutcome::Pending => pb::ObjectionOutcome::Pending,
+                        ObjectionOutcome::Upheld => pb::ObjectionOutcome::Upheld,
+                        ObjectionOutcome::NotUpheld => pb::ObjectionOutcome::NotUpheld,
+                    }
+                    .into(),
+                })
+                .collect(),
+        }))
+    }
 }
