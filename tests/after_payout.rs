@@ -1215,6 +1215,25 @@ async fn the_outlook_rests_on_the_pipeline_and_the_county_history() {
         ("0.0000", 0)
     );
 
+    // A filed claim whose transfer the bank returned before it was posted:
+    // its reservation was voided, but the 61,750.00 is still owed, so the
+    // outlook takes it off as certain.
+    let (returned, _) = filed_claim(&s, 2025, VILLAGE, 70).await;
+    s.set_date(date(2025, 6, 15));
+    s.payout()
+        .record_payout_failure(pb::RecordPayoutFailureRequest {
+            request_id: request_id(),
+            claim_id: returned,
+            recorded_by: "insurer".into(),
+            bank_reference: "TX-70".into(),
+            reason: "账户已销户".into(),
+        })
+        .await
+        .expect("returned");
+    let owed = outlook(&s, 10_000, 1).await;
+    assert_eq!(owed.reserved_yuan, "61750.00");
+    assert_eq!(owed.available_yuan, "138250.00");
+    assert_eq!(owed.worst_case_yuan, "-61750.00");
     let e = s
         .ledger()
         .get_pool_outlook(pb::PoolOutlookRequest {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use fangpin_domain::Fen;
+use fangpin_domain::assessment::net_payout;
 use fangpin_domain::claim::ClaimState;
 use fangpin_domain::outlook::{
     self, MAX_PIPELINE, MAX_RUNS, MonthHistory, OutlookError, OutlookInput, PipelineClaim,
@@ -82,15 +83,42 @@ async fn gather(
         .iter()
         .filter_map(|c| {
             let stage = stage_of(c.state)?;
-            // The assessed relief once there is one (the advance is
-            // already deducted from it); else the claimed cost, capped.
-            let amount = match &c.assessment {
+            // What the pool will still pay: the assessed relief once there
+            // is one, else the claimed cost capped, less any emergency
+            // advance already paid out of the pool.
+            let relief = match &c.assessment {
                 Some(a) => a.amount,
                 None => c.claimed_cost.min(policy.case_cap),
             };
-            Some(PipelineClaim { stage, amount })
+            Some(PipelineClaim {
+                stage,
+                amount: net_payout(relief, c.advance),
+            })
         })
         .collect();
+    // A transfer the bank returned before it was posted voided its
+    // reservation, yet the relief is still owed: it is certain, like filed
+    // relief, and comes off the available balance.
+    let mut owed = Fen::ZERO;
+    for c in fangpin_store::claims::in_states(
+        conn,
+        county,
+        year,
+        &[ClaimState::PayoutFailed],
+        MAX_PIPELINE as u32,
+    )
+    .await?
+    {
+        if fangpin_store::ledger::pending_reservation(conn, c.claim_id)
+            .await?
+            .is_none()
+            && let Some(a) = &c.assessment
+        {
+            owed = owed
+                .checked_add(net_payout(a.amount, c.advance))
+                .expect("a county's relief fits in i64 fen");
+        }
+    }
     let mut stage_history = [StageHistory::default(); 5];
     for (state, reached, paid) in store::stage_history(conn, county).await? {
         if let Some(stage) = stage_of(state) {
@@ -126,7 +154,10 @@ async fn gather(
         .collect();
     Ok((
         OutlookInput {
-            available: totals.available(),
+            available: totals
+                .available()
+                .checked_sub(owed)
+                .expect("a county's relief fits in i64 fen"),
             pipeline,
             stage_history,
             new_claims,
@@ -134,7 +165,10 @@ async fn gather(
             seed: 0,
         },
         totals.pool,
-        totals.pending,
+        totals
+            .pending
+            .checked_add(owed)
+            .expect("a county's relief fits in i64 fen"),
     ))
 }
 
