@@ -47,54 +47,57 @@ pub const CONFIG_VARS: [&str; 21] = [
 /// Builds fangpind once per test run and returns its path.
 pub fn fangpind() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // …/target/<profile>/deps/ops-<hash>
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("target directory");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile name");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-        let mut build = Command::new(cargo);
-        // Cargo gives this test process CARGO_MANIFEST_DIR, CARGO_PKG_NAME
-        // and the like. Some build scripts (ring's) rerun when one of them
-        // changes, so a build that inherited them would rebuild those crates
-        // and everything above them, and the next `cargo test` would again.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
-                build.env_remove(name.as_ref());
-            }
+    BINARY.get_or_init(|| build_binary("fangpin-server", "fangpind"))
+}
+
+/// Builds the `fangpin` command line once per test run and returns its path.
+pub fn fangpin_cli() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| build_binary("fangpin-cli", "fangpin"))
+}
+
+/// `cargo build` of one binary of the workspace into this test run's
+/// target directory and profile.
+fn build_binary(package: &str, bin: &str) -> PathBuf {
+    // …/target/<profile>/deps/ops-<hash>
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target directory");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("profile name");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let mut build = Command::new(cargo);
+    // Cargo gives this test process CARGO_MANIFEST_DIR, CARGO_PKG_NAME
+    // and the like. Some build scripts (ring's) rerun when one of them
+    // changes, so a build that inherited them would rebuild those crates
+    // and everything above them, and the next `cargo test` would again.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+            build.env_remove(name.as_ref());
         }
-        build
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            // Naming this package too builds the dependencies with the
-            // features `cargo test` gave them, so they are not built again.
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "fangpin-server",
-                "-p",
-                "fangpin-tests",
-            ])
-            .args(["--bin", "fangpind"])
-            .arg("--target-dir")
-            .arg(target_dir);
-        if profile != "debug" {
-            build.args(["--profile", profile]);
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of fangpind failed");
-        let binary = profile_dir.join("fangpind");
-        assert!(binary.is_file(), "no fangpind at {}", binary.display());
-        binary
-    })
+    }
+    build
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        // Naming this package too builds the dependencies with the
+        // features `cargo test` gave them, so they are not built again.
+        .args(["build", "--quiet", "-p", package, "-p", "fangpin-tests"])
+        .args(["--bin", bin])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile != "debug" {
+        build.args(["--profile", profile]);
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "cargo build of {bin} failed");
+    let binary = profile_dir.join(bin);
+    assert!(binary.is_file(), "no {bin} at {}", binary.display());
+    binary
 }
 
 pub fn fangpind_command() -> Command {
