@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use thiserror::Error;
 
 use crate::calendar::WorkCalendar;
-use crate::time_limits::{DueStatus, due_status};
+use crate::time_limits::{DueStatus, due_status, status_after};
 
 /// At most two contact persons per household (Ji'an: 一户一至两名帮扶干部).
 pub const MAX_CONTACTS: usize = 2;
@@ -229,10 +229,7 @@ pub fn visit_status(
     if status == MonitoringStatus::Cleared {
         return None;
     }
-    let (due, provisional) = next_visit_due(calendar, cadence_from, working_days);
-    let mut s = due_status(calendar, due, today);
-    s.provisional |= provisional;
-    Some(s)
+    Some(status_after(calendar, cadence_from, working_days, today))
 }
 
 /// How many working days late a visit on `visited` was against `due` (0

@@ -83,6 +83,21 @@ pub fn due_status(calendar: &WorkCalendar, due: NaiveDate, today: NaiveDate) -> 
     }
 }
 
+/// How `today` stands against a limit of `working_days` counted from
+/// `began`: the deadline is the `working_days`-th working day after it,
+/// provisional when a day counted lay in an uncovered year.
+pub fn status_after(
+    calendar: &WorkCalendar,
+    began: NaiveDate,
+    working_days: u32,
+    today: NaiveDate,
+) -> DueStatus {
+    let deadline = calendar.deadline(began, working_days);
+    let mut status = due_status(calendar, deadline.date, today);
+    status.provisional |= deadline.provisional;
+    status
+}
+
 /// Whether a status belongs in a listing of what is overdue or due within
 /// `within` working days.
 pub fn is_listed(status: &DueStatus, within: u32) -> bool {

@@ -316,6 +316,7 @@ pub async fn household_cases(conn: &mut Conn, household_id: Uuid) -> Result<Vec<
 #[derive(Clone, Debug)]
 pub struct OpenCase {
     pub case: CaseRecord,
+    pub relief_kind: fangpin_domain::policy::ReliefKind,
     pub policy_year: i32,
     pub policy_version: u32,
     pub contacts: Vec<StoredContact>,
@@ -325,7 +326,7 @@ pub struct OpenCase {
 pub async fn open_cases(conn: &mut Conn, county_code: &str, limit: u32) -> Result<Vec<OpenCase>> {
     let rows = sqlx::query(
         "SELECT f.claim_id, f.county_code, f.household_id, f.village_code, f.status, f.cadence_from, \
-         f.opened_at, c.policy_year, c.policy_version FROM follow_up_cases f \
+         f.opened_at, c.relief_kind, c.policy_year, c.policy_version FROM follow_up_cases f \
          JOIN claims c ON c.claim_id = f.claim_id \
          WHERE f.county_code = $1 AND f.status = 'monitoring' ORDER BY f.claim_id LIMIT $2",
     )
@@ -338,9 +339,12 @@ pub async fn open_cases(conn: &mut Conn, county_code: &str, limit: u32) -> Resul
         let case = decode_case(row)?;
         let year: i64 = col(row, "policy_year")?;
         let version: i64 = col(row, "policy_version")?;
+        let kind: String = col(row, "relief_kind")?;
         let contacts = full_contacts(conn, case.claim_id).await?;
         out.push(OpenCase {
             case,
+            relief_kind: fangpin_domain::policy::ReliefKind::parse(&kind)
+                .ok_or_else(|| corrupt("relief kind", &kind))?,
             policy_year: i32::try_from(year).map_err(|_| corrupt("year", &year.to_string()))?,
             policy_version: u32::try_from(version)
                 .map_err(|_| corrupt("version", &version.to_string()))?,

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use fangpin_domain::calendar::WorkCalendar;
 use fangpin_domain::claim::ClaimState;
 use fangpin_domain::policy::{ReliefKind, TimeLimits};
-use fangpin_domain::time_limits::{DueStatus, Stage, due_status, is_listed};
+use fangpin_domain::time_limits::{DueStatus, Stage, due_status, is_listed, status_after};
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, deadline_service_server::DeadlineService};
 use fangpin_store::{Conn, StoreError, claims, counties, follow_up, monitoring, places};
@@ -129,13 +129,6 @@ fn stage_start(entered_at: Option<&str>, fallback: NaiveDate) -> NaiveDate {
         .map_or(fallback, |at| china_date(at.with_timezone(&Utc)))
 }
 
-fn measured(calendar: &WorkCalendar, began: NaiveDate, days: u32, today: NaiveDate) -> DueStatus {
-    let deadline = calendar.deadline(began, days);
-    let mut status = due_status(calendar, deadline.date, today);
-    status.provisional |= deadline.provisional;
-    status
-}
-
 /// Every stage with a time limit in `county_code` on `today`, cut by
 /// `filter`, most overdue first.
 pub async fn deadlines_of(
@@ -201,7 +194,7 @@ pub async fn deadlines_of(
                 };
                 let began = stage_start(o.entered_at.as_deref(), c.intake_date);
                 if c.state == ClaimState::PublicityPassed {
-                    let status = measured(calendar, began, tl.filing_working_days, today);
+                    let status = status_after(calendar, began, tl.filing_working_days, today);
                     base(
                         Stage::Filing,
                         began,
@@ -211,7 +204,7 @@ pub async fn deadlines_of(
                         None,
                     )
                 } else {
-                    let status = measured(calendar, began, tl.payout_working_days, today);
+                    let status = status_after(calendar, began, tl.payout_working_days, today);
                     let who = insurer.clone().unwrap_or_default();
                     base(
                         Stage::Payout,
@@ -236,24 +229,20 @@ pub async fn deadlines_of(
         let Some(tl) = limits.of(conn, o.policy_year, o.policy_version).await? else {
             continue;
         };
-        let status = measured(
+        let status = status_after(
             calendar,
             o.case.cadence_from,
             tl.follow_up_visit_working_days,
             today,
         );
-        let claim = claims::get_claim(conn, o.case.claim_id)
-            .await?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("case {} without claim", o.case.claim_id))
-            })?;
+
         let item = Item {
             stage: Stage::FollowUpVisit,
             claim_id: Some(o.case.claim_id),
             household_id: o.case.household_id,
             village_code: o.case.village_code.clone(),
             run_id: None,
-            relief_kind: claim.relief_kind,
+            relief_kind: o.relief_kind,
             began_on: o.case.cadence_from,
             status,
             responsible_role: "contact_person",

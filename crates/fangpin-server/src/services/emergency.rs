@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
-use crate::services::{claim_ids, claim_policy, load_claim};
+use crate::services::{claim_ids, claim_policy};
 
 pub fn decision_to_pb(claim_id: Uuid, d: Option<&DecisionRecord>) -> pb::EmergencyDecision {
     let Some(d) = d else {
@@ -112,9 +112,9 @@ pub async fn get(app: &App, claim_id: &str) -> Result<pb::EmergencyDecision, Sta
     let claim_id = c.uuid("claim_id", claim_id);
     c.finish()?;
     let claim_id = claim_id.expect("checked");
+    // The claim exists and is in scope: authorize_claim found it.
     app.authorize_claim(claim_id).await?;
     let mut conn = app.store.read().await.map_err(AppError::from)?;
-    load_claim(&mut conn, claim_id).await?;
     let d = store::get_decision(&mut conn, claim_id)
         .await
         .map_err(AppError::from)?;

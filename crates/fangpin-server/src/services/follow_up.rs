@@ -242,6 +242,40 @@ impl FollowUpApi {
     }
 }
 
+impl FollowUpApi {
+    /// ClearCase and ReopenCase: the reason, the acting person (`by`: its
+    /// field and value), and the change.
+    async fn change<Req: fangpin_proto::prost::Message>(
+        &self,
+        rpc: &'static str,
+        req: &Req,
+        ids: (&str, &str),
+        change: Change,
+        reason: &str,
+        by: (&'static str, &str),
+    ) -> Result<pb::FollowUpResponse, Status> {
+        let (request_id, claim_id) = claim_ids(ids.0, ids.1)?;
+        let mut c = Check::new();
+        let reason = c.text("reason", reason, MAX_TEXT_CHARS);
+        let actor = c.text(by.0, by.1, MAX_LABEL_CHARS);
+        c.finish()?;
+        let (reason, actor) = (reason.expect("checked"), actor.expect("checked"));
+        crate::scope::check_acting_person(by.0, &actor)?;
+        self.write_case(
+            rpc,
+            req,
+            &request_id,
+            claim_id,
+            move |conn, claim, _cadence, ctx| {
+                Box::pin(async move {
+                    change_status(conn, claim.claim_id, change, actor, reason, &ctx).await
+                })
+            },
+        )
+        .await
+    }
+}
+
 #[tonic::async_trait]
 impl FollowUpService for FollowUpApi {
     async fn assign_contacts(
@@ -409,28 +443,11 @@ impl FollowUpService for FollowUpApi {
         request: Request<pb::ClearCaseRequest>,
     ) -> Result<Response<pb::FollowUpResponse>, Status> {
         let req = request.into_inner();
-        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
-        let mut c = Check::new();
-        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
-        let cleared_by = c.text("cleared_by", &req.cleared_by, MAX_LABEL_CHARS);
-        c.finish()?;
-        let (reason, actor) = (reason.expect("checked"), cleared_by.expect("checked"));
-        crate::scope::check_acting_person("cleared_by", &actor)?;
-        let response = self
-            .write_case(
-                "ClearCase",
-                &req,
-                &request_id,
-                claim_id,
-                move |conn, claim, _cadence, ctx| {
-                    Box::pin(async move {
-                        change_status(conn, claim.claim_id, Change::Clear, actor, reason, &ctx)
-                            .await
-                    })
-                },
-            )
-            .await?;
-        Ok(Response::new(response))
+        let ids = (req.request_id.as_str(), req.claim_id.as_str());
+        let by = ("cleared_by", req.cleared_by.as_str());
+        self.change("ClearCase", &req, ids, Change::Clear, &req.reason, by)
+            .await
+            .map(Response::new)
     }
 
     async fn reopen_case(
@@ -438,28 +455,11 @@ impl FollowUpService for FollowUpApi {
         request: Request<pb::ReopenCaseRequest>,
     ) -> Result<Response<pb::FollowUpResponse>, Status> {
         let req = request.into_inner();
-        let (request_id, claim_id) = claim_ids(&req.request_id, &req.claim_id)?;
-        let mut c = Check::new();
-        let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
-        let reopened_by = c.text("reopened_by", &req.reopened_by, MAX_LABEL_CHARS);
-        c.finish()?;
-        let (reason, actor) = (reason.expect("checked"), reopened_by.expect("checked"));
-        crate::scope::check_acting_person("reopened_by", &actor)?;
-        let response = self
-            .write_case(
-                "ReopenCase",
-                &req,
-                &request_id,
-                claim_id,
-                move |conn, claim, _cadence, ctx| {
-                    Box::pin(async move {
-                        change_status(conn, claim.claim_id, Change::Reopen, actor, reason, &ctx)
-                            .await
-                    })
-                },
-            )
-            .await?;
-        Ok(Response::new(response))
+        let ids = (req.request_id.as_str(), req.claim_id.as_str());
+        let by = ("reopened_by", req.reopened_by.as_str());
+        self.change("ReopenCase", &req, ids, Change::Reopen, &req.reason, by)
+            .await
+            .map(Response::new)
     }
 
     async fn get_follow_up(

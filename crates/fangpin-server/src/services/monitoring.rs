@@ -188,9 +188,14 @@ pub async fn issue(
                         store::insert_entry(conn, list.list_id, run_id, *household, *kind, village)
                             .await?;
                     }
-                    let stored =
-                        store::list_entries(conn, run_id, Some(&list.township_code)).await?;
-                    out.lists.push(list_to_pb(&list, &stored, ctx.today));
+                    // Just issued: every entry pending, none overdue (the
+                    // due day is on or after today).
+                    let n = entries.len() as u32;
+                    out.lists.push(pb::MonitoringList {
+                        entries: n,
+                        pending: n,
+                        ..list_to_pb(&list, &[], ctx.today)
+                    });
                 }
                 Ok(out)
             })
