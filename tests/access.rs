@@ -821,6 +821,30 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             claim_id: t.claim.into(),
         }
         .encode_to_vec(),
+        "RecordDeliberation" => pb::RecordDeliberationRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            held_on: "2026-03-01".into(),
+            members: 9,
+            present: 9,
+            in_favour: 9,
+            minutes_evidence_id: t.evidence.into(),
+            recorded_by: sub,
+            note: String::new(),
+        }
+        .encode_to_vec(),
+        "RecordTownshipReview" => pb::RecordTownshipReviewRequest {
+            request_id: request_id(),
+            claim_id: t.claim.into(),
+            decision: pb::TownshipDecision::Approved.into(),
+            reason: String::new(),
+            reviewed_by: sub,
+        }
+        .encode_to_vec(),
+        "ListReviews" => pb::ListReviewsRequest {
+            claim_id: t.claim.into(),
+        }
+        .encode_to_vec(),
         "ApproveEmergency" => pb::ApproveEmergencyRequest {
             request_id: request_id(),
             claim_id: t.claim.into(),

@@ -124,6 +124,8 @@ struct PolicyFile {
     cross_checks: Vec<CrossCheckFile>,
     #[serde(default, deserialize_with = "optional_decimal")]
     emergency_advance_limit_yuan: Option<String>,
+    /// The county's steps after the survey, in order (办理程序).
+    review_steps: Vec<ReviewStepArg>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +178,26 @@ struct StatusTermFile {
 enum BaselineArg {
     LastVerified,
     AverageOfYears,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ReviewStepArg {
+    VillageDeliberation,
+    TownshipReview,
+    Publicity,
+    Filing,
+}
+
+impl From<ReviewStepArg> for pb::ReviewStep {
+    fn from(arg: ReviewStepArg) -> Self {
+        match arg {
+            ReviewStepArg::VillageDeliberation => Self::VillageDeliberation,
+            ReviewStepArg::TownshipReview => Self::TownshipReview,
+            ReviewStepArg::Publicity => Self::Publicity,
+            ReviewStepArg::Filing => Self::Filing,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -301,6 +323,11 @@ impl From<PolicyFile> for pb::Policy {
                 })
                 .collect(),
             emergency_advance_limit_yuan: f.emergency_advance_limit_yuan.unwrap_or_default(),
+            review_steps: f
+                .review_steps
+                .into_iter()
+                .map(|s| pb::ReviewStep::from(s).into())
+                .collect(),
             entry_year_costs: match f.entry_year_costs {
                 None => pb::EntryYearCosts::Unspecified,
                 Some(EntryYearCostsArg::EntryFirst) => pb::EntryYearCosts::EntryFirst,

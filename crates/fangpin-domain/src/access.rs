@@ -228,6 +228,11 @@ pub static MATRIX: &[RpcRule] = {
         // Who objected and what came of it: those who take objections, and
         // the auditor.
         rule("/fangpin.v1.PublicityService/ListObjections", R, Village, &[V, T, C, A]),
+        // The county's own steps: the village deliberates (村级评议), the
+        // township reviews (乡级审核); the surveyor sees what was sent back.
+        rule("/fangpin.v1.PublicityService/RecordDeliberation", W, Village, &[V]),
+        rule("/fangpin.v1.PublicityService/RecordTownshipReview", W, Village, &[T]),
+        rule("/fangpin.v1.PublicityService/ListReviews", R, Village, &[S, V, T, C, A]),
         // The county files (备案); only then does the insurer pay.
         rule("/fangpin.v1.PayoutService/FileClaim", W, Village, &[C]),
         rule("/fangpin.v1.PayoutService/PayClaim", W, Village, &[S]),
@@ -808,7 +813,7 @@ mod tests {
         let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
         assert_eq!(declared.len(), declared_set.len(), "an RPC declared twice");
         // Twelve services and sixty-five RPCs today; the parser found them all.
-        assert_eq!(declared.len(), 65, "{declared:#?}");
+        assert_eq!(declared.len(), 68, "{declared:#?}");
 
         let table: Vec<&str> = MATRIX.iter().map(|r| r.method).collect();
         let table_set: BTreeSet<&str> = table.iter().copied().collect();

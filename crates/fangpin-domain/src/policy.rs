@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::claim::{Procedure, ReviewStep};
 use crate::identity::CountyCode;
 use crate::money::{Fen, MAX_AMOUNT};
 
@@ -333,6 +334,16 @@ pub struct Policy {
     /// (遇困即扶); None: the case cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_advance_limit: Option<Fen>,
+    /// The county's own steps after the survey's recommendation, in order
+    /// (办理程序; `claim::Procedure` says which orders are allowed).
+    /// Policies stored before counties chose them ran publicity then
+    /// filing, and are read so.
+    #[serde(default = "publicity_then_filing")]
+    pub review_steps: Vec<ReviewStep>,
+}
+
+fn publicity_then_filing() -> Vec<ReviewStep> {
+    Procedure::publicity_then_filing().steps().to_vec()
 }
 
 /// One check a county department makes before filing: vehicles (车辆),
@@ -699,7 +710,21 @@ impl Policy {
                 description: "must be above zero and at most the case cap".into(),
             });
         }
+        if let Err(e) = Procedure::new(&self.review_steps) {
+            out.push(Violation {
+                field: "review_steps".into(),
+                description: e.to_string(),
+            });
+        }
         if out.is_empty() { Ok(()) } else { Err(out) }
+    }
+
+    /// The county's steps after the recommendation, in order.
+    ///
+    /// # Panics
+    /// On a policy that did not pass `validate`.
+    pub fn procedure(&self) -> Procedure {
+        Procedure::new(&self.review_steps).expect("a validated policy has a valid procedure")
     }
 
     /// The most the township head may approve for an emergency advance.
@@ -778,6 +803,29 @@ impl Policy {
             .ok()?
             .checked_mul(self.premium_per_person.get())
             .map(Fen::new)
+    }
+
+    /// Handan's order (seed 004, with the township review of Ji'an's 乡级审核):
+    /// village deliberation, township review, publicity, then filing after
+    /// the departments' cross-check. A template for `Policy::review_steps`.
+    pub fn handan_review_steps() -> Vec<ReviewStep> {
+        vec![
+            ReviewStep::VillageDeliberation,
+            ReviewStep::TownshipReview,
+            ReviewStep::Publicity,
+            ReviewStep::Filing,
+        ]
+    }
+
+    /// Hebi's order (seed 001): the township and village review (乡镇、村
+    /// "两委"审核), the district office's filing, then publicity, then payment.
+    pub fn hebi_review_steps() -> Vec<ReviewStep> {
+        vec![
+            ReviewStep::VillageDeliberation,
+            ReviewStep::TownshipReview,
+            ReviewStep::Filing,
+            ReviewStep::Publicity,
+        ]
     }
 
     /// The four checks Handan's departments make before filing (车辆, 不动产,
@@ -877,6 +925,10 @@ impl Policy {
             // limit itself (`cross_check_example` is a template).
             cross_checks: Vec::new(),
             emergency_advance_limit: None,
+            // The two steps every county has. Handan puts the village's
+            // deliberation and the township's review first
+            // (`handan_review_steps`); Hebi files before publicity.
+            review_steps: publicity_then_filing(),
         }
     }
 

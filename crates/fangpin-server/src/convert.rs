@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use fangpin_domain::Fen;
 use fangpin_domain::assessment::net_payout;
-use fangpin_domain::claim::{Channel, ClaimState};
+use fangpin_domain::claim::{Channel, ClaimState, ReviewStep};
 use fangpin_domain::identity::{CountyCode, ResidentId, VillageCode};
 use fangpin_domain::policy::{
     Band, Comparison, CrossCheckKind, EntryYearCosts, GapBasis, HouseholdType, IncomeBaseline,
@@ -310,13 +310,35 @@ pub fn state_to_pb(s: ClaimState) -> pb::ClaimState {
         ClaimState::Paid => pb::ClaimState::Paid,
         ClaimState::PayoutFailed => pb::ClaimState::PayoutFailed,
         ClaimState::Disqualified => pb::ClaimState::Disqualified,
+        ClaimState::Deliberated => pb::ClaimState::Deliberated,
+        ClaimState::TownshipApproved => pb::ClaimState::TownshipApproved,
     }
 }
 
-/// What the pool holds for a claim: its net relief while filed and unpaid.
+pub fn review_step_to_pb(step: ReviewStep) -> pb::ReviewStep {
+    match step {
+        ReviewStep::VillageDeliberation => pb::ReviewStep::VillageDeliberation,
+        ReviewStep::TownshipReview => pb::ReviewStep::TownshipReview,
+        ReviewStep::Publicity => pb::ReviewStep::Publicity,
+        ReviewStep::Filing => pb::ReviewStep::Filing,
+    }
+}
+
+pub fn review_step_from_pb(step: pb::ReviewStep) -> Option<ReviewStep> {
+    ReviewStep::ALL
+        .into_iter()
+        .find(|&s| review_step_to_pb(s) == step)
+}
+
+/// What the pool holds for a claim: its net relief while filed and unpaid
+/// (a county that files before publicity holds it through the publicity).
 pub fn reserved(c: &ClaimRecord) -> Fen {
     match (&c.assessment, c.state) {
-        (Some(a), ClaimState::Filed) => net_payout(a.amount, c.advance),
+        (Some(a), ClaimState::Filed | ClaimState::InPublicity | ClaimState::PublicityPassed)
+            if c.filed =>
+        {
+            net_payout(a.amount, c.advance)
+        }
         _ => Fen::ZERO,
     }
 }
@@ -625,6 +647,11 @@ pub fn policy_to_pb(policy: &Policy, version: u32, frozen: bool) -> pb::Policy {
             .emergency_advance_limit
             .map(|f| f.to_string())
             .unwrap_or_default(),
+        review_steps: policy
+            .review_steps
+            .iter()
+            .map(|s| i32::from(review_step_to_pb(*s)))
+            .collect(),
         case_cap_yuan: policy.case_cap.to_string(),
         premium_per_person_yuan: policy.premium_per_person.to_string(),
         pool_ratio: policy.pool_ratio.to_string(),
@@ -837,6 +864,30 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
     if p.cross_checks.len() > MAX_ITEMS {
         c.bad("policy.cross_checks", format!("at most {MAX_ITEMS} items"));
     }
+    let mut review_steps = Vec::new();
+    if p.review_steps.is_empty() {
+        c.bad(
+            "policy.review_steps",
+            "must list the county's steps after the survey, for example PUBLICITY, FILING",
+        );
+    }
+    for (i, raw) in p
+        .review_steps
+        .iter()
+        .take(ReviewStep::ALL.len() + 1)
+        .enumerate()
+    {
+        match pb::ReviewStep::try_from(*raw)
+            .ok()
+            .and_then(review_step_from_pb)
+        {
+            Some(step) => review_steps.push(step),
+            None => c.bad(
+                &format!("policy.review_steps[{i}]"),
+                "must be VILLAGE_DELIBERATION, TOWNSHIP_REVIEW, PUBLICITY or FILING",
+            ),
+        }
+    }
     c.finish()?;
     let policy = Policy {
         county: county.expect("checked"),
@@ -873,6 +924,7 @@ pub fn policy_from_pb(p: &pb::Policy) -> Result<Policy, AppError> {
             })
             .collect(),
         emergency_advance_limit: emergency_limit.expect("checked"),
+        review_steps,
     };
     policy.validate().map_err(|violations| {
         AppError::InvalidArgument(

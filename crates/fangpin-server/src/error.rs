@@ -154,6 +154,20 @@ impl From<fangpin_domain::review::EmergencyError> for AppError {
     }
 }
 
+impl From<fangpin_domain::review::DeliberationError> for AppError {
+    /// Every deliberation problem is in the request's figures or its date.
+    fn from(e: fangpin_domain::review::DeliberationError) -> AppError {
+        use fangpin_domain::review::DeliberationError as E;
+        let field = match &e {
+            E::Members => "members",
+            E::PresentAboveMembers { .. } | E::NoQuorum { .. } => "present",
+            E::InFavourAbovePresent { .. } => "in_favour",
+            E::InFuture { .. } | E::BeforeIntake { .. } => "held_on",
+        };
+        AppError::invalid(field, e.to_string())
+    }
+}
+
 impl From<AppError> for Status {
     fn from(error: AppError) -> Status {
         match error {

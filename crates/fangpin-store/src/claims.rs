@@ -64,6 +64,10 @@ pub struct ClaimRecord {
     /// What the last payout went to, as PayClaim recorded it.
     pub paid_account_masked: Option<String>,
     pub paid_bank_reference: Option<String>,
+    /// Filed (备案) under its procedure, so its relief is reserved or paid:
+    /// set by the state machine (`ClaimState::is_filed`), kept here because a
+    /// county that files before publicity has filed claims in publicity.
+    pub filed: bool,
 }
 
 impl ClaimRecord {
@@ -80,7 +84,7 @@ const CLAIM_COLUMNS: &str = "claim_id, county_code, policy_year, policy_version,
     relief_kind, channel, state, event_date, event_reference, claimed_cost_fen, description, submitted_by, \
     intake_date, survey_deadline, surveyor, assessment, advance_fen, payout_fen, publicity_opens_on, \
     publicity_last_day, recommendation_reason, objections, survey_deadline_provisional, payout_returns, \
-    paid_account_masked, paid_bank_reference";
+    paid_account_masked, paid_bank_reference, filed";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("bad stored {what} {value:?}"))
@@ -138,6 +142,7 @@ fn decode_claim(row: &sqlx::any::AnyRow) -> Result<ClaimRecord> {
         payout_returns: u32::try_from(col::<i64>(row, "payout_returns")?)
             .map_err(|_| corrupt("payout returns", "negative"))?,
         paid_account_masked: col(row, "paid_account_masked")?,
+        filed: col::<i64>(row, "filed")? != 0,
         paid_bank_reference: col(row, "paid_bank_reference")?,
     })
 }
@@ -223,7 +228,8 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
         "UPDATE claims SET state = $1, surveyor = $2, assessment = $3, assessed_amount_fen = $4, advance_fen = $5, \
          payout_fen = $6, publicity_opens_on = $7, publicity_last_day = $8, recommendation_reason = $9, \
          objections = $10, survey_deadline = $11, updated_at = $12, survey_deadline_provisional = $14, \
-         payout_returns = $15, paid_account_masked = $16, paid_bank_reference = $17 WHERE claim_id = $13",
+         payout_returns = $15, paid_account_masked = $16, paid_bank_reference = $17, filed = $18 \
+         WHERE claim_id = $13",
     )
     .bind(claim.state.as_str())
     .bind(claim.surveyor.clone())
@@ -242,6 +248,7 @@ pub async fn update_claim(conn: &mut Conn, claim: &ClaimRecord, now: DateTime<Ut
     .bind(i64::from(claim.payout_returns))
     .bind(claim.paid_account_masked.clone())
     .bind(claim.paid_bank_reference.clone())
+    .bind(i64::from(claim.filed))
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {
@@ -577,8 +584,9 @@ pub struct OpenClaim {
     pub entered_at: Option<String>,
 }
 
-/// The claims of a county in a stage with a time limit (received, under
-/// survey, publicity passed, filed), at most `limit` in id order.
+/// The claims of a county in a stage that may have a time limit (the
+/// survey, and every state that can wait for filing or for the payout,
+/// wherever the claim's procedure puts them), at most `limit` in id order.
 #[tracing::instrument(name = "store.claims.open_with_stage_start", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
 pub async fn open_with_stage_start(
     conn: &mut Conn,
@@ -594,7 +602,8 @@ pub async fn open_with_stage_start(
         "SELECT {columns}, (SELECT MAX(t.at) FROM claim_transitions t \
          WHERE t.claim_id = c.claim_id AND t.to_state = c.state) AS entered_at \
          FROM claims c WHERE c.county_code = $1 \
-         AND c.state IN ('received', 'under_survey', 'publicity_passed', 'filed') \
+         AND c.state IN ('received', 'under_survey', 'recommended', 'deliberated', 'township_approved', \
+         'publicity_passed', 'filed') \
          ORDER BY c.claim_id LIMIT $2"
     )))
     .bind(county_code)

@@ -27,14 +27,21 @@ pub async fn pipeline(
     county_code: &str,
     policy_year: i32,
 ) -> Result<Vec<ClaimRecord>> {
-    crate::claims::in_states(
+    // The county's own reviews lie between the recommendation and
+    // publicity or filing; a county that files first (Hebi) has filed, so
+    // reserved, claims in publicity, which are left out.
+    let mut states = PIPELINE_STATES.to_vec();
+    states.extend([ClaimState::Deliberated, ClaimState::TownshipApproved]);
+    let mut claims = crate::claims::in_states(
         conn,
         county_code,
         policy_year,
-        &PIPELINE_STATES,
+        &states,
         MAX_PIPELINE as u32 + 1,
     )
-    .await
+    .await?;
+    claims.retain(|c| !c.filed);
+    Ok(claims)
 }
 
 /// For each pipeline stage: of the county's decided claims (paid or

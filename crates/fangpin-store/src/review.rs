@@ -1,8 +1,9 @@
-//! Emergency decisions and cross-check results (migration 0019). The rules
+//! Emergency decisions and cross-check results (migration 0019), village
+//! deliberations and township reviews (migration 0021). The rules
 //! are `fangpin_domain::review`.
 
 use fangpin_domain::Fen;
-use fangpin_domain::review::{CheckResult, EmergencyDecision};
+use fangpin_domain::review::{CheckResult, EmergencyDecision, TownshipDecision};
 use uuid::Uuid;
 
 use crate::{Conn, Result, StoreError, col};
@@ -135,6 +136,165 @@ pub async fn list_checks(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<CheckRec
             checked_by: col(r, "checked_by")?,
             checked_at: col(r, "checked_at")?,
             findings_seq: n("findings_seq")?,
+        })
+    })
+    .collect()
+}
+
+/// The most deliberations or township reviews one claim keeps: one per
+/// survey round, and a claim goes back to survey a few times at most.
+pub const MAX_REVIEW_RECORDS: usize = 100;
+
+/// A village deliberation on record (migration 0021).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliberationRecord {
+    pub seq: u32,
+    pub findings_seq: u32,
+    pub held_on: String,
+    pub members: u32,
+    pub present: u32,
+    pub in_favour: u32,
+    pub agreed: bool,
+    pub minutes_evidence_id: Uuid,
+    pub recorded_by: String,
+    pub note: String,
+    pub recorded_at: String,
+}
+
+/// A township review on record (migration 0021).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TownshipReviewRecord {
+    pub seq: u32,
+    pub findings_seq: u32,
+    pub decision: TownshipDecision,
+    pub reason: String,
+    pub reviewed_by: String,
+    pub reviewed_at: String,
+}
+
+fn small(r: &sqlx::any::AnyRow, name: &str) -> Result<u32> {
+    let v: i64 = col(r, name)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} {v}")))
+}
+
+#[tracing::instrument(name = "store.review.append_deliberation", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn append_deliberation(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    d: &DeliberationRecord,
+    request_id: &str,
+) -> Result<u32> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO village_deliberations (claim_id, seq, findings_seq, held_on, members, present, \
+         in_favour, result, minutes_evidence_id, recorded_by, note, recorded_at, request_id) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+         FROM village_deliberations WHERE claim_id = $1 RETURNING seq",
+    )
+    .bind(claim_id.to_string())
+    .bind(i64::from(d.findings_seq))
+    .bind(&d.held_on)
+    .bind(i64::from(d.members))
+    .bind(i64::from(d.present))
+    .bind(i64::from(d.in_favour))
+    .bind(if d.agreed { "agreed" } else { "not_agreed" })
+    .bind(d.minutes_evidence_id.to_string())
+    .bind(&d.recorded_by)
+    .bind(&d.note)
+    .bind(&d.recorded_at)
+    .bind(request_id)
+    .fetch_one(conn)
+    .await?;
+    u32::try_from(seq).map_err(|_| StoreError::Corrupt(format!("deliberation seq {seq}")))
+}
+
+#[tracing::instrument(name = "store.review.list_deliberations", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn list_deliberations(
+    conn: &mut Conn,
+    claim_id: Uuid,
+) -> Result<Vec<DeliberationRecord>> {
+    sqlx::query(
+        "SELECT seq, findings_seq, held_on, members, present, in_favour, result, minutes_evidence_id, \
+         recorded_by, note, recorded_at FROM village_deliberations WHERE claim_id = $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(claim_id.to_string())
+    .bind(MAX_REVIEW_RECORDS as i64)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let result: String = col(r, "result")?;
+        let minutes: String = col(r, "minutes_evidence_id")?;
+        Ok(DeliberationRecord {
+            seq: small(r, "seq")?,
+            findings_seq: small(r, "findings_seq")?,
+            held_on: col(r, "held_on")?,
+            members: small(r, "members")?,
+            present: small(r, "present")?,
+            in_favour: small(r, "in_favour")?,
+            agreed: match result.as_str() {
+                "agreed" => true,
+                "not_agreed" => false,
+                other => return Err(StoreError::Corrupt(format!("deliberation result {other:?}"))),
+            },
+            minutes_evidence_id: Uuid::parse_str(&minutes)
+                .map_err(|_| StoreError::Corrupt(format!("minutes evidence id {minutes:?}")))?,
+            recorded_by: col(r, "recorded_by")?,
+            note: col(r, "note")?,
+            recorded_at: col(r, "recorded_at")?,
+        })
+    })
+    .collect()
+}
+
+#[tracing::instrument(name = "store.review.append_township_review", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn append_township_review(
+    conn: &mut Conn,
+    claim_id: Uuid,
+    t: &TownshipReviewRecord,
+    request_id: &str,
+) -> Result<u32> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO township_reviews (claim_id, seq, findings_seq, decision, reason, reviewed_by, \
+         reviewed_at, request_id) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 \
+         FROM township_reviews WHERE claim_id = $1 RETURNING seq",
+    )
+    .bind(claim_id.to_string())
+    .bind(i64::from(t.findings_seq))
+    .bind(t.decision.as_str())
+    .bind(&t.reason)
+    .bind(&t.reviewed_by)
+    .bind(&t.reviewed_at)
+    .bind(request_id)
+    .fetch_one(conn)
+    .await?;
+    u32::try_from(seq).map_err(|_| StoreError::Corrupt(format!("township review seq {seq}")))
+}
+
+#[tracing::instrument(name = "store.review.list_township_reviews", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
+pub async fn list_township_reviews(
+    conn: &mut Conn,
+    claim_id: Uuid,
+) -> Result<Vec<TownshipReviewRecord>> {
+    sqlx::query(
+        "SELECT seq, findings_seq, decision, reason, reviewed_by, reviewed_at FROM township_reviews \
+         WHERE claim_id = $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(claim_id.to_string())
+    .bind(MAX_REVIEW_RECORDS as i64)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|r| {
+        let decision: String = col(r, "decision")?;
+        Ok(TownshipReviewRecord {
+            seq: small(r, "seq")?,
+            findings_seq: small(r, "findings_seq")?,
+            decision: TownshipDecision::parse(&decision)
+                .ok_or_else(|| StoreError::Corrupt(format!("township decision {decision:?}")))?,
+            reason: col(r, "reason")?,
+            reviewed_by: col(r, "reviewed_by")?,
+            reviewed_at: col(r, "reviewed_at")?,
         })
     })
     .collect()

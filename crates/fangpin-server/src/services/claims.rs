@@ -89,6 +89,7 @@ impl ClaimService for ClaimApi {
             payout_returns: 0,
             paid_account_masked: None,
             paid_bank_reference: None,
+            filed: false,
         };
         let response = self
             .0

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fangpin_domain::calendar::WorkCalendar;
-use fangpin_domain::claim::ClaimState;
+use fangpin_domain::claim::{ClaimEvent, ClaimState, Procedure};
 use fangpin_domain::policy::{ReliefKind, TimeLimits};
 use fangpin_domain::time_limits::{DueStatus, Stage, due_status, is_listed, status_after};
 use fangpin_proto::tonic::{self, Request, Response, Status};
@@ -96,7 +96,7 @@ impl Filter {
 /// The policy versions' time limits, each read once per listing.
 struct Limits {
     county_code: String,
-    by_version: HashMap<(i32, u32), Option<TimeLimits>>,
+    by_version: HashMap<(i32, u32), (Option<TimeLimits>, Procedure)>,
 }
 
 impl Limits {
@@ -106,6 +106,16 @@ impl Limits {
         year: i32,
         version: u32,
     ) -> Result<Option<TimeLimits>, StoreError> {
+        Ok(self.with_procedure(conn, year, version).await?.0)
+    }
+
+    /// The version's time limits and its procedure, read once per version.
+    async fn with_procedure(
+        &mut self,
+        conn: &mut Conn,
+        year: i32,
+        version: u32,
+    ) -> Result<(Option<TimeLimits>, Procedure), StoreError> {
         if let Some(limits) = self.by_version.get(&(year, version)) {
             return Ok(limits.clone());
         }
@@ -117,7 +127,7 @@ impl Limits {
                     self.county_code
                 ))
             })?;
-        let limits = policy.policy.time_limits.clone();
+        let limits = (policy.policy.time_limits.clone(), policy.policy.procedure());
         self.by_version.insert((year, version), limits.clone());
         Ok(limits)
     }
@@ -188,12 +198,17 @@ pub async fn deadlines_of(
                     ),
                 }
             }
-            ClaimState::PublicityPassed | ClaimState::Filed => {
-                let Some(tl) = limits.of(conn, c.policy_year, c.policy_version).await? else {
+            // Waiting for the county's filing, or, every step done, for the
+            // insurer's payout: wherever the claim's procedure puts them.
+            state => {
+                let (Some(tl), procedure) = limits
+                    .with_procedure(conn, c.policy_year, c.policy_version)
+                    .await?
+                else {
                     continue;
                 };
                 let began = stage_start(o.entered_at.as_deref(), c.intake_date);
-                if c.state == ClaimState::PublicityPassed {
+                if state.apply(ClaimEvent::File, &procedure).is_ok() {
                     let status = status_after(calendar, began, tl.filing_working_days, today);
                     base(
                         Stage::Filing,
@@ -203,7 +218,7 @@ pub async fn deadlines_of(
                         county_code.to_string(),
                         None,
                     )
-                } else {
+                } else if state.apply(ClaimEvent::Pay, &procedure).is_ok() {
                     let status = status_after(calendar, began, tl.payout_working_days, today);
                     let who = insurer.clone().unwrap_or_default();
                     base(
@@ -214,9 +229,10 @@ pub async fn deadlines_of(
                         who,
                         insurer.clone(),
                     )
+                } else {
+                    continue;
                 }
             }
-            _ => continue,
         };
         if filter.keeps(&item) {
             items.push(item);

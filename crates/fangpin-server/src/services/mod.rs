@@ -17,10 +17,11 @@ pub mod publicity;
 pub mod review;
 pub mod screening;
 pub mod service_info;
+pub mod steps;
 pub mod survey;
 
 use fangpin_domain::Fen;
-use fangpin_domain::claim::ClaimEvent;
+use fangpin_domain::claim::{ClaimEvent, Procedure};
 use fangpin_domain::ledger::{Posting, PostingKind, shortfall};
 use fangpin_domain::policy::Policy;
 use fangpin_domain::year::YearTotals;
@@ -72,7 +73,14 @@ pub async fn claim_policy(conn: &mut Conn, claim: &ClaimRecord) -> Result<Policy
     Ok(record.policy)
 }
 
-/// Moves the claim through the state machine and records who did it and why.
+/// The county's steps the claim follows: those of the policy version it
+/// was taken in under, so a later version never changes a case under way.
+pub async fn claim_procedure(conn: &mut Conn, claim: &ClaimRecord) -> Result<Procedure, AppError> {
+    Ok(claim_policy(conn, claim).await?.procedure())
+}
+
+/// Moves the claim through the state machine, under its policy version's
+/// procedure, and records who did it and why.
 pub async fn transition(
     conn: &mut Conn,
     claim: &mut ClaimRecord,
@@ -82,7 +90,9 @@ pub async fn transition(
     ctx: &WriteContext,
 ) -> Result<(), AppError> {
     let from = claim.state;
-    claim.state = from.apply(event)?;
+    let procedure = claim_procedure(conn, claim).await?;
+    claim.state = from.apply(event, &procedure)?;
+    claim.filed = claim.state.is_filed(&procedure);
     let record = TransitionRecord {
         from_state: Some(from),
         to_state: claim.state,
@@ -232,6 +242,20 @@ pub async fn reserve_relief(
         "a reservation lowers availability by its amount"
     );
     flag_uncovered(conn, claim, before.available(), after.available(), ctx.now).await
+}
+
+/// Voids the claim's pending reservation, if it has one, and clears the
+/// top-up flags that only it had made necessary.
+pub async fn release_reservation(
+    conn: &mut Conn,
+    claim: &ClaimRecord,
+    ctx: &WriteContext,
+) -> Result<(), AppError> {
+    if let Some(reservation) = ledger_store::pending_reservation(conn, claim.claim_id).await? {
+        ledger_store::resolve_reservation(conn, reservation.reservation_id, None, ctx.now).await?;
+        settle_flags(conn, &claim.county_code, claim.policy_year, None, ctx.now).await?;
+    }
+    Ok(())
 }
 
 /// Clears open top-up flags once every reservation is covered again.

@@ -29,7 +29,11 @@ fn stage_of(state: ClaimState) -> Option<PipelineStage> {
     Some(match state {
         ClaimState::Received => PipelineStage::Received,
         ClaimState::UnderSurvey => PipelineStage::UnderSurvey,
-        ClaimState::Recommended => PipelineStage::Recommended,
+        // The village's and the township's reviews follow the
+        // recommendation: the same stage for the outlook's odds.
+        ClaimState::Recommended | ClaimState::Deliberated | ClaimState::TownshipApproved => {
+            PipelineStage::Recommended
+        }
         ClaimState::InPublicity => PipelineStage::InPublicity,
         ClaimState::PublicityPassed => PipelineStage::PublicityPassed,
         _ => return None,

@@ -16,7 +16,7 @@ use crate::app::{App, WriteContext};
 use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::error::AppError;
 use crate::services::{
-    claim_ids, claim_response, pool_balance, post_for_claim, reserve_relief, settle_flags,
+    claim_ids, claim_response, pool_balance, post_for_claim, release_reservation, reserve_relief,
     transition,
 };
 
@@ -288,25 +288,7 @@ impl PayoutService for PayoutApi {
                             &ctx,
                         )
                         .await?;
-                        if let Some(reservation) =
-                            ledger_store::pending_reservation(conn, claim.claim_id).await?
-                        {
-                            ledger_store::resolve_reservation(
-                                conn,
-                                reservation.reservation_id,
-                                None,
-                                ctx.now,
-                            )
-                            .await?;
-                            settle_flags(
-                                conn,
-                                &claim.county_code,
-                                claim.policy_year,
-                                None,
-                                ctx.now,
-                            )
-                            .await?;
-                        }
+                        release_reservation(conn, claim, &ctx).await?;
                         Ok(claim_response(claim))
                     })
                 },

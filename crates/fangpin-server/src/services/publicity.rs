@@ -127,6 +127,33 @@ impl PublicityService for PublicityApi {
         }))
     }
 
+    async fn record_deliberation(
+        &self,
+        request: Request<pb::RecordDeliberationRequest>,
+    ) -> Result<Response<pb::ClaimReviews>, Status> {
+        super::steps::record_deliberation(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_township_review(
+        &self,
+        request: Request<pb::RecordTownshipReviewRequest>,
+    ) -> Result<Response<pb::ClaimReviews>, Status> {
+        super::steps::record_township_review(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_reviews(
+        &self,
+        request: Request<pb::ListReviewsRequest>,
+    ) -> Result<Response<pb::ClaimReviews>, Status> {
+        super::steps::list_reviews(&self.0, &request.into_inner().claim_id)
+            .await
+            .map(Response::new)
+    }
+
     async fn raise_objection(
         &self,
         request: Request<pb::RaiseObjectionRequest>,
@@ -160,6 +187,7 @@ impl PublicityService for PublicityApi {
                         }
                         claim_store::insert_objection(conn, claim_id, &objector, &reason, ctx.now)
                             .await?;
+                        let was_filed = claim.filed;
                         transition(
                             conn,
                             claim,
@@ -170,6 +198,13 @@ impl PublicityService for PublicityApi {
                         )
                         .await?;
                         claim.objections += 1;
+                        // A county that files before publicity (Hebi) had
+                        // reserved the relief: the contested relief is no
+                        // longer held, and filing after the new survey
+                        // reserves what it then finds.
+                        if was_filed {
+                            super::release_reservation(conn, claim, &ctx).await?;
+                        }
                         // The findings are contested: the survey must find
                         // again before anyone recommends (they stay in the
                         // claim's findings record and history).

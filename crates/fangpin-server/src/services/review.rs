@@ -49,10 +49,14 @@ pub fn status_of(
 pub async fn require_clear(conn: &mut Conn, claim: &ClaimRecord) -> Result<(), AppError> {
     // Only a claim filing applies to is held for its checks; any other
     // state is refused by the transition itself, as a state.
-    if claim.state.apply(ClaimEvent::File).is_err() {
+    let policy = claim_policy(conn, claim).await?;
+    if claim
+        .state
+        .apply(ClaimEvent::File, &policy.procedure())
+        .is_err()
+    {
         return Ok(());
     }
-    let policy = claim_policy(conn, claim).await?;
     if policy.cross_checks.is_empty() {
         return Ok(());
     }
@@ -168,7 +172,7 @@ pub async fn record(
                     format!("is not one of the policy's cross-checks ({})", codes.join(", ")),
                 ));
             }
-            if !review::accepts_cross_check(claim.state) {
+            if !review::accepts_cross_check(claim.state, &policy.procedure()) {
                 return Err(AppError::precondition(
                     "STATE",
                     format!("claim.state={}", claim.state.as_str()),
@@ -245,7 +249,9 @@ pub async fn decide_hit(
                 let policy = claim_policy(conn, claim).await?;
                 let records = store::list_checks(conn, claim.claim_id).await?;
                 let status = status_of(&policy, claim, &records);
-                if status.hits.is_empty() || !review::accepts_cross_check(claim.state) {
+                if status.hits.is_empty()
+                    || !review::accepts_cross_check(claim.state, &policy.procedure())
+                {
                     return Err(AppError::precondition(
                         "CROSS_CHECK_HIT",
                         format!("claim/{}", claim.claim_id),

@@ -1097,6 +1097,7 @@ pub(super) async fn claim_candidate(
         payout_returns: 0,
         paid_account_masked: None,
         paid_bank_reference: None,
+        filed: false,
     };
     super::claims::open_claim(conn, ctx, calendar, &mut claim, candidate.household_type).await?;
     store::insert_screening_claim(conn, candidate, claim.claim_id, run.run_id).await?;
