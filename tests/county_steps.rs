@@ -6,7 +6,9 @@
 
 use fangpin_proto::tonic::Code;
 use fangpin_proto::v1 as pb;
-use fangpin_tests::flow::{COUNTY, INSURER, SURVEYOR, VILLAGE, premium, register_county};
+use fangpin_tests::flow::{
+    COUNTY, INSURER, SURVEYOR, VILLAGE, pay, pool, premium, register_county,
+};
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use tonic_types::StatusExt;
 
@@ -677,5 +679,448 @@ async fn objections_are_listed_with_what_became_of_them() {
     recommend(&s, &b, "0.00", false).await;
     let got: Vec<i32> = outcomes(&s, &b).await.into_iter().map(|(_, o)| o).collect();
     assert_eq!(got, [i32::from(Upheld)]);
+    s.stop().await;
+}
+
+/// The example policy with the county's own steps in `steps` and, when
+/// `checks`, Handan's four departments' cross-checks.
+async fn put_policy_with_steps(s: &TestServer, steps: Vec<ReviewStep>, checks: bool) {
+    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
+    let mut policy = fangpin_domain::policy::Policy::example(county, 2024);
+    policy.review_steps = steps;
+    if checks {
+        policy.cross_checks = fangpin_domain::policy::Policy::cross_check_example();
+    }
+    s.policy()
+        .put_policy(pb::PutPolicyRequest {
+            request_id: request_id(),
+            policy: Some(fangpin_server::convert::policy_to_pb(&policy, 0, false)),
+        })
+        .await
+        .expect("policy");
+}
+
+/// A scan of the meeting's minutes (会议记录), uploaded to the claim.
+async fn minutes(s: &TestServer, claim: &str, n: u8) -> String {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend(std::iter::repeat_n(n, 2_000));
+    let header = pb::EvidenceHeader {
+        request_id: request_id(),
+        claim_id: claim.into(),
+        file_name: format!("评议会议记录{n}.jpg"),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        size_bytes: bytes.len() as u64,
+        description: "村民代表会议记录".into(),
+        uploaded_by: SURVEYOR.into(),
+    };
+    let parts = vec![
+        pb::UploadEvidenceRequest {
+            part: Some(pb::upload_evidence_request::Part::Header(header)),
+        },
+        pb::UploadEvidenceRequest {
+            part: Some(pb::upload_evidence_request::Part::Data(bytes.into())),
+        },
+    ];
+    fangpin_proto::v1::evidence_service_client::EvidenceServiceClient::new(s.channel.clone())
+        .upload_evidence(tokio_stream::iter(parts))
+        .await
+        .expect("minutes uploaded")
+        .into_inner()
+        .evidence_id
+}
+
+fn deliberation(
+    claim: &str,
+    (members, present, in_favour): (u32, u32, u32),
+    held_on: &str,
+    minutes: &str,
+) -> pb::RecordDeliberationRequest {
+    pb::RecordDeliberationRequest {
+        request_id: request_id(),
+        claim_id: claim.into(),
+        held_on: held_on.into(),
+        members,
+        present,
+        in_favour,
+        minutes_evidence_id: minutes.into(),
+        recorded_by: "村委会主任王某".into(),
+        note: String::new(),
+    }
+}
+
+async fn deliberate(
+    s: &TestServer,
+    req: pb::RecordDeliberationRequest,
+) -> Result<pb::ClaimReviews, fangpin_proto::tonic::Status> {
+    s.publicity()
+        .record_deliberation(req)
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn township(
+    s: &TestServer,
+    claim: &str,
+    decision: pb::TownshipDecision,
+    reason: &str,
+) -> Result<pb::ClaimReviews, fangpin_proto::tonic::Status> {
+    s.publicity()
+        .record_township_review(pb::RecordTownshipReviewRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            decision: decision.into(),
+            reason: reason.into(),
+            reviewed_by: "乡镇审核人张某".into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn reviews(s: &TestServer, claim: &str) -> pb::ClaimReviews {
+    s.publicity()
+        .list_reviews(pb::ListReviewsRequest {
+            claim_id: claim.into(),
+        })
+        .await
+        .expect("reviews")
+        .into_inner()
+}
+
+async fn claim_of(s: &TestServer, claim: &str) -> pb::Claim {
+    s.claims()
+        .get_claim(pb::GetClaimRequest {
+            claim_id: claim.into(),
+        })
+        .await
+        .expect("claim")
+        .into_inner()
+        .claim
+        .expect("claim")
+}
+
+async fn open_publicity(
+    s: &TestServer,
+    claim: &str,
+) -> Result<pb::Claim, fangpin_proto::tonic::Status> {
+    s.publicity()
+        .open_publicity(pb::OpenPublicityRequest {
+            request_id: request_id(),
+            claim_id: claim.into(),
+            opened_by: "village".into(),
+        })
+        .await
+        .map(|r| r.into_inner().claim.expect("claim"))
+}
+
+use fangpin_domain::claim::ReviewStep;
+
+/// Handan's order (seed 004): the village deliberates, the township
+/// reviews, the case is posted, the departments check, the county files
+/// and the insurer pays. Every step refuses to be taken out of turn, bad
+/// meetings are refused by field, and a retried request gets its first
+/// answer without a second record.
+#[tokio::test]
+async fn a_handan_claim_goes_through_deliberation_review_publicity_checks_and_filing() {
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    put_policy_with_steps(
+        &s,
+        fangpin_domain::policy::Policy::handan_review_steps(),
+        true,
+    )
+    .await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+
+    let a = application(&s, 1, "a").await;
+    let m = minutes(&s, &a, 1).await;
+    // Under survey nothing of the county's own is taken.
+    let e = deliberate(&s, deliberation(&a, (15, 12, 10), "2024-02-21", &m))
+        .await
+        .expect_err("under survey");
+    assert_eq!(precondition(&e), "STATE");
+    survey(&s, &a, "8000.00").await;
+    let r = reviews(&s, &a).await;
+    assert_eq!(r.next_step, i32::from(pb::ReviewStep::VillageDeliberation));
+    assert_eq!(
+        r.steps,
+        [
+            i32::from(pb::ReviewStep::VillageDeliberation),
+            i32::from(pb::ReviewStep::TownshipReview),
+            i32::from(pb::ReviewStep::Publicity),
+            i32::from(pb::ReviewStep::Filing),
+        ]
+    );
+    // Not in the county's order: publicity, the township and filing wait.
+    let e = open_publicity(&s, &a).await.expect_err("publicity waits");
+    assert_eq!(precondition(&e), "STATE");
+    let e = township(&s, &a, pb::TownshipDecision::Approved, "")
+        .await
+        .expect_err("the village deliberates first");
+    assert_eq!(precondition(&e), "STATE");
+    assert!(
+        e.message().contains("village_deliberation"),
+        "{}",
+        e.message()
+    );
+    let e = file(&s, &a).await.expect_err("filing waits");
+    assert_eq!(precondition(&e), "STATE");
+
+    // Meetings that could not decide, or a record that is not the
+    // claim's, are refused by field and change nothing.
+    for (attendance, held_on, minutes_id, field) in [
+        ((15, 9, 9), "2024-02-21", m.clone(), "present"),
+        ((15, 12, 13), "2024-02-21", m.clone(), "in_favour"),
+        ((0, 0, 0), "2024-02-21", m.clone(), "members"),
+        ((15, 12, 10), "2024-02-22", m.clone(), "held_on"),
+        ((15, 12, 10), "2024-02-19", m.clone(), "held_on"),
+        (
+            (15, 12, 10),
+            "2024-02-21",
+            uuid::Uuid::new_v4().to_string(),
+            "minutes_evidence_id",
+        ),
+    ] {
+        let e = deliberate(&s, deliberation(&a, attendance, held_on, &minutes_id))
+            .await
+            .expect_err("refused");
+        assert_eq!(fields(&e), [field], "{attendance:?} {held_on}");
+    }
+    let e = deliberate(&s, deliberation(&a, (15, 12, 10), "2024-02-30", &m))
+        .await
+        .expect_err("no such day");
+    assert_eq!(fields(&e), ["held_on"]);
+    assert!(reviews(&s, &a).await.deliberations.is_empty());
+    assert_eq!(
+        state_of(&s, &a).await,
+        i32::from(pb::ClaimState::Recommended)
+    );
+
+    // 12 of 15 sat, 10 agreed: more than half of those present.
+    let req = deliberation(&a, (15, 12, 10), "2024-02-21", &m);
+    let first = deliberate(&s, req.clone()).await.expect("deliberated");
+    assert_eq!(first.state, i32::from(pb::ClaimState::Deliberated));
+    assert_eq!(first.next_step, i32::from(pb::ReviewStep::TownshipReview));
+    let d = &first.deliberations[0];
+    assert!(d.agreed);
+    assert_eq!((d.members, d.present, d.in_favour), (15, 12, 10));
+    assert_eq!(d.minutes_evidence_id, m);
+    // The same request again: the first answer, and still one record.
+    assert_eq!(deliberate(&s, req).await.expect("replayed"), first);
+    assert_eq!(reviews(&s, &a).await.deliberations.len(), 1);
+
+    // The township approves; a send-back would need a reason.
+    let e = township(&s, &a, pb::TownshipDecision::SentBack, "")
+        .await
+        .expect_err("a send-back says why");
+    assert_eq!(fields(&e), ["reason"]);
+    let e = township(&s, &a, pb::TownshipDecision::Unspecified, "")
+        .await
+        .expect_err("no decision");
+    assert_eq!(fields(&e), ["decision"]);
+    let r = township(&s, &a, pb::TownshipDecision::Approved, "")
+        .await
+        .expect("approved");
+    assert_eq!(r.state, i32::from(pb::ClaimState::TownshipApproved));
+    assert_eq!(r.next_step, i32::from(pb::ReviewStep::Publicity));
+
+    // Publicity, every departments' check, filing, payout.
+    through_publicity(&s, &a, date(2024, 2, 22)).await;
+    let e = file(&s, &a).await.expect_err("checks first");
+    assert_eq!(precondition(&e), "CROSS_CHECK");
+    assert!(all_clear(&s, &a).await.filing_allowed);
+    let filed = file(&s, &a).await.expect("filed");
+    assert_eq!(filed.state, i32::from(pb::ClaimState::Filed));
+    assert_eq!(filed.reserved_yuan, "1800.00");
+    assert_eq!(pool(&s, 2024).await.pending_yuan, "1800.00");
+    pay(&s, &a).await;
+    assert_eq!(state_of(&s, &a).await, i32::from(pb::ClaimState::Paid));
+    let p = pool(&s, 2024).await;
+    assert_eq!(
+        (p.pending_yuan.as_str(), p.relief_paid_yuan.as_str()),
+        ("0.00", "1800.00")
+    );
+
+    // The claim's history names every step, in order.
+    let events: Vec<String> = s
+        .claims()
+        .get_claim_history(pb::GetClaimRequest {
+            claim_id: a.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .transitions
+        .into_iter()
+        .map(|t| t.event)
+        .collect();
+    let wanted = [
+        "recommend_approval",
+        "pass_deliberation",
+        "approve_township_review",
+        "open_publicity",
+        "pass_publicity",
+        "file",
+        "pay",
+    ];
+    let mut at = 0;
+    for event in &events {
+        if at < wanted.len() && event == wanted[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, wanted.len(), "{events:?}");
+    s.stop().await;
+}
+
+/// A township that sends the case back, and a village that does not agree:
+/// each returns it to the insurer's survey, whose new findings go through
+/// the county's steps again from the start.
+#[tokio::test]
+async fn the_township_sends_a_case_back_and_a_village_that_disagrees_does_too() {
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    put_policy_with_steps(
+        &s,
+        fangpin_domain::policy::Policy::handan_review_steps(),
+        false,
+    )
+    .await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+
+    let b = application(&s, 2, "b").await;
+    let m = minutes(&s, &b, 2).await;
+    survey(&s, &b, "8000.00").await;
+    deliberate(&s, deliberation(&b, (15, 15, 15), "2024-02-21", &m))
+        .await
+        .expect("agreed");
+    let r = township(
+        &s,
+        &b,
+        pb::TownshipDecision::SentBack,
+        "医疗费用票据与医保结算单不符",
+    )
+    .await
+    .expect("sent back");
+    assert_eq!(r.state, i32::from(pb::ClaimState::UnderSurvey));
+    assert_eq!(r.next_step, i32::from(pb::ReviewStep::Unspecified));
+    let sent = &r.township_reviews[0];
+    assert_eq!(sent.decision, i32::from(pb::TownshipDecision::SentBack));
+    assert_eq!(sent.reason, "医疗费用票据与医保结算单不符");
+    // The contested findings no longer stand: the survey finds again.
+    assert!(claim_of(&s, &b).await.assessment.is_none());
+    let e = township(&s, &b, pb::TownshipDecision::Approved, "")
+        .await
+        .expect_err("back under survey");
+    assert_eq!(precondition(&e), "STATE");
+
+    // The second round starts again with the village, which now disagrees
+    // (5 of 12): back to survey once more.
+    resurvey(&s, &b, "7000.00").await;
+    let r = deliberate(&s, deliberation(&b, (15, 12, 6), "2024-02-21", &m))
+        .await
+        .expect("recorded");
+    assert_eq!(r.state, i32::from(pb::ClaimState::UnderSurvey));
+    assert!(!r.deliberations[1].agreed, "exactly half is not a majority");
+    assert!(r.deliberations[1].findings_seq > r.deliberations[0].findings_seq);
+    // The third round passes both.
+    resurvey(&s, &b, "7000.00").await;
+    deliberate(&s, deliberation(&b, (15, 12, 7), "2024-02-21", &m))
+        .await
+        .expect("agreed");
+    let r = township(&s, &b, pb::TownshipDecision::Approved, "复核无误")
+        .await
+        .expect("approved");
+    assert_eq!(r.deliberations.len(), 3);
+    assert_eq!(r.township_reviews.len(), 2);
+    assert_eq!(r.state, i32::from(pb::ClaimState::TownshipApproved));
+    s.stop().await;
+}
+
+/// Hebi's order (seed 001): the village and township review, the office
+/// files (and the relief is reserved), then the 10 days' publicity, then
+/// payment. An objection after filing releases the reservation; the case
+/// is filed again after the new survey.
+#[tokio::test]
+async fn hebi_files_before_publicity_and_an_objection_releases_the_reservation() {
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    put_policy_with_steps(
+        &s,
+        fangpin_domain::policy::Policy::hebi_review_steps(),
+        false,
+    )
+    .await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+
+    let c = application(&s, 3, "c").await;
+    let m = minutes(&s, &c, 3).await;
+    survey(&s, &c, "8000.00").await;
+    deliberate(&s, deliberation(&c, (9, 9, 9), "2024-02-21", &m))
+        .await
+        .expect("agreed");
+    let e = open_publicity(&s, &c).await.expect_err("Hebi files first");
+    assert_eq!(precondition(&e), "STATE");
+    let r = township(&s, &c, pb::TownshipDecision::Approved, "")
+        .await
+        .expect("approved");
+    assert_eq!(r.next_step, i32::from(pb::ReviewStep::Filing));
+    let filed = file(&s, &c).await.expect("filed");
+    assert_eq!(filed.reserved_yuan, "1800.00");
+    // Filed is not the end here: the insurer pays after publicity.
+    let e = s
+        .payout()
+        .pay_claim(pb::PayClaimRequest {
+            request_id: request_id(),
+            claim_id: c.clone(),
+            paid_by: "insurer".into(),
+            bank_reference: "TX-early".into(),
+        })
+        .await
+        .expect_err("publicity first");
+    assert_eq!(precondition(&e), "STATE");
+
+    // In publicity, the relief stays reserved.
+    let posted = open_publicity(&s, &c).await.expect("open");
+    assert_eq!(posted.state, i32::from(pb::ClaimState::InPublicity));
+    assert_eq!(posted.reserved_yuan, "1800.00");
+    assert_eq!(pool(&s, 2024).await.pending_yuan, "1800.00");
+    object(&s, &c, "该户家庭成员有财政供养人员").await;
+    let back = claim_of(&s, &c).await;
+    assert_eq!(back.state, i32::from(pb::ClaimState::UnderSurvey));
+    assert_eq!(back.reserved_yuan, "0.00");
+    let p = pool(&s, 2024).await;
+    assert_eq!(
+        (p.pending_yuan.as_str(), p.available_yuan.as_str()),
+        ("0.00", "100000.00")
+    );
+
+    // Surveyed again at a lower cost: reviewed, filed for the new amount,
+    // posted, passed, paid.
+    resurvey(&s, &c, "7000.00").await;
+    deliberate(&s, deliberation(&c, (9, 8, 8), "2024-02-21", &m))
+        .await
+        .expect("agreed");
+    township(&s, &c, pb::TownshipDecision::Approved, "")
+        .await
+        .expect("approved");
+    assert_eq!(
+        file(&s, &c).await.expect("filed again").reserved_yuan,
+        "1200.00"
+    );
+    through_publicity(&s, &c, date(2024, 2, 22)).await;
+    let passed = claim_of(&s, &c).await;
+    assert_eq!(passed.state, i32::from(pb::ClaimState::PublicityPassed));
+    assert_eq!(passed.reserved_yuan, "1200.00");
+    pay(&s, &c).await;
+    let p = pool(&s, 2024).await;
+    assert_eq!(
+        (
+            p.pending_yuan.as_str(),
+            p.relief_paid_yuan.as_str(),
+            p.available_yuan.as_str()
+        ),
+        ("0.00", "1200.00", "98800.00")
+    );
+    assert_eq!(state_of(&s, &c).await, i32::from(pb::ClaimState::Paid));
     s.stop().await;
 }
