@@ -10,6 +10,7 @@ use fangpin_tests::flow::{
     COUNTY, INSURER, SURVEYOR, VILLAGE, pay, pool, premium, register_county,
 };
 use fangpin_tests::{TestServer, date, request_id, resident_id};
+// (the notice test reads its PDF with poppler-utils when present)
 use tonic_types::StatusExt;
 
 fn fields(e: &fangpin_proto::tonic::Status) -> Vec<String> {
@@ -1122,5 +1123,191 @@ async fn hebi_files_before_publicity_and_an_objection_releases_the_reservation()
         ("0.00", "1200.00", "98800.00")
     );
     assert_eq!(state_of(&s, &c).await, i32::from(pb::ClaimState::Paid));
+    s.stop().await;
+}
+
+/// Whether this run must have the CJK font and poppler's tools (CI sets
+/// FANGPIN_REQUIRE_PDF_TOOLS=1 after installing them); a developer's
+/// machine without them skips the PDF checks and says so.
+fn pdf_tools() -> bool {
+    let have = fangpin_tests::notice_font().is_some()
+        && ["pdftotext", "pdftoppm"]
+            .iter()
+            .all(|tool| std::process::Command::new(tool).arg("-v").output().is_ok());
+    if !have {
+        assert!(
+            std::env::var("FANGPIN_REQUIRE_PDF_TOOLS").is_err(),
+            "FANGPIN_REQUIRE_PDF_TOOLS is set but the font or poppler-utils is missing"
+        );
+        eprintln!("skipping the PDF checks: no CJK font or no pdftotext/pdftoppm here");
+    }
+    have
+}
+
+async fn print_notice(
+    s: &TestServer,
+    village: &str,
+) -> Result<pb::NoticeDocument, fangpin_proto::tonic::Status> {
+    s.publicity()
+        .print_notice(pb::PrintNoticeRequest {
+            village_code: village.into(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The village's paper notice: the county office's details are set first
+/// and checked by field; the PDF lists every household in publicity, and
+/// only those, with masked IDs, relief kinds in Chinese, amounts and dates;
+/// its text extracts (pdftotext) and its first page renders (pdftoppm).
+#[tokio::test]
+async fn the_village_notice_prints_as_a_pdf_with_masked_ids_and_its_dates() {
+    let s = TestServer::start(date(2024, 2, 21)).await;
+    register_county(&s).await;
+    put_policy_with_steps(
+        &s,
+        fangpin_domain::policy::Policy::example(
+            fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid"),
+            2024,
+        )
+        .review_steps,
+        false,
+    )
+    .await;
+    premium(&s, 2024, "100000.00").await.expect("premium");
+
+    let office = |phone: &str| pb::SetCountyOfficeRequest {
+        request_id: request_id(),
+        county_code: COUNTY.into(),
+        office_name: "涉县防贫工作领导小组办公室".into(),
+        address: "涉县振兴路8号".into(),
+        phone: phone.into(),
+    };
+    let e = s
+        .enrollment()
+        .set_county_office(office("call us"))
+        .await
+        .expect_err("a phone is digits");
+    assert_eq!(fields(&e), ["phone"]);
+    let e = s
+        .enrollment()
+        .set_county_office(pb::SetCountyOfficeRequest {
+            office_name: String::new(),
+            ..office("0310-3812345")
+        })
+        .await
+        .expect_err("named");
+    assert_eq!(fields(&e), ["office_name"]);
+
+    // Two households in publicity, one still under survey.
+    let a = application(&s, 11, "a").await;
+    survey(&s, &a, "8000.00").await;
+    open(&s, &a).await;
+    s.set_date(date(2024, 2, 23));
+    let b = application(&s, 12, "b").await;
+    survey(&s, &b, "13000.00").await;
+    open(&s, &b).await;
+    let c = application(&s, 13, "c").await;
+    survey(&s, &c, "9000.00").await;
+    let _ = c;
+
+    let have_tools = pdf_tools();
+    if have_tools {
+        let e = print_notice(&s, VILLAGE).await.expect_err("no office yet");
+        assert_eq!(precondition(&e), "COUNTY_OFFICE");
+    }
+    s.enrollment()
+        .set_county_office(office("0310-3812345"))
+        .await
+        .expect("office");
+    let e = print_notice(&s, "1304261002")
+        .await
+        .expect_err("not a village");
+    assert_eq!(fields(&e), ["village_code"]);
+    if !have_tools {
+        let e = print_notice(&s, VILLAGE).await.expect_err("no font here");
+        assert_eq!(precondition(&e), "NOTICE_FONT");
+        s.stop().await;
+        return;
+    }
+
+    let doc = print_notice(&s, VILLAGE).await.expect("printed");
+    assert!(doc.pdf.starts_with(b"%PDF-"), "a PDF");
+    assert_eq!(doc.households, 2);
+    assert_eq!(doc.printed_on, "2024-02-23");
+    assert_eq!(
+        doc.sha256,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&doc.pdf))
+    );
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join(&doc.file_name);
+    std::fs::write(&path, &doc.pdf).expect("write the PDF");
+
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 text");
+    for wanted in [
+        "防贫救助公示",
+        "涉县防贫工作领导小组办公室",
+        "涉县振兴路8号",
+        "0310-3812345",
+        "户主11",
+        "户主12",
+        "因病",
+        "1800.00",
+        "4800.00",
+        "2024年3月1日",
+        "2024年3月3日",
+        "2024年2月23日",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} is not in:\n{text}");
+    }
+    // The window as a whole, wherever the paragraph breaks its lines.
+    let joined: String = text.split_whitespace().collect();
+    assert!(
+        joined.contains("公示期：2024年2月21日至2024年3月3日"),
+        "{text}"
+    );
+    for n in [11, 12] {
+        let full = resident_id("19700101", n);
+        let masked = format!("{}{}{}", &full[..6], "*".repeat(8), &full[14..]);
+        assert!(text.contains(&masked), "{masked} is not in:\n{text}");
+        assert!(!text.contains(&full), "a full ID number is printed");
+        assert!(!text.contains(&full[6..14]), "the birth date is printed");
+    }
+    assert!(
+        !text.contains("户主13"),
+        "a household not in publicity is listed"
+    );
+
+    let png = dir.path().join("page");
+    let out = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(&path)
+        .arg(&png)
+        .output()
+        .expect("pdftoppm runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read(dir.path().join("page.png")).expect("page 1 rendered");
+    assert!(page.starts_with(b"\x89PNG"), "a PNG");
+    if let Ok(keep) = std::env::var("FANGPIN_KEEP_NOTICE") {
+        std::fs::copy(&path, format!("{keep}.pdf")).expect("keep the PDF");
+        std::fs::write(format!("{keep}.png"), &page).expect("keep the page");
+    }
+    // A page with a table of text is far from blank at 60 dpi.
+    assert!(page.len() > 5_000, "page 1 is {} bytes", page.len());
     s.stop().await;
 }

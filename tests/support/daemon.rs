@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 pub const STEP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Variables the child must not inherit from the developer's shell.
-pub const CONFIG_VARS: [&str; 21] = [
+pub const CONFIG_VARS: [&str; 23] = [
     "FANGPIN_CONFIG",
     "FANGPIN_LISTEN",
     "FANGPIN_DATABASE_URL",
@@ -42,6 +42,8 @@ pub const CONFIG_VARS: [&str; 21] = [
     "FANGPIN_AUTH_LEEWAY_SECS",
     "FANGPIN_PERSONAL_DATA_KEY_FILE",
     "FANGPIN_CALENDAR_FILE",
+    "FANGPIN_EVIDENCE_DIR",
+    "FANGPIN_NOTICE_FONT",
 ];
 
 /// Builds fangpind once per test run and returns its path.

@@ -157,6 +157,12 @@ impl TestServer {
         } else {
             None
         };
+        // Printed notices use Debian's CJK font when the machine has it
+        // (.ci/run installs it); without it PrintNotice answers
+        // FAILED_PRECONDITION and the notice tests say so.
+        if options.notice_font.is_none() {
+            options.notice_font = notice_font();
+        }
         let store = Store::connect(&url)
             .await
             .expect("open and migrate the test database");
@@ -261,6 +267,14 @@ impl TestServer {
                 .expect("drop the test database");
         }
     }
+}
+
+/// The CJK font the test servers print notices in, when installed.
+pub fn notice_font() -> Option<std::path::PathBuf> {
+    Some(std::path::PathBuf::from(
+        fangpin_server::notice_pdf::DEBIAN_CJK_FONT,
+    ))
+    .filter(|p| p.is_file())
 }
 
 pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {

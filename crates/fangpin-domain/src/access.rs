@@ -199,6 +199,8 @@ pub static MATRIX: &[RpcRule] = {
         // The county office keeps the pool's accounts of record; a corrected
         // account changes where a family's money goes.
         rule("/fangpin.v1.EnrollmentService/CorrectBankAccount", W, Village, &[C]),
+        // The office printed on every notice as where to object.
+        rule("/fangpin.v1.EnrollmentService/SetCountyOffice", W, County, &[C]),
         // Three intake channels: village application, township emergency, county
         // referral (`may_submit_via` pairs each role with its channel).
         rule("/fangpin.v1.ClaimService/SubmitClaim", W, Village, &[V, T, C]),
@@ -233,6 +235,8 @@ pub static MATRIX: &[RpcRule] = {
         rule("/fangpin.v1.PublicityService/RecordDeliberation", W, Village, &[V]),
         rule("/fangpin.v1.PublicityService/RecordTownshipReview", W, Village, &[T]),
         rule("/fangpin.v1.PublicityService/ListReviews", R, Village, &[S, V, T, C, A]),
+        // The paper notice: whoever posts or supervises the board, as ListNotices.
+        rule("/fangpin.v1.PublicityService/PrintNotice", R, Village, &[V, T, C, A]),
         // The county files (备案); only then does the insurer pay.
         rule("/fangpin.v1.PayoutService/FileClaim", W, Village, &[C]),
         rule("/fangpin.v1.PayoutService/PayClaim", W, Village, &[S]),
@@ -813,7 +817,7 @@ mod tests {
         let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
         assert_eq!(declared.len(), declared_set.len(), "an RPC declared twice");
         // Twelve services and sixty-five RPCs today; the parser found them all.
-        assert_eq!(declared.len(), 68, "{declared:#?}");
+        assert_eq!(declared.len(), 70, "{declared:#?}");
 
         let table: Vec<&str> = MATRIX.iter().map(|r| r.method).collect();
         let table_set: BTreeSet<&str> = table.iter().copied().collect();

@@ -47,6 +47,10 @@ pub struct App {
     /// Where evidence files are kept (`ServerOptions::evidence_dir`); None:
     /// evidence RPCs answer FAILED_PRECONDITION.
     pub evidence: Option<Arc<dyn object_store::ObjectStore>>,
+    /// The CJK font village notices are printed in
+    /// (`ServerOptions::notice_font`); None: PrintNotice answers
+    /// FAILED_PRECONDITION.
+    pub notice_font: Option<crate::notice_pdf::NoticeFont>,
 }
 
 impl App {
@@ -63,6 +67,7 @@ impl App {
             personal_data: Arc::new(personal_data),
             storage: Arc::new(StorageWatch::default()),
             evidence: None,
+            notice_font: None,
         }
     }
 

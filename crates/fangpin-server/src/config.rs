@@ -96,6 +96,8 @@ const ENV_AUTH_LEEWAY_SECS: &str = "FANGPIN_AUTH_LEEWAY_SECS";
 const ENV_PERSONAL_DATA_KEY_FILE: &str = "FANGPIN_PERSONAL_DATA_KEY_FILE";
 const ENV_CALENDAR_FILE: &str = "FANGPIN_CALENDAR_FILE";
 const ENV_EVIDENCE_DIR: &str = "FANGPIN_EVIDENCE_DIR";
+const ENV_NOTICE_FONT: &str = "FANGPIN_NOTICE_FONT";
+use fangpin_server::notice_pdf::DEBIAN_CJK_FONT;
 
 /// The file's keys, as they appear in messages.
 const KEY_LISTEN: &str = "listen";
@@ -216,6 +218,11 @@ pub struct Config {
     /// folder `evidence` beside a SQLite file; none for PostgreSQL unless
     /// set, and then the evidence RPCs answer FAILED_PRECONDITION.
     pub evidence_dir: Option<PathBuf>,
+    /// The CJK font printed notices use (`[notice] font`): when not set,
+    /// Debian's WenQuanYi Micro Hei if it is installed, else none (and
+    /// PrintNotice answers FAILED_PRECONDITION). A font that is set must
+    /// load, or the server does not start.
+    pub notice_font: Option<PathBuf>,
     origins: Origins,
 }
 
@@ -287,6 +294,14 @@ struct FileConfig {
     calendar: FileCalendar,
     #[serde(default)]
     evidence: FileEvidence,
+    #[serde(default)]
+    notice: FileNotice,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNotice {
+    font: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -491,6 +506,12 @@ fn resolve(
     } else {
         Some(PathBuf::from(&evidence_dir.0))
     };
+    let notice_font = path_setting(parsed.notice.font, ENV_NOTICE_FONT);
+    let notice_font = if notice_font.0.is_empty() {
+        Some(PathBuf::from(DEBIAN_CJK_FONT)).filter(|p| p.is_file())
+    } else {
+        Some(PathBuf::from(&notice_font.0))
+    };
 
     let listen_addr = match listen.0.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
@@ -667,6 +688,7 @@ fn resolve(
                 calendar_file: (!calendar_file.0.is_empty())
                     .then(|| PathBuf::from(&calendar_file.0)),
                 evidence_dir,
+                notice_font,
                 origins: Origins {
                     listen: listen.1,
                     health_listen: health_listen.1,
@@ -764,6 +786,7 @@ impl Config {
             personal_data,
             calendar,
             evidence_dir: self.evidence_dir.clone(),
+            notice_font: self.notice_font.clone(),
         }
     }
 
@@ -891,6 +914,10 @@ impl Config {
         if let Some(dir) = &self.evidence_dir {
             let _ = writeln!(out, "\n[evidence]");
             let _ = writeln!(out, "dir = {}", quoted(&dir.display().to_string()));
+        }
+        if let Some(font) = &self.notice_font {
+            let _ = writeln!(out, "\n[notice]");
+            let _ = writeln!(out, "font = {}", quoted(&font.display().to_string()));
         }
         if let Some(key_file) = &self.personal_data_key_file {
             let _ = writeln!(out, "\n[personal_data]");

@@ -14,6 +14,7 @@ mod drain;
 pub mod error;
 pub mod feed_import;
 mod metrics;
+pub mod notice_pdf;
 pub mod personal_data;
 pub mod scope;
 pub mod services;
@@ -88,6 +89,11 @@ pub struct ServerOptions {
     /// default is `evidence/` beside a SQLite file). None: no evidence
     /// store, and the evidence RPCs answer FAILED_PRECONDITION.
     pub evidence_dir: Option<std::path::PathBuf>,
+    /// The CJK font (TrueType, OpenType or a collection's first face) the
+    /// printed village notices use (`[notice] font`). Read and checked at
+    /// start-up: a wrong file stops the server. None: PrintNotice answers
+    /// FAILED_PRECONDITION and everything else works.
+    pub notice_font: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -104,6 +110,7 @@ impl Default for ServerOptions {
             personal_data: personal_data::random_key(),
             calendar: Arc::new(fangpin_domain::calendar::WorkCalendar::official().clone()),
             evidence_dir: None,
+            notice_font: None,
         }
     }
 }
@@ -180,6 +187,17 @@ pub async fn run_with_health_listener(
         let local = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("opening the evidence folder {}", dir.display()))?;
         app.evidence = Some(Arc::new(local));
+    }
+    match &options.notice_font {
+        Some(path) => {
+            let font = notice_pdf::NoticeFont::load(path)?;
+            tracing::info!(font = font.path(), "village notices print in this font");
+            app.notice_font = Some(font);
+        }
+        None => tracing::warn!(
+            "no CJK font for printed notices ([notice] font): PrintNotice answers \
+             FAILED_PRECONDITION until one is set (Debian: apt install fonts-wqy-microhei)"
+        ),
     }
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()

@@ -56,6 +56,55 @@ pub async fn get_county(conn: &mut Conn, county_code: &str) -> Result<Option<Cou
     .transpose()
 }
 
+/// The county office printed on village notices (migration 0022).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfficeRecord {
+    pub county_code: String,
+    pub office_name: String,
+    pub address: String,
+    pub phone: String,
+    pub updated_at: String,
+}
+
+#[tracing::instrument(name = "store.counties.put_office", level = "info", skip_all, fields(fangpin.county_code = %office.county_code))]
+pub async fn put_office(conn: &mut Conn, office: &OfficeRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO county_offices (county_code, office_name, address, phone, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (county_code) DO UPDATE SET \
+         office_name = excluded.office_name, address = excluded.address, phone = excluded.phone, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&office.county_code)
+    .bind(&office.office_name)
+    .bind(&office.address)
+    .bind(&office.phone)
+    .bind(&office.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(name = "store.counties.get_office", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
+pub async fn get_office(conn: &mut Conn, county_code: &str) -> Result<Option<OfficeRecord>> {
+    let row = sqlx::query(
+        "SELECT county_code, office_name, address, phone, updated_at FROM county_offices \
+         WHERE county_code = $1",
+    )
+    .bind(county_code)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(OfficeRecord {
+            county_code: col(&row, "county_code")?,
+            office_name: col(&row, "office_name")?,
+            address: col(&row, "address")?,
+            phone: col(&row, "phone")?,
+            updated_at: col(&row, "updated_at")?,
+        })
+    })
+    .transpose()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyRecord {
     pub version: u32,

@@ -90,6 +90,9 @@ async fn county_response(
         insurer: county.insurer.clone(),
         ..Default::default()
     };
+    response.office = counties::get_office(conn, &county.county_code)
+        .await?
+        .map(office_to_pb);
     let Some(year) = year else {
         return Ok(response);
     };
@@ -107,6 +110,16 @@ async fn county_response(
     response.premium_received_yuan = balances.balance(Account::PremiumIncome).to_string();
     response.persons_enrolled = counties::count_persons(conn, &county.county_code, year).await?;
     Ok(response)
+}
+
+fn office_to_pb(o: counties::OfficeRecord) -> pb::CountyOffice {
+    pb::CountyOffice {
+        county_code: o.county_code,
+        office_name: o.office_name,
+        address: o.address,
+        phone: o.phone,
+        updated_at: o.updated_at,
+    }
 }
 
 #[tonic::async_trait]
@@ -157,6 +170,62 @@ impl EnrollmentService for EnrollmentApi {
                         }
                         counties::insert_county(conn, &county, ctx.now).await?;
                         county_response(conn, &county, None).await
+                    })
+                },
+            )
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn set_county_office(
+        &self,
+        request: Request<pb::SetCountyOfficeRequest>,
+    ) -> Result<Response<pb::CountyOffice>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let request_id = c.request_id(&req.request_id);
+        let code = c.county("county_code", &req.county_code);
+        let max = fangpin_domain::publicity::MAX_OFFICE_FIELD_CHARS;
+        let name = c.text("office_name", &req.office_name, max);
+        let address = c.text("address", &req.address, max);
+        let phone = c.text("phone", &req.phone, max);
+        if !req
+            .phone
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || matches!(ch, '-' | ' ' | '(' | ')' | '+' | '/'))
+        {
+            c.bad("phone", "digits, spaces and - ( ) + / only (0310-3812345)");
+        }
+        c.finish()?;
+        let county_code = code.expect("checked").as_str().to_string();
+        self.0.authorize_county(&county_code).await?;
+        let (name, address, phone) = (
+            name.expect("checked"),
+            address.expect("checked"),
+            phone.expect("checked"),
+        );
+        let lock = county_code.clone();
+        let response = self
+            .0
+            .write(
+                "SetCountyOffice",
+                &req,
+                &request_id.expect("checked").to_string(),
+                &lock,
+                move |conn, ctx| {
+                    Box::pin(async move {
+                        counties::get_county(conn, &county_code)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("county", &county_code))?;
+                        let office = counties::OfficeRecord {
+                            county_code,
+                            office_name: name,
+                            address,
+                            phone,
+                            updated_at: fangpin_store::timestamp(ctx.now),
+                        };
+                        counties::put_office(conn, &office).await?;
+                        Ok(office_to_pb(office))
                     })
                 },
             )

@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod follow_up;
 pub mod ledger;
 pub mod monitoring;
+pub mod notice;
 pub mod outlook;
 pub mod payout;
 pub mod policy;

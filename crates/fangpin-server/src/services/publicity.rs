@@ -127,6 +127,15 @@ impl PublicityService for PublicityApi {
         }))
     }
 
+    async fn print_notice(
+        &self,
+        request: Request<pb::PrintNoticeRequest>,
+    ) -> Result<Response<pb::NoticeDocument>, Status> {
+        super::notice::print(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn record_deliberation(
         &self,
         request: Request<pb::RecordDeliberationRequest>,
