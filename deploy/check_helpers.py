@@ -33,6 +33,7 @@ TOP_KEYS = {
     "personal_data": dict,
     "calendar": dict,
     "evidence": dict,
+    "notice": dict,
 }
 # Sections of paths and names: every value a string, except as listed.
 STRING_SECTIONS = {
@@ -41,6 +42,7 @@ STRING_SECTIONS = {
     "personal_data": {"key_file"},
     "calendar": {"file"},
     "evidence": {"dir"},
+    "notice": {"font"},
 }
 REQUIRED_UNLESS_DEV = {
     "tls": {"cert_file", "key_file"},

@@ -1303,6 +1303,33 @@ async fn the_village_notice_prints_as_a_pdf_with_masked_ids_and_its_dates() {
     );
     let page = std::fs::read(dir.path().join("page.png")).expect("page 1 rendered");
     assert!(page.starts_with(b"\x89PNG"), "a PNG");
+    // The command line writes the same notice (the PDF is the same for the
+    // same board on the same day).
+    let cli_pdf = dir.path().join("cli.pdf");
+    let (server, out_arg) = (format!("http://{}", s.addr), cli_pdf.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(fangpin_tests::daemon::fangpin_cli())
+            .arg("--server")
+            .arg(server)
+            .args(["publicity", "print", "--village", VILLAGE, "--out"])
+            .arg(out_arg)
+            .env_remove("FANGPIN_TOKEN")
+            .output()
+    })
+    .await
+    .expect("the command's thread")
+    .expect("run fangpin");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&doc.sha256),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(std::fs::read(&cli_pdf).expect("written"), doc.pdf);
     if let Ok(keep) = std::env::var("FANGPIN_KEEP_NOTICE") {
         std::fs::copy(&path, format!("{keep}.pdf")).expect("keep the PDF");
         std::fs::write(format!("{keep}.png"), &page).expect("keep the page");

@@ -30,6 +30,17 @@ pub enum Cmd {
         #[arg(long)]
         year: Option<i32>,
     },
+    /// Set the county office printed on every village notice (县防贫办)
+    Office {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        phone: String,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
@@ -57,6 +68,32 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             };
             client.get_county(request).await?.into_inner()
         }
+        Cmd::Office {
+            code,
+            name,
+            address,
+            phone,
+        } => {
+            let request = pb::SetCountyOfficeRequest {
+                request_id: ctx.request_id(),
+                county_code: code,
+                office_name: name,
+                address,
+                phone,
+            };
+            let office = client.set_county_office(request).await?.into_inner();
+            println!(
+                "{}",
+                record(vec![
+                    ("county", office.county_code),
+                    ("office", office.office_name),
+                    ("address", office.address),
+                    ("phone", office.phone),
+                    ("updated at", office.updated_at),
+                ])
+            );
+            return Ok(());
+        }
     };
     let mut rows = vec![
         ("county", county.county_code.clone()),
@@ -64,6 +101,11 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
         ("rural population", county.rural_population.to_string()),
         ("insurer", county.insurer.clone()),
     ];
+    if let Some(office) = &county.office {
+        rows.push(("office", office.office_name.clone()));
+        rows.push(("office address", office.address.clone()));
+        rows.push(("office phone", office.phone.clone()));
+    }
     // The year's figures mean nothing without a policy for that year.
     if county.policy_year != 0 {
         rows.extend([

@@ -37,6 +37,51 @@ pub enum Cmd {
         #[arg(long)]
         by: String,
     },
+    /// The village's notice as a PDF to post on the board (公示)
+    Print {
+        /// Twelve-digit village code
+        #[arg(long)]
+        village: String,
+        /// Where to write it (default: the server's file name, here)
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Record the village deliberation (村级评议) of a recommended claim
+    Deliberate {
+        id: String,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        held_on: String,
+        /// Members of the meeting (应到)
+        #[arg(long)]
+        members: u32,
+        /// Members present (实到)
+        #[arg(long)]
+        present: u32,
+        /// Present members in favour (同意)
+        #[arg(long)]
+        in_favour: u32,
+        /// Evidence id of the minutes (`fangpin evidence upload` first)
+        #[arg(long)]
+        minutes: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Record the township review (乡级审核): approve, or send back with a reason
+    TownshipReview {
+        id: String,
+        /// Send the case back to survey (the reason is required)
+        #[arg(long)]
+        send_back: bool,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// A claim's county steps: their order, the next one, every record
+    Reviews { id: String },
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
@@ -70,6 +115,75 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                 closed_by: by,
             };
             client.close_publicity(request).await?
+        }
+        Cmd::Print { village, out } => {
+            let doc = client
+                .print_notice(pb::PrintNoticeRequest {
+                    village_code: village,
+                })
+                .await?
+                .into_inner();
+            let path = out.unwrap_or_else(|| std::path::PathBuf::from(&doc.file_name));
+            std::fs::write(&path, &doc.pdf)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            println!(
+                "{}: {} household(s), {} bytes, sha256 {}",
+                path.display(),
+                doc.households,
+                doc.pdf.len(),
+                doc.sha256
+            );
+            return Ok(());
+        }
+        Cmd::Deliberate {
+            id,
+            held_on,
+            members,
+            present,
+            in_favour,
+            minutes,
+            by,
+            note,
+        } => {
+            let request = pb::RecordDeliberationRequest {
+                request_id: ctx.request_id(),
+                claim_id: id,
+                held_on,
+                members,
+                present,
+                in_favour,
+                minutes_evidence_id: minutes,
+                recorded_by: by,
+                note,
+            };
+            print_reviews(&client.record_deliberation(request).await?.into_inner());
+            return Ok(());
+        }
+        Cmd::TownshipReview {
+            id,
+            send_back,
+            reason,
+            by,
+        } => {
+            let decision = if send_back {
+                pb::TownshipDecision::SentBack
+            } else {
+                pb::TownshipDecision::Approved
+            };
+            let request = pb::RecordTownshipReviewRequest {
+                request_id: ctx.request_id(),
+                claim_id: id,
+                decision: decision.into(),
+                reason,
+                reviewed_by: by,
+            };
+            print_reviews(&client.record_township_review(request).await?.into_inner());
+            return Ok(());
+        }
+        Cmd::Reviews { id } => {
+            let request = pb::ListReviewsRequest { claim_id: id };
+            print_reviews(&client.list_reviews(request).await?.into_inner());
+            return Ok(());
         }
         Cmd::Notices { village } => {
             let request = pb::ListNoticesRequest {
@@ -117,4 +231,67 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
         Detail::Summary,
     );
     Ok(())
+}
+
+fn step_name(step: i32) -> &'static str {
+    match pb::ReviewStep::try_from(step) {
+        Ok(pb::ReviewStep::VillageDeliberation) => "village_deliberation",
+        Ok(pb::ReviewStep::TownshipReview) => "township_review",
+        Ok(pb::ReviewStep::Publicity) => "publicity",
+        Ok(pb::ReviewStep::Filing) => "filing",
+        _ => "-",
+    }
+}
+
+fn print_reviews(r: &pb::ClaimReviews) {
+    let steps: Vec<&str> = r.steps.iter().map(|s| step_name(*s)).collect();
+    println!("claim {}: {}", r.claim_id, names::claim_state(r.state));
+    println!(
+        "steps: {}; next: {}",
+        steps.join(" → "),
+        step_name(r.next_step)
+    );
+    if !r.deliberations.is_empty() {
+        let mut t = table([
+            "#",
+            "held on",
+            "members",
+            "present",
+            "in favour",
+            "agreed",
+            "minutes",
+            "by",
+        ]);
+        for d in &r.deliberations {
+            t.add_row([
+                d.seq.to_string(),
+                d.held_on.clone(),
+                d.members.to_string(),
+                d.present.to_string(),
+                d.in_favour.to_string(),
+                if d.agreed { "yes" } else { "no" }.to_string(),
+                d.minutes_evidence_id.clone(),
+                d.recorded_by.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !r.township_reviews.is_empty() {
+        let mut t = table(["#", "decision", "reason", "by", "at"]);
+        for v in &r.township_reviews {
+            let decision = match pb::TownshipDecision::try_from(v.decision) {
+                Ok(pb::TownshipDecision::SentBack) => "sent back",
+                Ok(pb::TownshipDecision::Approved) => "approved",
+                _ => "-",
+            };
+            t.add_row([
+                v.seq.to_string(),
+                decision.to_string(),
+                v.reason.clone(),
+                v.reviewed_by.clone(),
+                v.reviewed_at.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
 }
