@@ -815,6 +815,23 @@ async fn open_publicity(
 
 use fangpin_domain::claim::ReviewStep;
 
+/// The time-limited stage the deadline listing puts the claim in, if any.
+async fn stage_of(s: &TestServer, claim: &str) -> Option<pb::DeadlineStage> {
+    s.deadlines()
+        .list_deadlines(pb::ListDeadlinesRequest {
+            county_code: COUNTY.into(),
+            within_working_days: 120,
+            ..Default::default()
+        })
+        .await
+        .expect("deadlines")
+        .into_inner()
+        .deadlines
+        .into_iter()
+        .find(|d| d.claim_id == claim)
+        .map(|d| pb::DeadlineStage::try_from(d.stage).expect("a stage"))
+}
+
 /// Handan's order (seed 004): the village deliberates, the township
 /// reviews, the case is posted, the departments check, the county files
 /// and the insurer pays. Every step refuses to be taken out of turn, bad
@@ -1065,6 +1082,9 @@ async fn hebi_files_before_publicity_and_an_objection_releases_the_reservation()
         .await
         .expect("approved");
     assert_eq!(r.next_step, i32::from(pb::ReviewStep::Filing));
+    // The time limits follow the county's order: filing is due now, from
+    // the township's approval.
+    assert_eq!(stage_of(&s, &c).await, Some(pb::DeadlineStage::Filing));
     let filed = file(&s, &c).await.expect("filed");
     assert_eq!(filed.reserved_yuan, "1800.00");
     // Filed is not the end here: the insurer pays after publicity.
@@ -1111,6 +1131,8 @@ async fn hebi_files_before_publicity_and_an_objection_releases_the_reservation()
     through_publicity(&s, &c, date(2024, 2, 22)).await;
     let passed = claim_of(&s, &c).await;
     assert_eq!(passed.state, i32::from(pb::ClaimState::PublicityPassed));
+    // Every step done: the insurer's payout is what is due.
+    assert_eq!(stage_of(&s, &c).await, Some(pb::DeadlineStage::Payout));
     assert_eq!(passed.reserved_yuan, "1200.00");
     pay(&s, &c).await;
     let p = pool(&s, 2024).await;
