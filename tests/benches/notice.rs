@@ -43,7 +43,7 @@ fn name(i: usize) -> String {
     let mut out = String::new();
     out.push(s[i % s.len()]);
     out.push(g[(i * 7) % g.len()]);
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         out.push(g[(i * 13 + 5) % g.len()]);
     }
     out

@@ -126,7 +126,7 @@ pub async fn print(app: &App, req: pb::PrintNoticeRequest) -> Result<pb::NoticeD
     Ok(pb::NoticeDocument {
         village_code: village.as_str().to_string(),
         sha256: hex::encode(Sha256::digest(&pdf)),
-        pdf: pdf.into(),
+        pdf,
         households,
         printed_on: today.to_string(),
         file_name: format!("公示-{}-{today}.pdf", village.as_str()),
