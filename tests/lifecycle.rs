@@ -1021,6 +1021,44 @@ async fn answers_health_checks_and_serves_reflection() {
             "{service} in {names:?}"
         );
     }
+
+    // The same through v1alpha, which grpcio's reflection client, Postman
+    // and older grpcurl speak, down to a file's descriptor.
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut old = ServerReflectionClient::new(s.channel.clone());
+        let requests = [
+            MessageRequest::ListServices(String::new()),
+            MessageRequest::FileContainingSymbol("fangpin.v1.PublicityService".into()),
+        ]
+        .map(|m| ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(m),
+        });
+        let mut responses = old
+            .server_reflection_info(tokio_stream::iter(requests))
+            .await
+            .expect("v1alpha reflection")
+            .into_inner();
+        let first = responses.message().await.expect("stream").expect("a list");
+        let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+            panic!("expected a service list")
+        };
+        let old_names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert_eq!(old_names, names, "both versions list the same services");
+        for version in ["v1", "v1alpha"] {
+            let name = format!("grpc.reflection.{version}.ServerReflection");
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+        let second = responses.message().await.expect("stream").expect("a file");
+        let Some(MessageResponse::FileDescriptorResponse(files)) = second.message_response else {
+            panic!("expected the file of PublicityService")
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
+    }
     s.stop().await;
 }
 

@@ -112,7 +112,10 @@ fn main() {
         assert!(out.status.success(), "pdftotext failed");
         let text = String::from_utf8(out.stdout).expect("UTF-8");
         pages = text.matches('\u{c}').count();
-        assert!(text.contains(&entries[households - 1].head_name), "the last household is printed");
+        assert!(
+            text.contains(&entries[households - 1].head_name),
+            "the last household is printed"
+        );
     }
     let read = median(reads);
     println!("notice of {households} households, median of {runs} runs:");
