@@ -477,8 +477,8 @@ async fn append_audit(
     response: &[u8],
     audited: Audited,
 ) -> Result<(), AppError> {
-    let caller = crate::audit::current().unwrap_or_else(|| crate::audit::Caller {
-        actor: crate::audit::UNAUTHENTICATED.to_string(),
+    let caller = crate::caller::current().unwrap_or_else(|| crate::caller::Caller {
+        actor: crate::caller::UNAUTHENTICATED.to_string(),
         role: String::new(),
         rpc: rpc.to_string(),
         principal: None,

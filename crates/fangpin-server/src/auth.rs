@@ -1,6 +1,6 @@
 //! Who is calling: bearer tokens (JWT) verified against the configured keys,
 //! and the role × RPC matrix, enforced for every call in one place
-//! (`CallerLayer`, in `audit.rs`, asks [`Authenticator::admit`]).
+//! (`CallerLayer`, in `caller.rs`, asks [`Authenticator::admit`]).
 //! docs/access.md is the specification; the matrix itself is data in
 //! `fangpin_domain::access`.
 //!

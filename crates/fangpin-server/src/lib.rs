@@ -4,7 +4,7 @@
 //! `run_with` takes the operator's limits as well (`ServerOptions`).
 
 pub mod app;
-pub mod audit;
+pub mod caller;
 pub mod auth;
 pub mod calendar;
 pub mod clock;
@@ -415,7 +415,7 @@ pub async fn run_with_health_listener(
         .layer(drain.clone())
         // Innermost, so the handler runs inside it: who is calling and
         // through which method, for `App::write`'s audit entry.
-        .layer(audit::CallerLayer {
+        .layer(caller::CallerLayer {
             authenticator: options.authenticator.clone(),
         })
         .add_service(health_service)

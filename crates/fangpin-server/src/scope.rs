@@ -23,7 +23,7 @@ use crate::error::AppError;
 /// The verified caller of the call this task serves; None when
 /// authentication is off or outside a call.
 pub fn principal() -> Option<Principal> {
-    crate::audit::current().and_then(|caller| caller.principal)
+    crate::caller::current().and_then(|caller| caller.principal)
 }
 
 impl App {

@@ -1,4 +1,5 @@
-//! Who is calling, for the audit log (docs/audit-log.md).
+//! Who is calling (the caller layer): authentication, the role check, and
+//! the caller the audit log names (docs/audit-log.md).
 //!
 //! `App::write` appends an audit entry naming the caller and the gRPC method,
 //! but it sees no `tonic::Request` (handlers own that), and changing every
