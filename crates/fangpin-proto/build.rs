@@ -27,10 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     // compile_fds takes descriptors that are already built, so it does not
     // write the set for reflection itself; we do.
-    std::fs::write(
-        out.join("fangpin_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
+    let encoded = prost::Message::encode_to_vec(&fds);
+    std::fs::write(out.join("fangpin_descriptor.bin"), &encoded)?;
+    // serde for every message in the canonical proto-JSON mapping
+    // (lowerCamelCase names, enum names as strings; unknown fields refused).
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        .out_dir(&out)
+        .build(&[".fangpin.v1"])?;
     // Feed chunks are handed to the parser thread as they are: `Bytes`
     // avoids a copy of every megabyte.
     tonic_prost_build::configure()

@@ -8,10 +8,9 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use fangpin_proto::v1 as pb;
 use fangpin_proto::v1::policy_service_client::PolicyServiceClient;
-use serde::{Deserialize, Deserializer};
 
 use crate::ctx::Ctx;
-use crate::names::{self, ComparisonArg, HouseholdTypeArg, ReliefKindArg};
+use crate::names;
 use crate::output::{self, record, required, table};
 
 #[derive(Subcommand)]
@@ -88,309 +87,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    county_code: String,
-    policy_year: i32,
-    #[serde(default)]
-    version: u32,
-    starts_on: String,
-    ends_on: String,
-    #[serde(deserialize_with = "decimal")]
-    poverty_line_yuan: String,
-    #[serde(deserialize_with = "decimal")]
-    income_multiplier: String,
-    #[serde(default)]
-    absolute_income_lines: Vec<IncomeLineFile>,
-    rules: Vec<RuleFile>,
-    #[serde(deserialize_with = "decimal")]
-    case_cap_yuan: String,
-    #[serde(deserialize_with = "decimal")]
-    premium_per_person_yuan: String,
-    #[serde(deserialize_with = "decimal")]
-    pool_ratio: String,
-    #[serde(deserialize_with = "decimal")]
-    service_fee_rate: String,
-    publicity_days: u32,
-    survey_deadline_working_days: u32,
-    #[serde(default)]
-    entry_year_costs: Option<EntryYearCostsArg>,
-    #[serde(default)]
-    status_terms: Vec<StatusTermFile>,
-    #[serde(default)]
-    time_limits: Option<TimeLimitsFile>,
-    #[serde(default)]
-    cross_checks: Vec<CrossCheckFile>,
-    #[serde(default, deserialize_with = "optional_decimal")]
-    emergency_advance_limit_yuan: Option<String>,
-    /// The county's steps after the survey, in order (办理程序).
-    review_steps: Vec<ReviewStepArg>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CrossCheckFile {
-    code: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TimeLimitsFile {
-    filing_working_days: u32,
-    payout_working_days: u32,
-    follow_up_visit_working_days: u32,
-    monitoring_list_due_day: u32,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum EntryYearCostsArg {
-    EntryFirst,
-    SchoolEntryOnly,
-    SchoolingOnly,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum StatusArg {
-    Dibao,
-    Tekun,
-    Disability,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatusTermFile {
-    status: StatusArg,
-    relief_kind: ReliefKindArg,
-    #[serde(default, deserialize_with = "decimal")]
-    threshold_yuan: String,
-    #[serde(default)]
-    bands: Vec<BandFile>,
-    #[serde(default)]
-    waive_income_condition: bool,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum BaselineArg {
-    LastVerified,
-    AverageOfYears,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum ReviewStepArg {
-    VillageDeliberation,
-    TownshipReview,
-    Publicity,
-    Filing,
-}
-
-impl From<ReviewStepArg> for pb::ReviewStep {
-    fn from(arg: ReviewStepArg) -> Self {
-        match arg {
-            ReviewStepArg::VillageDeliberation => Self::VillageDeliberation,
-            ReviewStepArg::TownshipReview => Self::TownshipReview,
-            ReviewStepArg::Publicity => Self::Publicity,
-            ReviewStepArg::Filing => Self::Filing,
-        }
-    }
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum GapBasisArg {
-    PerCapita,
-    Household,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncomeDropFile {
-    baseline: BaselineArg,
-    baseline_years: u32,
-    #[serde(default, deserialize_with = "decimal")]
-    min_drop_share: String,
-    #[serde(default, deserialize_with = "decimal")]
-    min_drop_amount_yuan: String,
-    gap_basis: GapBasisArg,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncomeLineFile {
-    household_type: HouseholdTypeArg,
-    #[serde(deserialize_with = "decimal")]
-    limit_yuan: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    household_type: HouseholdTypeArg,
-    relief_kind: ReliefKindArg,
-    #[serde(deserialize_with = "decimal")]
-    threshold_yuan: String,
-    comparison: ComparisonArg,
-    bands: Vec<BandFile>,
-    #[serde(deserialize_with = "decimal")]
-    cap_yuan: String,
-    screening_window_months: u32,
-    #[serde(default)]
-    income_drop: Option<IncomeDropFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BandFile {
-    #[serde(deserialize_with = "decimal")]
-    from_yuan: String,
-    #[serde(deserialize_with = "decimal")]
-    rate: String,
-}
-
-/// Money and rates must be JSON strings: a JSON number is read as a binary
-/// float, which can silently turn 0.65 into 0.6500000000000001 and also
-/// drops the "5000.00" spelling the API expects. The server validates the
-/// decimal itself; here we only insist on a string.
-fn decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = String;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a decimal string such as \"5000.00\" or \"0.60\"")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-    }
-    deserializer.deserialize_str(Visitor)
-}
-
-/// `decimal`, for an optional field.
-fn optional_decimal<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    decimal(deserializer).map(Some)
-}
-
+/// Reads a policy file: the proto `Policy` in the canonical proto-JSON
+/// mapping (lowerCamelCase or the proto's own snake_case names, enum values
+/// by their full names such as `HOUSEHOLD_TYPE_MARGINAL`, every figure a
+/// decimal string). Unknown fields and values are refused, so a misspelt
+/// name never silently drops a rule. Python's `json_format.ParseDict`, or any
+/// other protobuf library, reads the same file.
 pub fn parse_policy(text: &str) -> Result<pb::Policy> {
-    let file: PolicyFile = serde_json::from_str(text)?;
-    Ok(file.into())
-}
-
-impl From<PolicyFile> for pb::Policy {
-    fn from(f: PolicyFile) -> Self {
-        pb::Policy {
-            county_code: f.county_code,
-            policy_year: f.policy_year,
-            version: f.version,
-            starts_on: f.starts_on,
-            ends_on: f.ends_on,
-            poverty_line_yuan: f.poverty_line_yuan,
-            income_multiplier: f.income_multiplier,
-            absolute_income_lines: f
-                .absolute_income_lines
-                .into_iter()
-                .map(|l| pb::IncomeLine {
-                    household_type: pb::HouseholdType::from(l.household_type).into(),
-                    limit_yuan: l.limit_yuan,
-                })
-                .collect(),
-            rules: f.rules.into_iter().map(Into::into).collect(),
-            case_cap_yuan: f.case_cap_yuan,
-            premium_per_person_yuan: f.premium_per_person_yuan,
-            pool_ratio: f.pool_ratio,
-            service_fee_rate: f.service_fee_rate,
-            publicity_days: f.publicity_days,
-            survey_deadline_working_days: f.survey_deadline_working_days,
-            frozen: false,
-            time_limits: f.time_limits.map(|t| pb::TimeLimits {
-                filing_working_days: t.filing_working_days,
-                payout_working_days: t.payout_working_days,
-                follow_up_visit_working_days: t.follow_up_visit_working_days,
-                monitoring_list_due_day: t.monitoring_list_due_day,
-            }),
-            cross_checks: f
-                .cross_checks
-                .into_iter()
-                .map(|k| pb::CrossCheckKind {
-                    code: k.code,
-                    name: k.name,
-                })
-                .collect(),
-            emergency_advance_limit_yuan: f.emergency_advance_limit_yuan.unwrap_or_default(),
-            review_steps: f
-                .review_steps
-                .into_iter()
-                .map(|s| pb::ReviewStep::from(s).into())
-                .collect(),
-            entry_year_costs: match f.entry_year_costs {
-                None => pb::EntryYearCosts::Unspecified,
-                Some(EntryYearCostsArg::EntryFirst) => pb::EntryYearCosts::EntryFirst,
-                Some(EntryYearCostsArg::SchoolEntryOnly) => pb::EntryYearCosts::SchoolEntryOnly,
-                Some(EntryYearCostsArg::SchoolingOnly) => pb::EntryYearCosts::SchoolingOnly,
-            }
-            .into(),
-            status_terms: f
-                .status_terms
-                .into_iter()
-                .map(|t| pb::StatusTerm {
-                    status: match t.status {
-                        StatusArg::Dibao => pb::CivilStatus::Dibao,
-                        StatusArg::Tekun => pb::CivilStatus::Tekun,
-                        StatusArg::Disability => pb::CivilStatus::Disability,
-                    }
-                    .into(),
-                    relief_kind: pb::ReliefKind::from(t.relief_kind).into(),
-                    threshold_yuan: t.threshold_yuan,
-                    bands: t.bands.into_iter().map(Into::into).collect(),
-                    waive_income_condition: t.waive_income_condition,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<RuleFile> for pb::ReliefRule {
-    fn from(r: RuleFile) -> Self {
-        pb::ReliefRule {
-            household_type: pb::HouseholdType::from(r.household_type).into(),
-            relief_kind: pb::ReliefKind::from(r.relief_kind).into(),
-            threshold_yuan: r.threshold_yuan,
-            comparison: pb::Comparison::from(r.comparison).into(),
-            screening_window_months: r.screening_window_months,
-            bands: r.bands.into_iter().map(Into::into).collect(),
-            cap_yuan: r.cap_yuan,
-            income_drop: r.income_drop.map(|d| pb::IncomeDropTerms {
-                baseline: match d.baseline {
-                    BaselineArg::LastVerified => pb::IncomeBaseline::LastVerified,
-                    BaselineArg::AverageOfYears => pb::IncomeBaseline::AverageOfYears,
-                }
-                .into(),
-                baseline_years: d.baseline_years,
-                min_drop_share: d.min_drop_share,
-                min_drop_amount_yuan: d.min_drop_amount_yuan,
-                gap_basis: match d.gap_basis {
-                    GapBasisArg::PerCapita => pb::GapBasis::PerCapita,
-                    GapBasisArg::Household => pb::GapBasis::Household,
-                }
-                .into(),
-            }),
-        }
-    }
-}
-
-impl From<BandFile> for pb::Band {
-    fn from(b: BandFile) -> Self {
-        pb::Band {
-            from_yuan: b.from_yuan,
-            rate: b.rate,
-        }
-    }
+    Ok(serde_json::from_str::<pb::Policy>(text)?)
 }
 
 fn print_policy(p: &pb::Policy) {
@@ -641,27 +345,33 @@ mod tests {
         );
     }
 
+    /// Money is a decimal string, as the proto says: a JSON number (read as
+    /// a binary float, 0.65 becoming 0.6500000000000001) is refused.
     #[test]
     fn numbers_for_money_are_refused() {
         let text = EXAMPLE.replace("\"4000.00\"", "4000.00");
         let err = parse_policy(&text).expect_err("a number is refused");
-        assert!(err.to_string().contains("decimal string"), "{err}");
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 
     #[test]
     fn misspelt_fields_and_names_are_refused() {
-        let typo = EXAMPLE.replace("\"publicity_days\"", "\"publicty_days\"");
-        assert!(parse_policy(&typo).is_err());
-        let kind = EXAMPLE.replacen("\"illness\"", "\"sickness\"", 1);
+        let typo = EXAMPLE.replace("\"publicityDays\"", "\"publictyDays\"");
+        let err = parse_policy(&typo).expect_err("unknown field");
+        assert!(err.to_string().contains("publictyDays"), "{err}");
+        let kind = EXAMPLE.replacen("\"RELIEF_KIND_ILLNESS\"", "\"RELIEF_KIND_SICKNESS\"", 1);
         let err = parse_policy(&kind).expect_err("unknown kind");
-        assert!(err.to_string().contains("sickness"), "{err}");
+        assert!(err.to_string().contains("RELIEF_KIND_SICKNESS"), "{err}");
     }
 
+    /// The proto's own field names are read as well as the lowerCamelCase
+    /// ones, as every proto-JSON parser does.
     #[test]
     fn absolute_income_lines_convert() {
-        let text = EXAMPLE.replace(
-            "\"absolute_income_lines\": []",
-            "\"absolute_income_lines\": [{\"household_type\": \"marginal\", \"limit_yuan\": \"6000.00\"}]",
+        let text = EXAMPLE.replacen(
+            "\"rules\": [",
+            "\"absolute_income_lines\": [{\"household_type\": \"HOUSEHOLD_TYPE_MARGINAL\", \"limitYuan\": \"6000.00\"}], \"rules\": [",
+            1,
         );
         let p = parse_policy(&text).expect("parses");
         assert_eq!(
@@ -671,5 +381,64 @@ mod tests {
                 limit_yuan: "6000.00".into()
             }]
         );
+    }
+
+    /// A client author's protobuf library reads the sample as it is: Python's
+    /// `json_format.ParseDict` over the server's own descriptors. Skipped
+    /// where Python has no protobuf, unless FANGPIN_REQUIRE_PYTHON_PROTOBUF
+    /// is set (CI installs it).
+    #[test]
+    fn python_protobuf_parses_the_sample_policy() {
+        let have = std::process::Command::new("python3")
+            .args(["-c", "import google.protobuf"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !have {
+            assert!(
+                std::env::var("FANGPIN_REQUIRE_PYTHON_PROTOBUF").is_err(),
+                "FANGPIN_REQUIRE_PYTHON_PROTOBUF is set but Python has no protobuf"
+            );
+            eprintln!("skipped: no Python protobuf here (pip install protobuf)");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("fangpin-pyproto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let descriptors = dir.join("fangpin.bin");
+        std::fs::write(&descriptors, fangpin_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
+        let script = r#"
+import json, sys
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+fds = descriptor_pb2.FileDescriptorSet.FromString(open(sys.argv[1], "rb").read())
+pool = descriptor_pool.DescriptorPool()
+for f in fds.file:
+    pool.Add(f)
+Policy = message_factory.GetMessageClass(pool.FindMessageTypeByName("fangpin.v1.Policy"))
+p = json_format.ParseDict(json.loads(sys.stdin.read()), Policy())
+print(p.county_code, len(p.rules), ",".join(str(s) for s in p.review_steps))
+"#;
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&descriptors)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(EXAMPLE.as_bytes())
+            .expect("the sample");
+        let out = child.wait_with_output().expect("python3 ends");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "130426 18 3,4");
     }
 }

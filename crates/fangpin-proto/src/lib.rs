@@ -9,6 +9,7 @@ pub use tonic;
 pub mod v1 {
     #![allow(clippy::all, clippy::unwrap_used)]
     tonic::include_proto!("fangpin.v1");
+    include!(concat!(env!("OUT_DIR"), "/fangpin.v1.serde.rs"));
 }
 
 /// The encoded descriptor set of every fangpin.v1 file, for gRPC reflection.

@@ -4,9 +4,9 @@
 //! `run_with` takes the operator's limits as well (`ServerOptions`).
 
 pub mod app;
-pub mod caller;
 pub mod auth;
 pub mod calendar;
+pub mod caller;
 pub mod clock;
 pub mod convert;
 pub mod deadline;
