@@ -19,7 +19,7 @@ use fangpin_proto::tonic::metadata::MetadataValue;
 use fangpin_proto::tonic::{Code, Request, Status};
 use fangpin_proto::v1 as pb;
 use fangpin_server::ServerOptions;
-use fangpin_server::auth::{
+use fangpin_server::transport::auth::{
     Authenticator, TokenClaims, TokenVerifier, ed25519_jwks, generate_ed25519, sign_ed25519,
 };
 use fangpin_tests::flow::{COUNTY, INSURER, OTHER_VILLAGE, VILLAGE};
@@ -246,7 +246,7 @@ impl World {
                 )
                 .await;
             let code = fangpin_domain::identity::CountyCode::parse(county).expect("county");
-            let policy = fangpin_server::convert::policy_to_pb(
+            let policy = fangpin_server::write_path::convert::policy_to_pb(
                 &fangpin_domain::policy::Policy::example(code, 2024),
                 0,
                 false,
@@ -598,7 +598,7 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
             let code = fangpin_domain::identity::CountyCode::parse(t.county).expect("county");
             pb::PutPolicyRequest {
                 request_id: request_id(),
-                policy: Some(fangpin_server::convert::policy_to_pb(
+                policy: Some(fangpin_server::write_path::convert::policy_to_pb(
                     &fangpin_domain::policy::Policy::example(code, 2025),
                     0,
                     false,

@@ -28,7 +28,9 @@ async fn put_policy_with(s: &TestServer, year: i32, survey_days: u32) {
     s.policy()
         .put_policy(pb::PutPolicyRequest {
             request_id: request_id(),
-            policy: Some(fangpin_server::convert::policy_to_pb(&policy, 0, false)),
+            policy: Some(fangpin_server::write_path::convert::policy_to_pb(
+                &policy, 0, false,
+            )),
         })
         .await
         .expect("policy");

@@ -11,7 +11,7 @@ use fangpin_cli::admin::{
 use fangpin_domain::audit::{AuditEntry, BreakKind, ChainBreak};
 use fangpin_proto::tonic::{Code, Request, metadata::MetadataValue};
 use fangpin_proto::v1 as pb;
-use fangpin_server::caller::{ACTOR_HEADER, UNAUTHENTICATED};
+use fangpin_server::transport::caller::{ACTOR_HEADER, UNAUTHENTICATED};
 use fangpin_store::Backend;
 use fangpin_tests::flow::{
     COUNTY, INSURER, VILLAGE, filed_claim, funded_county, premium, put_policy,

@@ -16,7 +16,9 @@ use fangpin_tests::{TestServer, date, request_id, resident_id};
 /// Made-up 2027 days that pass the statutory check; see the file's header.
 fn test_calendar() -> Arc<fangpin_domain::calendar::WorkCalendar> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calendar-2027-TEST-ONLY.txt");
-    Arc::new(fangpin_server::calendar::load_file(&path).expect("the test calendar loads"))
+    Arc::new(
+        fangpin_server::write_path::calendar::load_file(&path).expect("the test calendar loads"),
+    )
 }
 
 async fn submit(s: &TestServer, n: u32) -> pb::Claim {
@@ -167,7 +169,10 @@ async fn late_december_intake_gets_provisional_deadlines_recounted_when_the_year
         .iter()
         .find(|t| t.event == "recompute_deadline")
         .expect("the recount is in the history");
-    assert_eq!(change.actor, fangpin_server::calendar::CALENDAR_ACTOR);
+    assert_eq!(
+        change.actor,
+        fangpin_server::write_path::calendar::CALENDAR_ACTOR
+    );
     assert!(
         change
             .reason
@@ -199,13 +204,14 @@ fn a_calendar_file_that_breaks_the_rules_is_refused_naming_the_file() {
     .expect("fixture");
     let dropped = dir.path().join("dropped.txt");
     std::fs::write(&dropped, text.replace("2027-06-09 off 端午节 (test)\n", "")).expect("write");
-    let e = fangpin_server::calendar::load_file(&dropped).expect_err("a day is missing");
+    let e =
+        fangpin_server::write_path::calendar::load_file(&dropped).expect_err("a day is missing");
     let message = e.to_string();
     assert!(message.starts_with("calendar.file "), "{message}");
     assert!(message.contains("dropped.txt"), "{message}");
     assert!(message.contains("statutory holidays are 13"), "{message}");
     let gap = dir.path().join("gap.txt");
     std::fs::write(&gap, text.replace("2027", "2028")).expect("write");
-    let e = fangpin_server::calendar::load_file(&gap).expect_err("2027 is missing");
+    let e = fangpin_server::write_path::calendar::load_file(&gap).expect_err("2027 is missing");
     assert!(e.to_string().contains("gap"), "{e}");
 }

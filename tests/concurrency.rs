@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use fangpin_domain::Fen;
 use fangpin_proto::tonic::Code;
 use fangpin_proto::v1 as pb;
-use fangpin_server::app::MAX_WRITE_ATTEMPTS;
+use fangpin_server::write_path::app::MAX_WRITE_ATTEMPTS;
 use fangpin_tests::flow::{self, COUNTY, OTHER_VILLAGE, VILLAGE};
 use fangpin_tests::{PG_ENV, TestServer, date, request_id};
 use sqlx::{Connection, Executor, Row};

@@ -38,7 +38,9 @@ async fn put_policy(s: &TestServer) {
     s.policy()
         .put_policy(pb::PutPolicyRequest {
             request_id: request_id(),
-            policy: Some(fangpin_server::convert::policy_to_pb(&policy, 0, false)),
+            policy: Some(fangpin_server::write_path::convert::policy_to_pb(
+                &policy, 0, false,
+            )),
         })
         .await
         .expect("policy");
@@ -646,7 +648,7 @@ async fn objections_are_listed_with_what_became_of_them() {
     s.policy()
         .put_policy(pb::PutPolicyRequest {
             request_id: request_id(),
-            policy: Some(fangpin_server::convert::policy_to_pb(
+            policy: Some(fangpin_server::write_path::convert::policy_to_pb(
                 &fangpin_domain::policy::Policy::example(county, 2024),
                 0,
                 false,
@@ -695,7 +697,9 @@ async fn put_policy_with_steps(s: &TestServer, steps: Vec<ReviewStep>, checks: b
     s.policy()
         .put_policy(pb::PutPolicyRequest {
             request_id: request_id(),
-            policy: Some(fangpin_server::convert::policy_to_pb(&policy, 0, false)),
+            policy: Some(fangpin_server::write_path::convert::policy_to_pb(
+                &policy, 0, false,
+            )),
         })
         .await
         .expect("policy");

@@ -726,7 +726,9 @@ async fn close(s: &TestServer, year: i32) -> Result<pb::CloseYearResponse, Statu
 fn test_calendar_2027() -> std::sync::Arc<fangpin_domain::calendar::WorkCalendar> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calendar-2027-TEST-ONLY.txt");
-    std::sync::Arc::new(fangpin_server::calendar::load_file(&path).expect("the test calendar"))
+    std::sync::Arc::new(
+        fangpin_server::write_path::calendar::load_file(&path).expect("the test calendar"),
+    )
 }
 
 fn seed() -> u64 {

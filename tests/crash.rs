@@ -47,7 +47,7 @@ use fangpin_proto::v1::{
     policy_service_client::PolicyServiceClient, publicity_service_client::PublicityServiceClient,
     screening_service_client::ScreeningServiceClient, survey_service_client::SurveyServiceClient,
 };
-use fangpin_server::convert::policy_to_pb;
+use fangpin_server::write_path::convert::policy_to_pb;
 use fangpin_tests::daemon::{Daemon, fangpind_command};
 use fangpin_tests::{PG_ENV, request_id, resident_id};
 use rand::rngs::StdRng;

@@ -6,7 +6,7 @@
 use fangpin_domain::identity::{CountyCode, ResidentId};
 use fangpin_proto::tonic::Code;
 use fangpin_proto::v1 as pb;
-use fangpin_server::convert::policy_to_pb;
+use fangpin_server::write_path::convert::policy_to_pb;
 use fangpin_tests::flow::{self, COUNTY, VILLAGE};
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use tonic_types::StatusExt;

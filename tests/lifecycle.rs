@@ -5,7 +5,7 @@
 
 use fangpin_proto::tonic::{Code, Status};
 use fangpin_proto::v1 as pb;
-use fangpin_server::convert::policy_to_pb;
+use fangpin_server::write_path::convert::policy_to_pb;
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use tonic_types::StatusExt;
 

@@ -16,7 +16,7 @@ use fangpin_proto::v1::{
     enrollment_service_client::EnrollmentServiceClient, ledger_service_client::LedgerServiceClient,
     policy_service_client::PolicyServiceClient,
 };
-use fangpin_server::convert::policy_to_pb;
+use fangpin_server::write_path::convert::policy_to_pb;
 use fangpin_tests::daemon::{Daemon, fangpind_command};
 use fangpin_tests::{request_id, resident_id};
 use sqlx::{Connection, Executor};

@@ -177,7 +177,7 @@ async fn six_kinds_screened_and_relieved_on_their_own_rules() {
     let s = TestServer::start(date(2024, 12, 10)).await;
     register_county(&s).await;
     let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
-    let policy = fangpin_server::convert::policy_to_pb(
+    let policy = fangpin_server::write_path::convert::policy_to_pb(
         &fangpin_domain::policy::Policy::example_six_kinds(county, 2024),
         0,
         false,

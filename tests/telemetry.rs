@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1 as pb;
-use fangpin_server::telemetry::{self, LogFormat, OtelSettings};
+use fangpin_server::transport::telemetry::{self, LogFormat, OtelSettings};
 use fangpin_tests::flow::{COUNTY, INSURER, VILLAGE, filed_claim, pay, premium, put_policy};
 use fangpin_tests::{TestServer, date, request_id, resident_id};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{

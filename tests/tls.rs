@@ -15,7 +15,7 @@ use fangpin_proto::tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Id
 use fangpin_proto::v1::GetPolicyRequest;
 use fangpin_proto::v1::policy_service_client::PolicyServiceClient;
 use fangpin_server::ServerOptions;
-use fangpin_server::tls::TlsIdentity;
+use fangpin_server::transport::tls::TlsIdentity;
 use fangpin_store::Store;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use fangpin_domain::Fen;
 use fangpin_domain::policy::ReliefKind;
 use fangpin_domain::publicity::{CountyOffice, NoticeEntry, PublicityPeriod, printed_notice};
-use fangpin_server::notice_pdf::{self, NoticeFont};
+use fangpin_server::services::notice_pdf::{self, NoticeFont};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

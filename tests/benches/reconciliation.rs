@@ -419,8 +419,8 @@ async fn load(url: &str, plan: &Plan, clock: &Clock) {
 
     // Sealed under a key of the bench's own: the reconciliation never opens
     // them, and the rows only need the shape the schema checks.
-    let key = fangpin_server::personal_data::random_key();
-    let nonce = || fangpin_server::personal_data::nonce().expect("nonce");
+    let key = fangpin_server::write_path::personal_data::random_key();
+    let nonce = || fangpin_server::write_path::personal_data::nonce().expect("nonce");
     let masked_id = |id: &str| format!("{}********{}", &id[..6], &id[14..]);
     insert_all(
         &mut conn,

@@ -57,8 +57,8 @@ use fangpin_proto::v1::{
     enrollment_service_client::EnrollmentServiceClient, policy_service_client::PolicyServiceClient,
     screening_service_client::ScreeningServiceClient,
 };
-use fangpin_server::convert::policy_to_pb;
-use fangpin_server::personal_data::{nonce, seal_person};
+use fangpin_server::write_path::convert::policy_to_pb;
+use fangpin_server::write_path::personal_data::{nonce, seal_person};
 use fangpin_store::Store;
 use fangpin_store::counties::{self, HouseholdRecord, PersonRecord};
 use fangpin_tests::{PG_ENV, request_id};
@@ -774,7 +774,8 @@ fn write_key_file(path: &Path) -> PersonalDataKey {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).expect("create the key file");
     writeln!(file, "{hex}").expect("write the key file");
-    fangpin_server::personal_data::load_key_file(path).expect("the key file just written")
+    fangpin_server::write_path::personal_data::load_key_file(path)
+        .expect("the key file just written")
 }
 
 async fn enrol(store: &Store, key: &PersonalDataKey, enrolment: &Enrolment) {

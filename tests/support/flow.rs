@@ -1,7 +1,7 @@
 //! Steps of the workflow as one call each, for tests that need many claims.
 
 use fangpin_proto::v1 as pb;
-use fangpin_server::convert::policy_to_pb;
+use fangpin_server::write_path::convert::policy_to_pb;
 
 use crate::{TestServer, date, request_id, resident_id};
 

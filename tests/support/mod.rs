@@ -272,7 +272,7 @@ impl TestServer {
 /// The CJK font the test servers print notices in, when installed.
 pub fn notice_font() -> Option<std::path::PathBuf> {
     Some(std::path::PathBuf::from(
-        fangpin_server::notice_pdf::DEBIAN_CJK_FONT,
+        fangpin_server::services::notice_pdf::DEBIAN_CJK_FONT,
     ))
     .filter(|p| p.is_file())
 }

@@ -71,7 +71,7 @@ pub enum CalendarCmd {
 
 /// Prints what a calendar file adds; an error names the file and the line.
 fn check_calendar(file: &Path) -> Result<()> {
-    let merged = fangpin_server::calendar::load_file(file)?;
+    let merged = fangpin_server::write_path::calendar::load_file(file)?;
     let (built_in_first, built_in_last) =
         fangpin_domain::calendar::WorkCalendar::official().years();
     let (first, last) = merged.years();

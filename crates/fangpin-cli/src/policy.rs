@@ -337,7 +337,8 @@ mod tests {
     #[test]
     fn example_policy_is_the_six_kinds_fixture() {
         let p = parse_policy(EXAMPLE).expect("example parses");
-        let policy = fangpin_server::convert::policy_from_pb(&p).expect("the server accepts it");
+        let policy =
+            fangpin_server::write_path::convert::policy_from_pb(&p).expect("the server accepts it");
         let county = fangpin_domain::identity::CountyCode::parse("130426").expect("county");
         assert_eq!(
             policy,

@@ -97,7 +97,7 @@ const ENV_PERSONAL_DATA_KEY_FILE: &str = "FANGPIN_PERSONAL_DATA_KEY_FILE";
 const ENV_CALENDAR_FILE: &str = "FANGPIN_CALENDAR_FILE";
 const ENV_EVIDENCE_DIR: &str = "FANGPIN_EVIDENCE_DIR";
 const ENV_NOTICE_FONT: &str = "FANGPIN_NOTICE_FONT";
-use fangpin_server::notice_pdf::DEBIAN_CJK_FONT;
+use fangpin_server::services::notice_pdf::DEBIAN_CJK_FONT;
 
 /// The file's keys, as they appear in messages.
 const KEY_LISTEN: &str = "listen";
@@ -773,8 +773,8 @@ impl Config {
     /// reads them).
     pub fn server_options(
         &self,
-        authenticator: fangpin_server::auth::Authenticator,
-        tls: Option<fangpin_server::tls::TlsIdentity>,
+        authenticator: fangpin_server::transport::auth::Authenticator,
+        tls: Option<fangpin_server::transport::tls::TlsIdentity>,
         personal_data: fangpin_domain::personal_data::PersonalDataKey,
         calendar: std::sync::Arc<fangpin_domain::calendar::WorkCalendar>,
     ) -> fangpin_server::ServerOptions {

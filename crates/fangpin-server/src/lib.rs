@@ -2,25 +2,18 @@
 //! shutdown future, so the binary and the integration tests start the very
 //! same server (the tests on port 0, with a clock they control).
 //! `run_with` takes the operator's limits as well (`ServerOptions`).
+//!
+//! The crate has three parts: `transport` (TLS, tokens, deadlines, drain,
+//! telemetry), `write_path` (App, scope, conversion, errors, personal
+//! data) and `services` (one module per proto service).
 
-pub mod app;
-pub mod auth;
-pub mod calendar;
-pub mod caller;
-pub mod clock;
-pub mod convert;
-pub mod deadline;
-mod drain;
-pub mod error;
-pub mod feed_import;
-mod metrics;
-pub mod notice_pdf;
-pub mod personal_data;
-pub mod scope;
 pub mod services;
-pub mod storage_watch;
-pub mod telemetry;
-pub mod tls;
+pub mod transport;
+pub mod write_path;
+
+use services::notice_pdf;
+use transport::{auth, caller, deadline, drain, metrics, storage_watch, telemetry, tls};
+use write_path::{app, calendar, clock, personal_data};
 
 use std::future::Future;
 use std::sync::Arc;

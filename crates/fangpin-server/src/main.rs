@@ -11,9 +11,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Parser;
-use fangpin_server::auth::{Authenticator, TokenVerifier};
-use fangpin_server::telemetry::{self, OtelSettings, Telemetry};
-use fangpin_server::tls::TlsIdentity;
+use fangpin_server::transport::auth::{Authenticator, TokenVerifier};
+use fangpin_server::transport::telemetry::{self, OtelSettings, Telemetry};
+use fangpin_server::transport::tls::TlsIdentity;
 use fangpin_server::{Clock, ManualClock, SystemClock};
 use fangpin_store::Store;
 
@@ -85,7 +85,7 @@ async fn main() -> ExitCode {
     // The calendar file is read and checked here, so `--check-config`
     // refuses a bad one before it is deployed.
     let calendar = match &config.calendar_file {
-        Some(path) => match fangpin_server::calendar::load_file(path) {
+        Some(path) => match fangpin_server::write_path::calendar::load_file(path) {
             Ok(calendar) => calendar,
             Err(e) => {
                 eprintln!("fangpind: {e}");
@@ -174,9 +174,11 @@ async fn serve(
     // Read before the database is opened, so a bad key file fails fast;
     // checked against the database's key check value by `run_with`.
     let personal_data = match &config.personal_data_key_file {
-        Some(path) => fangpin_server::personal_data::load_key_file(path)?,
+        Some(path) => fangpin_server::write_path::personal_data::load_key_file(path)?,
         // `config` allows no key file only in development mode.
-        None if config.dev => fangpin_server::personal_data::dev_key(&config.database_url)?,
+        None if config.dev => {
+            fangpin_server::write_path::personal_data::dev_key(&config.database_url)?
+        }
         None => anyhow::bail!("[personal_data] key_file is required outside development mode"),
     };
     let store = Store::connect_with(&config.database_url, config.max_connections)
@@ -212,7 +214,7 @@ async fn serve(
 }
 
 /// Logs as `log.filter` and `log.format` say; traces and metrics over OTLP
-/// when the `OTEL_*` environment asks for them (see `fangpin_server::telemetry`).
+/// when the `OTEL_*` environment asks for them (see `fangpin_server::transport::telemetry`).
 fn init_logging(config: &Config) -> anyhow::Result<Telemetry> {
     let otel = OtelSettings::from_env(&|name| std::env::var(name).ok())
         .map_err(|e| anyhow::anyhow!("OpenTelemetry environment: {e}"))?;

@@ -9,10 +9,10 @@ use fangpin_store::claims::{self as claim_store, ClaimRecord, TransitionRecord};
 use fangpin_store::{counties, timestamp};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{claim_ids, claim_policy, load_claim, pay_out_of_pool};
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 pub const MAX_CLAIMS_PAGE: u32 = 500;
 
@@ -37,8 +37,8 @@ impl ClaimService for ClaimApi {
         let submitted_by = c.text("submitted_by", &req.submitted_by, MAX_LABEL_CHARS);
         c.finish()?;
         let household_id = household_id.expect("checked");
-        crate::scope::authorize_channel(channel.expect("checked"))?;
-        crate::scope::check_acting_person(
+        crate::write_path::scope::authorize_channel(channel.expect("checked"))?;
+        crate::write_path::scope::check_acting_person(
             "submitted_by",
             submitted_by.as_deref().expect("checked"),
         )?;
@@ -60,7 +60,10 @@ impl ClaimService for ClaimApi {
         let relief_kind = relief_kind.expect("checked");
         let lock = household.county_code.clone();
         let claim_id = Uuid::now_v7();
-        tracing::Span::current().record(crate::telemetry::FIELD_CLAIM_ID, claim_id.to_string());
+        tracing::Span::current().record(
+            crate::transport::telemetry::FIELD_CLAIM_ID,
+            claim_id.to_string(),
+        );
         let mut claim = ClaimRecord {
             claim_id,
             county_code: household.county_code.clone(),
@@ -315,7 +318,7 @@ impl ClaimService for ClaimApi {
 /// and by claims made from screening runs.
 pub(crate) async fn open_claim(
     conn: &mut fangpin_store::Conn,
-    ctx: &crate::app::WriteContext,
+    ctx: &crate::write_path::app::WriteContext,
     calendar: &fangpin_domain::calendar::WorkCalendar,
     claim: &mut ClaimRecord,
     household_type: fangpin_domain::policy::HouseholdType,
@@ -400,7 +403,7 @@ pub(crate) async fn open_claim(
             from_state: Some(ClaimState::Received),
             to_state: ClaimState::Received,
             event: "provisional_deadline".into(),
-            actor: crate::calendar::CALENDAR_ACTOR.into(),
+            actor: crate::write_path::calendar::CALENDAR_ACTOR.into(),
             reason: format!(
                 "survey deadline {} is provisional: the working-day calendar covers years up to \
                  {last}, so days after {last}-12-31 were counted Monday to Friday; it is \

@@ -16,10 +16,10 @@ use fangpin_proto::v1::{self as pb, deadline_service_server::DeadlineService};
 use fangpin_store::{Conn, StoreError, claims, counties, follow_up, monitoring, places};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::clock::china_date;
-use crate::convert::{self, Check, MAX_LABEL_CHARS};
-use crate::error::AppError;
+use crate::write_path::app::App;
+use crate::write_path::clock::china_date;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS};
+use crate::write_path::error::AppError;
 
 pub struct DeadlineApi(pub App);
 

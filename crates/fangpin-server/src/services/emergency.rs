@@ -11,10 +11,10 @@ use fangpin_store::review::{self as store, DecisionRecord};
 use fangpin_store::timestamp;
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{claim_ids, claim_policy};
+use crate::write_path::app::App;
+use crate::write_path::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 pub fn decision_to_pb(claim_id: Uuid, d: Option<&DecisionRecord>) -> pb::EmergencyDecision {
     let Some(d) = d else {
@@ -60,7 +60,7 @@ pub async fn decide<Req: fangpin_proto::prost::Message>(
     c.finish()?;
     let (amount, decided_by) = (amount.expect("checked"), decided_by.expect("checked"));
     let reason = reason.expect("checked");
-    crate::scope::check_acting_person(by.0, &decided_by)?;
+    crate::write_path::scope::check_acting_person(by.0, &decided_by)?;
     app.write_claim(rpc, raw, &request_id, claim_id, move |conn, claim, ctx| {
         Box::pin(async move {
             let policy = claim_policy(conn, claim).await?;

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use fangpin_domain::identity::{Relation, ResidentId};
 use fangpin_domain::personal_data::{Column, mask_account};
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS};
-use crate::error::AppError;
-use crate::personal_data;
 use crate::services::pool_balance;
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS};
+use crate::write_path::error::AppError;
+use crate::write_path::personal_data;
 
 /// Most persons one household may enrol; larger families are split by the village.
 pub const MAX_HOUSEHOLD_PERSONS: usize = 30;
@@ -464,7 +464,11 @@ impl EnrollmentService for EnrollmentApi {
         let request_id = c.request_id(&req.request_id);
         let id = c.uuid("household_id", &req.household_id);
         let account = bank_account(&mut c, "bank_account", &req.bank_account).to_string();
-        let reason = c.text("reason", &req.reason, crate::convert::MAX_TEXT_CHARS);
+        let reason = c.text(
+            "reason",
+            &req.reason,
+            crate::write_path::convert::MAX_TEXT_CHARS,
+        );
         let corrected_by = c.text("corrected_by", &req.corrected_by, MAX_LABEL_CHARS);
         c.finish()?;
         let (id, reason, corrected_by) = (
@@ -472,7 +476,7 @@ impl EnrollmentService for EnrollmentApi {
             reason.expect("checked"),
             corrected_by.expect("checked"),
         );
-        crate::scope::check_acting_person("corrected_by", &corrected_by)?;
+        crate::write_path::scope::check_acting_person("corrected_by", &corrected_by)?;
         self.0.authorize_household(id).await?;
         let county = {
             let mut conn = self.0.store.read().await.map_err(AppError::from)?;

@@ -25,10 +25,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::load_claim;
+use crate::write_path::app::App;
+use crate::write_path::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 /// Uploads held in memory at once: each may be 32 MiB.
 pub const CONCURRENT_UPLOADS: usize = 4;
@@ -158,7 +158,7 @@ impl EvidenceService for EvidenceApi {
         let claim_id = claim_id.expect("checked");
         let (file_name, description) = (file_name.expect("checked"), description.expect("checked"));
         let uploaded_by = uploaded_by.expect("checked");
-        crate::scope::check_acting_person("uploaded_by", &uploaded_by)?;
+        crate::write_path::scope::check_acting_person("uploaded_by", &uploaded_by)?;
         let objects = self.objects()?;
         let place = self.app.authorize_claim(claim_id).await?;
         // A retry after a lost answer is answered from the record; the

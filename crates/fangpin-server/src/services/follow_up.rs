@@ -16,10 +16,10 @@ use fangpin_store::follow_up::{
 use fangpin_store::{Conn, timestamp};
 use uuid::Uuid;
 
-use crate::app::{App, WriteContext};
-use crate::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{claim_ids, claim_policy, load_claim};
+use crate::write_path::app::{App, WriteContext};
+use crate::write_path::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 pub struct FollowUpApi(pub App);
 
@@ -214,7 +214,8 @@ impl FollowUpApi {
                 &'c fangpin_store::claims::ClaimRecord,
                 Option<u32>,
                 WriteContext,
-            ) -> crate::app::BoxFuture<'c, Result<(), AppError>>
+            )
+                -> crate::write_path::app::BoxFuture<'c, Result<(), AppError>>
             + Clone
             + Send
             + 'static,
@@ -260,7 +261,7 @@ impl FollowUpApi {
         let actor = c.text(by.0, by.1, MAX_LABEL_CHARS);
         c.finish()?;
         let (reason, actor) = (reason.expect("checked"), actor.expect("checked"));
-        crate::scope::check_acting_person(by.0, &actor)?;
+        crate::write_path::scope::check_acting_person(by.0, &actor)?;
         self.write_case(
             rpc,
             req,
@@ -289,7 +290,7 @@ impl FollowUpService for FollowUpApi {
         let assigned_by = c.text("assigned_by", &req.assigned_by, MAX_LABEL_CHARS);
         c.finish()?;
         let assigned_by = assigned_by.expect("checked");
-        crate::scope::check_acting_person("assigned_by", &assigned_by)?;
+        crate::write_path::scope::check_acting_person("assigned_by", &assigned_by)?;
         check_contacts(
             &contacts
                 .iter()
@@ -381,7 +382,7 @@ impl FollowUpService for FollowUpApi {
         let (visited_on, mode) = (visited_on.expect("checked"), mode.expect("checked"));
         let (contact_name, findings) = (contact_name.expect("checked"), findings.expect("checked"));
         let recorded_by = recorded_by.expect("checked");
-        crate::scope::check_acting_person("recorded_by", &recorded_by)?;
+        crate::write_path::scope::check_acting_person("recorded_by", &recorded_by)?;
         let risk_remains = req.risk_remains;
         let calendar = self.0.calendar.clone();
         let response = self

@@ -14,11 +14,11 @@ use fangpin_store::{Conn, counties, timestamp};
 
 use fangpin_domain::personal_data::mask_account;
 
-use crate::app::{App, WriteContext};
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
-use crate::personal_data;
 use crate::services::{pool_balance, settle_flags, year_totals};
+use crate::write_path::app::{App, WriteContext};
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
+use crate::write_path::personal_data;
 
 pub const MAX_ENTRIES_PAGE: u32 = 1_000;
 
@@ -444,7 +444,7 @@ impl LedgerService for LedgerApi {
             year.expect("checked"),
             closed_by.expect("checked"),
         );
-        crate::scope::check_acting_person("closed_by", &closed_by)?;
+        crate::write_path::scope::check_acting_person("closed_by", &closed_by)?;
         self.0.authorize_county(&county).await?;
         let lock = county.clone();
         let response = self
@@ -614,7 +614,7 @@ impl LedgerService for LedgerApi {
         c.finish()?;
         let (county, year) = (county.expect("checked"), year.expect("checked"));
         let (reopened_by, reason) = (reopened_by.expect("checked"), reason.expect("checked"));
-        crate::scope::check_acting_person("reopened_by", &reopened_by)?;
+        crate::write_path::scope::check_acting_person("reopened_by", &reopened_by)?;
         self.0.authorize_county(&county).await?;
         let lock = county.clone();
         let response = self
@@ -736,7 +736,7 @@ impl LedgerService for LedgerApi {
             note.expect("checked"),
             resolved_by.expect("checked"),
         );
-        crate::scope::check_acting_person("resolved_by", &resolved_by)?;
+        crate::write_path::scope::check_acting_person("resolved_by", &resolved_by)?;
         let response = self
             .0
             .write_claim(

@@ -7,10 +7,12 @@ pub mod deadlines;
 pub mod emergency;
 pub mod enrollment;
 pub mod evidence;
+pub mod feed_import;
 pub mod follow_up;
 pub mod ledger;
 pub mod monitoring;
 pub mod notice;
+pub mod notice_pdf;
 pub mod outlook;
 pub mod payout;
 pub mod policy;
@@ -34,9 +36,9 @@ use fangpin_store::ledger::{
 use fangpin_store::{Conn, counties, timestamp};
 use uuid::Uuid;
 
-use crate::app::WriteContext;
-use crate::convert::{self, Check};
-use crate::error::AppError;
+use crate::write_path::app::WriteContext;
+use crate::write_path::convert::{self, Check};
+use crate::write_path::error::AppError;
 
 pub async fn load_claim(conn: &mut Conn, claim_id: Uuid) -> Result<ClaimRecord, AppError> {
     claim_store::get_claim(conn, claim_id)

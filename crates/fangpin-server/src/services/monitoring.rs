@@ -15,9 +15,9 @@ use fangpin_store::screening::{self as screening_store, RunRecord};
 use fangpin_store::{counties, timestamp};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 /// The most households one run lists: a county's screening finds tens to
 /// hundreds a month, and every entry is a home visit.
@@ -97,7 +97,7 @@ pub async fn issue(
     let issued_by = c.text("issued_by", &req.issued_by, MAX_LABEL_CHARS);
     c.finish()?;
     let (run_id, issued_by) = (run_id.expect("checked"), issued_by.expect("checked"));
-    crate::scope::check_acting_person("issued_by", &issued_by)?;
+    crate::write_path::scope::check_acting_person("issued_by", &issued_by)?;
     let run = load_run(app, run_id).await?;
     if !app.sees_county(&run.county_code).await? {
         return Err(AppError::not_found("screening run", run_id).into());
@@ -304,7 +304,7 @@ pub async fn decide<Req: fangpin_proto::prost::Message>(
     let (run_id, household_id) = (run_id.expect("checked"), household_id.expect("checked"));
     let (kind, checked_on) = (kind.expect("checked"), checked_on.expect("checked"));
     let (note, checked_by) = (note.expect("checked"), checked_by.expect("checked"));
-    crate::scope::check_acting_person("checked_by", &checked_by)?;
+    crate::write_path::scope::check_acting_person("checked_by", &checked_by)?;
     let today = app.today();
     if checked_on > today {
         return Err(AppError::invalid("checked_on", format!("is after today ({today})")).into());

@@ -11,11 +11,11 @@ use fangpin_store::claims::{self as claim_store, MAX_NOTICES};
 use fangpin_store::counties;
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
-use crate::clock::china_date;
-use crate::convert::Check;
-use crate::error::AppError;
-use crate::notice_pdf;
+use crate::services::notice_pdf;
+use crate::write_path::app::App;
+use crate::write_path::clock::china_date;
+use crate::write_path::convert::Check;
+use crate::write_path::error::AppError;
 
 pub async fn print(app: &App, req: pb::PrintNoticeRequest) -> Result<pb::NoticeDocument, Status> {
     let mut c = Check::new();

@@ -18,9 +18,9 @@ use fangpin_proto::v1 as pb;
 use fangpin_store::outlook as store;
 use fangpin_store::{Conn, counties};
 
-use crate::app::App;
-use crate::error::AppError;
 use crate::services::year_totals;
+use crate::write_path::app::App;
+use crate::write_path::error::AppError;
 
 /// Runs when the request leaves them out: ±0.01 on the probability.
 pub const DEFAULT_RUNS: u32 = 10_000;

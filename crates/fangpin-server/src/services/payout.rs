@@ -12,13 +12,13 @@ use fangpin_store::claims::ClaimRecord;
 use fangpin_store::ledger as ledger_store;
 use fangpin_store::{Conn, counties};
 
-use crate::app::{App, WriteContext};
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{
     claim_ids, claim_response, pool_balance, post_for_claim, release_reservation, reserve_relief,
     transition,
 };
+use crate::write_path::app::{App, WriteContext};
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 pub struct PayoutApi(pub App);
 
@@ -115,7 +115,7 @@ impl PayoutService for PayoutApi {
         let note = c.text("cross_check_note", &req.cross_check_note, MAX_TEXT_CHARS);
         c.finish()?;
         let (filed_by, note) = (filed_by.expect("checked"), note.expect("checked"));
-        crate::scope::check_acting_person("filed_by", &filed_by)?;
+        crate::write_path::scope::check_acting_person("filed_by", &filed_by)?;
         let response = self
             .0
             .write_claim(
@@ -176,7 +176,7 @@ impl PayoutService for PayoutApi {
         c.finish()?;
         let (paid_by, bank_reference) =
             (paid_by.expect("checked"), bank_reference.expect("checked"));
-        crate::scope::check_acting_person("paid_by", &paid_by)?;
+        crate::write_path::scope::check_acting_person("paid_by", &paid_by)?;
         let response = self
             .0
             .write_claim(
@@ -262,7 +262,7 @@ impl PayoutService for PayoutApi {
             bank_reference.expect("checked"),
             reason.expect("checked"),
         );
-        crate::scope::check_acting_person("recorded_by", &recorded_by)?;
+        crate::write_path::scope::check_acting_person("recorded_by", &recorded_by)?;
         let response = self
             .0
             .write_claim(
@@ -308,7 +308,7 @@ impl PayoutService for PayoutApi {
         let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
         c.finish()?;
         let (retried_by, reason) = (retried_by.expect("checked"), reason.expect("checked"));
-        crate::scope::check_acting_person("retried_by", &retried_by)?;
+        crate::write_path::scope::check_acting_person("retried_by", &retried_by)?;
         let response = self
             .0
             .write_claim(

@@ -4,9 +4,9 @@ use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, policy_service_server::PolicyService};
 use fangpin_store::counties;
 
-use crate::app::App;
-use crate::convert::{self, Check};
-use crate::error::AppError;
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check};
+use crate::write_path::error::AppError;
 
 pub struct PolicyApi(pub App);
 

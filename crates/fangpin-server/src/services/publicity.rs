@@ -6,10 +6,10 @@ use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, publicity_service_server::PublicityService};
 use fangpin_store::claims as claim_store;
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{claim_ids, claim_policy, claim_response, transition};
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 pub struct PublicityApi(pub App);
 
@@ -41,7 +41,7 @@ impl PublicityService for PublicityApi {
         let opened_by = c.text("opened_by", &req.opened_by, MAX_LABEL_CHARS);
         c.finish()?;
         let opened_by = opened_by.expect("checked");
-        crate::scope::check_acting_person("opened_by", &opened_by)?;
+        crate::write_path::scope::check_acting_person("opened_by", &opened_by)?;
         let response = self
             .0
             .write_claim(
@@ -236,7 +236,7 @@ impl PublicityService for PublicityApi {
         let closed_by = c.text("closed_by", &req.closed_by, MAX_LABEL_CHARS);
         c.finish()?;
         let closed_by = closed_by.expect("checked");
-        crate::scope::check_acting_person("closed_by", &closed_by)?;
+        crate::write_path::scope::check_acting_person("closed_by", &closed_by)?;
         let response = self
             .0
             .write_claim(

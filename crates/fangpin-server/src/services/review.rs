@@ -13,12 +13,12 @@ use fangpin_store::claims::ClaimRecord;
 use fangpin_store::review::{self as store, CheckRecord};
 use fangpin_store::{Conn, timestamp};
 
-use crate::app::App;
-use crate::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{
     claim_ids, claim_policy, claim_response, load_claim, raise_advance_receivable, transition,
 };
+use crate::write_path::app::App;
+use crate::write_path::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 /// The survey round a result belongs to: the findings the recommendation
 /// rests on (0 before any).
@@ -154,7 +154,7 @@ pub async fn record(
     c.finish()?;
     let (check, result) = (check.expect("checked"), result.expect("checked"));
     let (details, checked_by) = (details.expect("checked"), checked_by.expect("checked"));
-    crate::scope::check_acting_person("checked_by", &checked_by)?;
+    crate::write_path::scope::check_acting_person("checked_by", &checked_by)?;
     app.write_claim("RecordCrossCheck", &req, &request_id, claim_id, move |conn, claim, ctx| {
         Box::pin(async move {
             let policy = claim_policy(conn, claim).await?;
@@ -238,7 +238,7 @@ pub async fn decide_hit(
     c.finish()?;
     let (event, reason) = (event.expect("checked"), reason.expect("checked"));
     let decided_by = decided_by.expect("checked");
-    crate::scope::check_acting_person("decided_by", &decided_by)?;
+    crate::write_path::scope::check_acting_person("decided_by", &decided_by)?;
     app.write_claim(
         "DecideCrossCheckHit",
         &req,

@@ -30,10 +30,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS, next_page_token};
-use crate::error::AppError;
-use crate::feed_import::{self, FeedError, MAX_CHUNK_BYTES, MAX_FEED_BYTES, QUEUE_CHUNKS};
+use crate::services::feed_import::{
+    self, FeedError, MAX_CHUNK_BYTES, MAX_FEED_BYTES, QUEUE_CHUNKS,
+};
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, next_page_token};
+use crate::write_path::error::AppError;
 
 /// Row errors returned with an import's summary; GetFeedImport returns all
 /// that are kept.
@@ -98,7 +100,7 @@ impl ScreeningApi {
         let key = self.app.personal_data.clone();
         let index = Arc::new(
             store::load_person_index(conn, county, year, |household, sealed| {
-                crate::personal_data::open_person_key(&key, year, household, sealed)
+                crate::write_path::personal_data::open_person_key(&key, year, household, sealed)
             })
             .await?,
         );
@@ -871,7 +873,7 @@ impl ScreeningService for ScreeningApi {
         c.finish()?;
         let run_id = run_id.expect("checked");
         let submitted_by = submitted_by.expect("checked");
-        crate::scope::check_acting_person("submitted_by", &submitted_by)?;
+        crate::write_path::scope::check_acting_person("submitted_by", &submitted_by)?;
         let run = {
             let mut conn = self.app.store.read().await.map_err(AppError::from)?;
             store::get_run(&mut conn, run_id)
@@ -1036,7 +1038,7 @@ impl ScreeningService for ScreeningApi {
 /// claim is new.
 pub(super) async fn claim_candidate(
     conn: &mut fangpin_store::Conn,
-    ctx: &crate::app::WriteContext,
+    ctx: &crate::write_path::app::WriteContext,
     calendar: &fangpin_domain::calendar::WorkCalendar,
     run: &RunRecord,
     candidate: &CandidateRecord,

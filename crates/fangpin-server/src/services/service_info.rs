@@ -5,7 +5,7 @@
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, service_info_service_server::ServiceInfoService};
 
-use crate::app::App;
+use crate::write_path::app::App;
 
 pub struct ServiceInfoApi(pub App);
 

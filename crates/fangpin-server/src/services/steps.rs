@@ -14,10 +14,10 @@ use fangpin_store::review::{
 };
 use fangpin_store::{Conn, timestamp};
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{claim_ids, claim_procedure, load_claim, transition};
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 /// The survey round a review looks at: the findings the recommendation
 /// rests on.
@@ -142,7 +142,7 @@ pub async fn record_deliberation(
     c.finish()?;
     let (held_on, minutes) = (held_on.expect("checked"), minutes.expect("checked"));
     let (recorded_by, note) = (recorded_by.expect("checked"), note.expect("checked"));
-    crate::scope::check_acting_person("recorded_by", &recorded_by)?;
+    crate::write_path::scope::check_acting_person("recorded_by", &recorded_by)?;
     let attendance = Attendance {
         members: req.members,
         present: req.present,
@@ -250,7 +250,7 @@ pub async fn record_township_review(
     c.finish()?;
     let (decision, reason) = (decision.expect("checked"), reason.expect("checked"));
     let reviewed_by = reviewed_by.expect("checked");
-    crate::scope::check_acting_person("reviewed_by", &reviewed_by)?;
+    crate::write_path::scope::check_acting_person("reviewed_by", &reviewed_by)?;
     app.write_claim(
         "RecordTownshipReview",
         &req,

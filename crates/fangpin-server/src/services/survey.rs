@@ -11,10 +11,10 @@ use fangpin_store::claims::{self as claim_store, StoredAssessment};
 use fangpin_store::counties;
 use fangpin_store::screening as screening_store;
 
-use crate::app::App;
-use crate::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
-use crate::error::AppError;
 use crate::services::{claim_ids, claim_policy, claim_response, transition};
+use crate::write_path::app::App;
+use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
+use crate::write_path::error::AppError;
 
 pub const MAX_EVIDENCE_REFS: usize = 50;
 pub const MAX_QUEUE_PAGE: u32 = 500;
@@ -60,7 +60,7 @@ impl SurveyService for SurveyApi {
             insurer.expect("checked"),
             assigned_by.expect("checked"),
         );
-        crate::scope::check_acting_person("assigned_by", &assigned_by)?;
+        crate::write_path::scope::check_acting_person("assigned_by", &assigned_by)?;
         let response = self
             .0
             .write_claim(
@@ -178,7 +178,7 @@ impl SurveyService for SurveyApi {
             .collect();
         c.finish()?;
         let surveyor = surveyor.expect("checked");
-        crate::scope::check_acting_person("surveyor", &surveyor)?;
+        crate::write_path::scope::check_acting_person("surveyor", &surveyor)?;
         let (income, cost, notes) = (
             income.expect("checked"),
             cost.expect("checked"),
@@ -334,7 +334,7 @@ impl SurveyService for SurveyApi {
         let reason = c.text("reason", &req.reason, MAX_TEXT_CHARS);
         c.finish()?;
         let (surveyor, reason) = (surveyor.expect("checked"), reason.expect("checked"));
-        crate::scope::check_acting_person("surveyor", &surveyor)?;
+        crate::write_path::scope::check_acting_person("surveyor", &surveyor)?;
         let approve = req.approve;
         let response = self
             .0

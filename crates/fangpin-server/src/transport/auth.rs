@@ -8,7 +8,7 @@
 //! leaked server cannot mint tokens. Symmetric (HS*) keys are refused.
 //!
 //! A token's `exp`, `nbf` and `iat` are checked against the wall clock, not
-//! against `crate::clock`: `--today` pins the *business* date for training,
+//! against `crate::write_path::clock`: `--today` pins the *business* date for training,
 //! and must not make every real token look expired or not yet valid.
 
 use std::collections::HashMap;

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::clock::Clock;
+use crate::write_path::clock::Clock;
 
 /// How often a full database is tried again.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);

@@ -22,8 +22,8 @@ use fangpin_store::stats::{self, PoolFigures};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::ObservableGauge;
 
-use crate::clock::{Clock, china_date};
-use crate::telemetry::SCOPE;
+use crate::transport::telemetry::SCOPE;
+use crate::write_path::clock::{Clock, china_date};
 
 /// The longest a collection waits for one query: a collection must not pile
 /// up behind a locked database.

@@ -17,9 +17,9 @@ use fangpin_store::{Conn, Store, StoreError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::clock::{Clock, china_date};
-use crate::error::AppError;
-use crate::storage_watch::StorageWatch;
+use crate::transport::storage_watch::StorageWatch;
+use crate::write_path::clock::{Clock, china_date};
+use crate::write_path::error::AppError;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -50,7 +50,7 @@ pub struct App {
     /// The CJK font village notices are printed in
     /// (`ServerOptions::notice_font`); None: PrintNotice answers
     /// FAILED_PRECONDITION.
-    pub notice_font: Option<crate::notice_pdf::NoticeFont>,
+    pub notice_font: Option<crate::services::notice_pdf::NoticeFont>,
 }
 
 impl App {
@@ -173,8 +173,8 @@ impl App {
         // Every mutating RPC passes here: its span (telemetry::RpcLayer) gets
         // the ids that find it again. Codes and UUIDs only, never personal data.
         let span = tracing::Span::current();
-        span.record(crate::telemetry::FIELD_REQUEST_ID, request_id);
-        span.record(crate::telemetry::FIELD_COUNTY_CODE, county_code);
+        span.record(crate::transport::telemetry::FIELD_REQUEST_ID, request_id);
+        span.record(crate::transport::telemetry::FIELD_COUNTY_CODE, county_code);
         let request_hash = hex::encode(Sha256::digest(request.encode_to_vec()));
         let now = self.clock.now();
         let ctx = WriteContext {
@@ -378,7 +378,7 @@ impl App {
             + 'static,
     {
         tracing::Span::current().record(
-            crate::telemetry::FIELD_CLAIM_ID,
+            crate::transport::telemetry::FIELD_CLAIM_ID,
             tracing::field::display(claim_id),
         );
         // Scope before anything else, a replay included: a guessed request
@@ -436,7 +436,8 @@ impl App {
         {
             // Only a replay ends here; otherwise `write` records the id.
             Some(first) => {
-                tracing::Span::current().record(crate::telemetry::FIELD_REQUEST_ID, request_id);
+                tracing::Span::current()
+                    .record(crate::transport::telemetry::FIELD_REQUEST_ID, request_id);
                 replay(first, &request_hash).map(Some)
             }
             None => Ok(None),
@@ -477,12 +478,13 @@ async fn append_audit(
     response: &[u8],
     audited: Audited,
 ) -> Result<(), AppError> {
-    let caller = crate::caller::current().unwrap_or_else(|| crate::caller::Caller {
-        actor: crate::caller::UNAUTHENTICATED.to_string(),
-        role: String::new(),
-        rpc: rpc.to_string(),
-        principal: None,
-    });
+    let caller =
+        crate::transport::caller::current().unwrap_or_else(|| crate::transport::caller::Caller {
+            actor: crate::transport::caller::UNAUTHENTICATED.to_string(),
+            role: String::new(),
+            rpc: rpc.to_string(),
+            principal: None,
+        });
     let mut after = audited.after;
     after.insert(
         "response_sha256".to_string(),

@@ -230,11 +230,11 @@ mod tests {
     //   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     //     -keyout localhost.key -out localhost.crt -days 36500 \
     //     -subj /CN=localhost -addext subjectAltName=DNS:localhost
-    const CERT: &str = include_str!("../testdata/localhost.crt");
-    const KEY: &str = include_str!("../testdata/localhost.key");
+    const CERT: &str = include_str!("../../testdata/localhost.crt");
+    const KEY: &str = include_str!("../../testdata/localhost.key");
     // Another key, which does not belong to CERT
     // (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256).
-    const OTHER_KEY: &str = include_str!("../testdata/other.key");
+    const OTHER_KEY: &str = include_str!("../../testdata/other.key");
 
     fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let path = dir.join(name);

@@ -21,7 +21,7 @@ use fangpin_store::claims::{self as claim_store, TransitionRecord};
 use fangpin_store::{Store, StoreError, audit as audit_store, counties, timestamp};
 use uuid::Uuid;
 
-use crate::clock::{Clock, china_date};
+use crate::write_path::clock::{Clock, china_date};
 
 /// The actor the calendar's own changes are recorded under.
 pub const CALENDAR_ACTOR: &str = "system:calendar";

@@ -17,13 +17,13 @@ use fangpin_domain::identity::{CountyCode, VillageCode};
 use fangpin_store::places::{self, Place};
 use uuid::Uuid;
 
-use crate::app::App;
-use crate::error::AppError;
+use crate::write_path::app::App;
+use crate::write_path::error::AppError;
 
 /// The verified caller of the call this task serves; None when
 /// authentication is off or outside a call.
 pub fn principal() -> Option<Principal> {
-    crate::caller::current().and_then(|caller| caller.principal)
+    crate::transport::caller::current().and_then(|caller| caller.principal)
 }
 
 impl App {

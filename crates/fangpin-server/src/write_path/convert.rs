@@ -19,7 +19,7 @@ use fangpin_store::ledger::{EntryRecord, TopUpFlagRecord, YearState};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::error::{AppError, Violation};
+use crate::write_path::error::{AppError, Violation};
 
 /// Longest free text accepted (names, reasons, notes), in characters.
 pub const MAX_TEXT_CHARS: usize = 2_000;

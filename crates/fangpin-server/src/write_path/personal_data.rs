@@ -13,7 +13,7 @@ use fangpin_domain::personal_data::{
 };
 use fangpin_store::Store;
 
-use crate::error::AppError;
+use crate::write_path::error::AppError;
 
 /// A key file is 64 hex digits and a newline; anything much larger is not one.
 const MAX_KEY_FILE_BYTES: u64 = 4096;

@@ -25,7 +25,7 @@ use fangpin_domain::access::Principal;
 use fangpin_proto::tonic::Status;
 use fangpin_proto::tonic::codegen::{Service, http};
 
-use crate::auth::{Admission, Authenticator, Refusal};
+use crate::transport::auth::{Admission, Authenticator, Refusal};
 
 /// The metadata key a client may use to name itself until tokens exist.
 pub const ACTOR_HEADER: &str = "x-fangpin-actor";
