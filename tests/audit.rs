@@ -5,12 +5,12 @@
 
 use std::ops::ControlFlow;
 
-use fangpin_cli::admin::{
-    export_audit, parse_heads, render_heads, verify_audit, verify_audit_against,
-};
 use fangpin_domain::audit::{AuditEntry, BreakKind, ChainBreak};
 use fangpin_proto::tonic::{Code, Request, metadata::MetadataValue};
 use fangpin_proto::v1 as pb;
+use fangpin_server::admin::{
+    export_audit, parse_heads, render_heads, verify_audit, verify_audit_against,
+};
 use fangpin_server::transport::caller::{ACTOR_HEADER, UNAUTHENTICATED};
 use fangpin_store::Backend;
 use fangpin_tests::flow::{

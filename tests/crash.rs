@@ -1910,7 +1910,7 @@ async fn check(cluster: &Cluster, plan: &Plan, history: &History) {
     assert_eq!(yuan(&reconciliation.pending_yuan), Decimal::ZERO);
 
     // The audit chain verifies, one entry per write that changed something.
-    let reports = fangpin_cli::admin::verify_audit(&cluster.database_url, Some(COUNTY))
+    let reports = fangpin_server::admin::verify_audit(&cluster.database_url, Some(COUNTY))
         .await
         .expect("verify the audit chain");
     let (entries, _) = reports[0].verdict.expect("the audit chain is intact");

@@ -353,7 +353,7 @@ async fn a_backup_of_a_live_server_restores_the_same_books() {
     ledger_activity(daemon.channel().await).await;
 
     // The server keeps running, with its pool open, during the backup.
-    let backed_up = fangpin_cli::admin::backup(&live_url, &backup)
+    let backed_up = fangpin_server::admin::backup(&live_url, &backup)
         .await
         .expect("backup of a live database");
     let count = |name: &str| {
@@ -366,12 +366,12 @@ async fn a_backup_of_a_live_server_restores_the_same_books() {
     assert_eq!(count("counties"), Some(1));
     assert_eq!(count("households"), Some(2));
     assert!(count("ledger_entries") >= Some(2), "{backed_up:?}");
-    let again = fangpin_cli::admin::backup(&live_url, &backup)
+    let again = fangpin_server::admin::backup(&live_url, &backup)
         .await
         .expect_err("an existing file is not overwritten");
     assert!(again.to_string().contains("already exists"), "{again}");
     // Nor is a database a server has open replaced.
-    let in_use = fangpin_cli::admin::restore(&backup, &live_url, true)
+    let in_use = fangpin_server::admin::restore(&backup, &live_url, true)
         .await
         .expect_err("the live database is in use");
     assert!(format!("{in_use:#}").contains("in use"), "{in_use:#}");
@@ -380,11 +380,11 @@ async fn a_backup_of_a_live_server_restores_the_same_books() {
     assert!(!before.entries.is_empty());
     daemon.stop().await;
 
-    let report = fangpin_cli::admin::restore(&backup, &restored_url, false)
+    let report = fangpin_server::admin::restore(&backup, &restored_url, false)
         .await
         .expect("restore to a new path");
     assert_eq!(report.tables, backed_up.tables);
-    let twice = fangpin_cli::admin::restore(&backup, &restored_url, false)
+    let twice = fangpin_server::admin::restore(&backup, &restored_url, false)
         .await
         .expect_err("an existing database needs --force");
     assert!(twice.to_string().contains("--force"), "{twice}");
@@ -403,7 +403,7 @@ async fn a_backup_of_a_live_server_restores_the_same_books() {
     daemon.stop().await;
 
     // --force replaces a stopped server's database.
-    fangpin_cli::admin::restore(&backup, &restored_url, true)
+    fangpin_server::admin::restore(&backup, &restored_url, true)
         .await
         .expect("restore over a stopped server's database");
 }

@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fangpin_cli::admin;
 use fangpin_cli::connect::{BearerToken, Transport};
+use fangpin_cli::token;
 use uuid::Uuid;
 
 use crate::ctx::Ctx;
@@ -146,22 +146,28 @@ enum Command {
     FollowUp(follow_up::Cmd),
     /// Time limits (限时办结): what is overdue and what falls due soon
     Sla(sla::Cmd),
-    /// Backup and restore of a SQLite database, and verification of the
-    /// audit log (SQLite or PostgreSQL). Unlike every other command, these
-    /// open the database directly instead of asking the server (a backup
-    /// runs beside a live server; a restore needs it stopped; an audit must
-    /// not trust the server). For PostgreSQL backups, see docs/backup.md.
+    /// Bearer tokens signed with a key of your own. Backup, restore, the
+    /// audit log's verification and calendar checks open the database or
+    /// the file themselves: they are `fangpind admin`.
     #[command(subcommand)]
-    Admin(admin::Cmd),
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Bearer tokens signed with a key of your own, for a county without an
+    /// identity provider (docs/access.md)
+    #[command(subcommand)]
+    Token(token::TokenCmd),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `fangpin admin` opens the database, not a connection: it needs no
-    // server, certificates or token.
-    if let Command::Admin(cmd) = cli.command {
-        return match admin::run(cmd).await {
+    // `fangpin admin token` signs with a local key: it needs no server,
+    // certificates or token.
+    if let Command::Admin(AdminCmd::Token(cmd)) = cli.command {
+        return match token::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: {err:#}");
@@ -193,7 +199,7 @@ async fn main() -> ExitCode {
         Command::FollowUp(cmd) => follow_up::run(&ctx, cmd).await,
         Command::Sla(cmd) => sla::run(&ctx, cmd).await,
         // Answered above, before connecting; kept whole for clarity.
-        Command::Admin(cmd) => admin::run(cmd).await,
+        Command::Admin(AdminCmd::Token(cmd)) => token::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -402,45 +408,12 @@ mod tests {
             ],
             &["payout", "retry", "c1", "--by", "x", "--reason", "fixed"],
             &[
-                "admin",
-                "backup",
-                "--database",
-                "sqlite:///var/lib/fangpin/fangpin.db",
-                "--to",
-                "b.db",
-            ],
-            &[
-                "admin",
-                "restore",
-                "--from",
-                "b.db",
-                "--database",
-                "sqlite://fangpin.db",
-                "--force",
-            ],
-            &[
                 "claim",
                 "list",
                 "--county",
                 "410102",
                 "--state",
                 "payout_failed",
-            ],
-            &[
-                "admin",
-                "audit",
-                "verify",
-                "--database",
-                "postgres://fangpin@db/fangpin",
-            ],
-            &[
-                "admin",
-                "audit",
-                "verify",
-                "--database",
-                "sqlite://fangpin.db",
-                "--county",
-                "130426",
             ],
         ];
         for args in ok {
@@ -453,9 +426,15 @@ mod tests {
             &["pool", "match", "--county", "410102", "--year", "2024"],
             &["payout", "fail", "c1", "--by", "x", "--bank-ref", "b"],
             &["payout", "retry", "c1", "--by", "x"],
-            &["admin", "backup", "--database", "sqlite://fangpin.db"],
-            &["admin", "restore", "--from", "b.db"],
-            &["admin", "audit", "verify", "--county", "130426"],
+            // The database commands are fangpind's now.
+            &[
+                "admin",
+                "backup",
+                "--database",
+                "sqlite://fangpin.db",
+                "--to",
+                "b.db",
+            ],
         ];
         for args in missing {
             assert!(parse(args).is_err(), "{args:?}");

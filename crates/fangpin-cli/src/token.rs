@@ -13,9 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use fangpin_domain::access::{Principal, Role, ScopeClaims};
-use fangpin_server::transport::auth::{
-    MAX_TOKEN_LIFETIME_SECS, TokenClaims, ed25519_jwks, sign_ed25519,
-};
+use fangpin_token::{MAX_TOKEN_LIFETIME_SECS, TokenClaims, ed25519_jwks, sign_ed25519};
 
 /// The key file `keygen` writes beside `jwks.json`.
 pub const SIGNING_KEY_FILE: &str = "token-signing-key.pem";
@@ -116,7 +114,7 @@ pub fn keygen(out_dir: &Path, kid: &str) -> Result<(PathBuf, PathBuf)> {
         bail!("--kid must be 1 to 64 printable ASCII characters");
     }
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let (der, public) = fangpin_server::transport::auth::generate_ed25519()?;
+    let (der, public) = fangpin_token::generate_ed25519()?;
     let key = ed25519_dalek::SigningKey::from_pkcs8_der(&der).context("the generated key")?;
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)

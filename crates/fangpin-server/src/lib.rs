@@ -5,8 +5,10 @@
 //!
 //! The crate has three parts: `transport` (TLS, tokens, deadlines, drain,
 //! telemetry), `write_path` (App, scope, conversion, errors, personal
-//! data) and `services` (one module per proto service).
+//! data) and `services` (one module per proto service). `admin` is
+//! `fangpind admin`, the commands that open the database themselves.
 
+pub mod admin;
 pub mod services;
 pub mod transport;
 pub mod write_path;

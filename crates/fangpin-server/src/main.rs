@@ -59,11 +59,33 @@ struct Args {
     /// exit, without binding or opening the database.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Backup and restore of a SQLite database, verification and export of
+    /// the audit log (SQLite or PostgreSQL), and the check of a calendar
+    /// file. These open the database or the file themselves, beside a live
+    /// server or without one, and read no configuration. For PostgreSQL
+    /// backups, see docs/backup.md.
+    #[command(subcommand)]
+    Admin(fangpin_server::admin::Cmd),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Admin(cmd)) = args.command {
+        return match fangpin_server::admin::run(cmd).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let flags = config::Flags {
         config: args.config.clone(),
         listen: args.listen.clone(),
@@ -280,5 +302,86 @@ fn redact(url: &str) -> String {
             format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The database commands that left the `fangpin` command line parse
+    /// here, and still want their required arguments.
+    #[test]
+    fn admin_commands_parse() {
+        let ok: [&[&str]; 5] = [
+            &[
+                "fangpind",
+                "admin",
+                "backup",
+                "--database",
+                "sqlite:///var/lib/fangpin/fangpin.db",
+                "--to",
+                "b.db",
+            ],
+            &[
+                "fangpind",
+                "admin",
+                "restore",
+                "--from",
+                "b.db",
+                "--database",
+                "sqlite://fangpin.db",
+                "--force",
+            ],
+            &[
+                "fangpind",
+                "admin",
+                "audit",
+                "verify",
+                "--database",
+                "postgres://fangpin@db/fangpin",
+            ],
+            &[
+                "fangpind",
+                "admin",
+                "audit",
+                "verify",
+                "--database",
+                "sqlite://fangpin.db",
+                "--county",
+                "130426",
+            ],
+            &[
+                "fangpind",
+                "admin",
+                "calendar",
+                "check",
+                "calendar-2027.txt",
+            ],
+        ];
+        for args in ok {
+            let parsed = Args::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(
+                matches!(parsed.command, Some(Command::Admin(_))),
+                "{args:?}"
+            );
+        }
+        let missing: [&[&str]; 3] = [
+            &[
+                "fangpind",
+                "admin",
+                "backup",
+                "--database",
+                "sqlite://fangpin.db",
+            ],
+            &["fangpind", "admin", "restore", "--from", "b.db"],
+            &["fangpind", "admin", "audit", "verify", "--county", "130426"],
+        ];
+        for args in missing {
+            assert!(Args::try_parse_from(args).is_err(), "{args:?}");
+        }
+        // Serving takes no subcommand.
+        let serve = Args::try_parse_from(["fangpind", "--dev"]).expect("flags");
+        assert!(serve.command.is_none());
     }
 }

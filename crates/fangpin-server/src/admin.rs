@@ -1,9 +1,11 @@
-//! `fangpin admin`: backup and restore of a SQLite database, and the
-//! verification of the audit log's hash chains on either database. The one
-//! part of the CLI that opens the database itself instead of speaking gRPC,
-//! because a backup must not depend on the server being up (and a restore
-//! needs it down), and an audit of the log must not trust the server that
-//! wrote it. PostgreSQL has its own backup tools: see docs/backup.md.
+//! `fangpind admin`: backup and restore of a SQLite database, the
+//! verification and export of the audit log's hash chains on either
+//! database, and the check of a working-day calendar file. These open the
+//! database (or the file) themselves, so they live with the server binary:
+//! a backup must not depend on the server being up (and a restore needs it
+//! down), and an audit of the log must not trust the server that wrote it.
+//! The `fangpin` command line speaks gRPC only. PostgreSQL has its own
+//! backup tools: see docs/backup.md.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use sqlx::{Connection, Row};
 /// another process's exclusive lock; the same as the server's busy timeout.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Copy a live SQLite database to a new file: a consistent snapshot,
     /// taken while the server keeps reading and writing (SQLite's VACUUM
@@ -36,7 +38,7 @@ pub enum Cmd {
     /// Put a backup in place of a database. Stop the server first: it must
     /// not have the old file open while it is replaced.
     Restore {
-        /// A file written by `fangpin admin backup`
+        /// A file written by `fangpind admin backup`
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
         /// Where the server will find it, as its --database-url (sqlite://PATH)
@@ -52,13 +54,9 @@ pub enum Cmd {
     /// Working-day calendar files for `[calendar] file`
     #[command(subcommand)]
     Calendar(CalendarCmd),
-    /// Bearer tokens signed with a key of your own, for a county without an
-    /// identity provider (docs/access.md)
-    #[command(subcommand)]
-    Token(crate::token::TokenCmd),
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum CalendarCmd {
     /// Check a calendar file before it is deployed, with the rules fangpind
     /// applies at start-up: the format, each year's statutory holidays, and
@@ -71,7 +69,7 @@ pub enum CalendarCmd {
 
 /// Prints what a calendar file adds; an error names the file and the line.
 fn check_calendar(file: &Path) -> Result<()> {
-    let merged = fangpin_server::write_path::calendar::load_file(file)?;
+    let merged = crate::write_path::calendar::load_file(file)?;
     let (built_in_first, built_in_last) =
         fangpin_domain::calendar::WorkCalendar::official().years();
     let (first, last) = merged.years();
@@ -97,7 +95,7 @@ fn check_calendar(file: &Path) -> Result<()> {
     Ok(())
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Verify each county's hash chain, reading the database directly (the
     /// server may be running). Prints the count and head of each chain, or
@@ -214,7 +212,6 @@ pub struct Report {
 
 pub async fn run(cmd: Cmd) -> Result<()> {
     let report = match cmd {
-        Cmd::Token(cmd) => return crate::token::run(cmd),
         Cmd::Calendar(CalendarCmd::Check { file }) => return check_calendar(&file),
         Cmd::Audit(AuditCmd::Verify {
             database,
@@ -549,7 +546,7 @@ pub async fn restore(from: &Path, database_url: &str, force: bool) -> Result<Rep
 fn sqlite_path(database_url: &str) -> Result<PathBuf> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         bail!(
-            "fangpin admin backs up SQLite only; for PostgreSQL use pg_dump -Fc and pg_restore (see docs/backup.md)"
+            "fangpind admin backs up SQLite only; for PostgreSQL use pg_dump -Fc and pg_restore (see docs/backup.md)"
         );
     }
     if !database_url.starts_with("sqlite:") {
