@@ -86,33 +86,6 @@ async fn follow_up(s: &TestServer, claim: &str) -> pb::FollowUpCase {
         .expect("case")
 }
 
-/// Runs the real `fangpin` command line against the test server and
-/// returns what it printed; it must succeed.
-/// The command runs on a blocking thread, so that the server, on this
-/// test's runtime, answers it meanwhile.
-async fn fangpin(s: &TestServer, args: &[&str]) -> String {
-    let server = format!("http://{}", s.addr);
-    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(fangpin_tests::daemon::fangpin_cli())
-            .arg("--server")
-            .arg(server)
-            .args(owned)
-            .env_remove("FANGPIN_TOKEN")
-            .output()
-    })
-    .await
-    .expect("the command's thread")
-    .expect("run fangpin");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "fangpin {args:?} failed: {}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn field_of(status: &fangpin_proto::tonic::Status) -> Vec<String> {
     use tonic_types::StatusExt;
     status
@@ -363,7 +336,7 @@ async fn a_paid_claim_is_followed_up_cleared_and_reopened() {
     );
     assert_eq!(history.cases[0].events[2].reason, "家庭成员再次住院");
     // `fangpin follow-up show` prints the case file.
-    let printed = fangpin(&s, &["follow-up", "show", &claim]).await;
+    let printed = fangpin_tests::fangpin(&s, &["follow-up", "show", &claim]).await;
     for expected in ["2024-05-17", "reopened", "家庭成员再次住院", "李华"] {
         assert!(printed.contains(expected), "{expected} in:\n{printed}");
     }
@@ -949,7 +922,7 @@ async fn the_sla_listing_matches_a_table_worked_out_by_hand_across_the_spring_fe
     assert_eq!(response.deadlines[4].responsible, SURVEYOR);
 
     // `fangpin sla` prints the same table.
-    let printed = fangpin(&s, &["sla", "--county", COUNTY, "--within", "3"]).await;
+    let printed = fangpin_tests::fangpin(&s, &["sla", "--county", COUNTY, "--within", "3"]).await;
     assert!(
         printed.contains("as of 2026-02-25: 2 overdue, 3 due soon"),
         "{printed}"
@@ -1227,7 +1200,7 @@ async fn the_outlook_rests_on_the_pipeline_and_the_county_history() {
 
     let o = outlook(&s, 10_000, 1).await;
     assert_eq!(o.available_yuan, "100000.00");
-    let printed = fangpin(
+    let printed = fangpin_tests::fangpin(
         &s,
         &[
             "pool", "outlook", "--county", COUNTY, "--year", "2025", "--runs", "10000", "--seed",

@@ -28,22 +28,31 @@ fn precondition(e: &fangpin_proto::tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-/// The example policy with Handan's four cross-checks and an emergency
-/// limit of 2,000 yuan (Ji'an's temporary help on the day).
-async fn put_policy(s: &TestServer) {
-    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
-    let mut policy = fangpin_domain::policy::Policy::example(county, 2024);
-    policy.cross_checks = fangpin_domain::policy::Policy::cross_check_example();
-    policy.emergency_advance_limit = Some(fangpin_domain::Fen::from_yuan(2_000));
+/// Puts `policy` as the county's policy for 2024.
+async fn put(s: &TestServer, policy: &fangpin_domain::policy::Policy) {
     s.policy()
         .put_policy(pb::PutPolicyRequest {
             request_id: request_id(),
             policy: Some(fangpin_server::write_path::convert::policy_to_pb(
-                &policy, 0, false,
+                policy, 0, false,
             )),
         })
         .await
         .expect("policy");
+}
+
+fn example_policy() -> fangpin_domain::policy::Policy {
+    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
+    fangpin_domain::policy::Policy::example(county, 2024)
+}
+
+/// The example policy with Handan's four cross-checks and an emergency
+/// limit of 2,000 yuan (Ji'an's temporary help on the day).
+async fn put_policy(s: &TestServer) {
+    let mut policy = example_policy();
+    policy.cross_checks = fangpin_domain::policy::Policy::cross_check_example();
+    policy.emergency_advance_limit = Some(fangpin_domain::Fen::from_yuan(2_000));
+    put(s, &policy).await;
 }
 
 async fn household(s: &TestServer, n: u32, kind: pb::HouseholdType) -> String {
@@ -234,16 +243,7 @@ async fn all_clear(s: &TestServer, claim: &str) -> pb::CrossChecks {
 }
 
 async fn state_of(s: &TestServer, claim: &str) -> i32 {
-    s.claims()
-        .get_claim(pb::GetClaimRequest {
-            claim_id: claim.into(),
-        })
-        .await
-        .expect("claim")
-        .into_inner()
-        .claim
-        .expect("claim")
-        .state
+    claim_of(s, claim).await.state
 }
 
 #[tokio::test]
@@ -603,14 +603,7 @@ async fn filing_waits_for_every_cross_check_and_a_hit_rejects_or_resurveys() {
 }
 
 async fn open(s: &TestServer, claim: &str) {
-    s.publicity()
-        .open_publicity(pb::OpenPublicityRequest {
-            request_id: request_id(),
-            claim_id: claim.into(),
-            opened_by: "village".into(),
-        })
-        .await
-        .expect("open");
+    open_publicity(s, claim).await.expect("open");
 }
 
 async fn object(s: &TestServer, claim: &str, reason: &str) {
@@ -644,18 +637,7 @@ async fn objections_are_listed_with_what_became_of_them() {
     use pb::ObjectionOutcome::{NotUpheld, Pending, Upheld};
     let s = TestServer::start(date(2024, 2, 21)).await;
     register_county(&s).await;
-    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
-    s.policy()
-        .put_policy(pb::PutPolicyRequest {
-            request_id: request_id(),
-            policy: Some(fangpin_server::write_path::convert::policy_to_pb(
-                &fangpin_domain::policy::Policy::example(county, 2024),
-                0,
-                false,
-            )),
-        })
-        .await
-        .expect("policy");
+    put(&s, &example_policy()).await;
 
     // Objected, surveyed again, objected again, then passed: neither upheld.
     let a = application(&s, 1, "a").await;
@@ -688,21 +670,12 @@ async fn objections_are_listed_with_what_became_of_them() {
 /// The example policy with the county's own steps in `steps` and, when
 /// `checks`, Handan's four departments' cross-checks.
 async fn put_policy_with_steps(s: &TestServer, steps: Vec<ReviewStep>, checks: bool) {
-    let county = fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid");
-    let mut policy = fangpin_domain::policy::Policy::example(county, 2024);
+    let mut policy = example_policy();
     policy.review_steps = steps;
     if checks {
         policy.cross_checks = fangpin_domain::policy::Policy::cross_check_example();
     }
-    s.policy()
-        .put_policy(pb::PutPolicyRequest {
-            request_id: request_id(),
-            policy: Some(fangpin_server::write_path::convert::policy_to_pb(
-                &policy, 0, false,
-            )),
-        })
-        .await
-        .expect("policy");
+    put(s, &policy).await;
 }
 
 /// A scan of the meeting's minutes (会议记录), uploaded to the claim.
@@ -1190,16 +1163,7 @@ async fn print_notice(
 async fn the_village_notice_prints_as_a_pdf_with_masked_ids_and_its_dates() {
     let s = TestServer::start(date(2024, 2, 21)).await;
     register_county(&s).await;
-    put_policy_with_steps(
-        &s,
-        fangpin_domain::policy::Policy::example(
-            fangpin_domain::identity::CountyCode::parse(COUNTY).expect("valid"),
-            2024,
-        )
-        .review_steps,
-        false,
-    )
-    .await;
+    put(&s, &example_policy()).await;
     premium(&s, 2024, "100000.00").await.expect("premium");
 
     let office = |phone: &str| pb::SetCountyOfficeRequest {
@@ -1332,29 +1296,20 @@ async fn the_village_notice_prints_as_a_pdf_with_masked_ids_and_its_dates() {
     // The command line writes the same notice (the PDF is the same for the
     // same board on the same day).
     let cli_pdf = dir.path().join("cli.pdf");
-    let (server, out_arg) = (format!("http://{}", s.addr), cli_pdf.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(fangpin_tests::daemon::fangpin_cli())
-            .arg("--server")
-            .arg(server)
-            .args(["publicity", "print", "--village", VILLAGE, "--out"])
-            .arg(out_arg)
-            .env_remove("FANGPIN_TOKEN")
-            .output()
-    })
-    .await
-    .expect("the command's thread")
-    .expect("run fangpin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&doc.sha256),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let cli_path = cli_pdf.display().to_string();
+    let printed = fangpin_tests::fangpin(
+        &s,
+        &[
+            "publicity",
+            "print",
+            "--village",
+            VILLAGE,
+            "--out",
+            &cli_path,
+        ],
+    )
+    .await;
+    assert!(printed.contains(&doc.sha256), "{printed}");
     assert_eq!(std::fs::read(&cli_pdf).expect("written"), doc.pdf);
     if let Ok(keep) = std::env::var("FANGPIN_KEEP_NOTICE") {
         std::fs::copy(&path, format!("{keep}.pdf")).expect("keep the PDF");

@@ -269,6 +269,33 @@ impl TestServer {
     }
 }
 
+/// Runs the real `fangpin` command line against the test server and
+/// returns what it printed; it must succeed.
+/// The command runs on a blocking thread, so that the server, on this
+/// test's runtime, answers it meanwhile.
+pub async fn fangpin(s: &TestServer, args: &[&str]) -> String {
+    let server = format!("http://{}", s.addr);
+    let owned: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(daemon::fangpin_cli())
+            .arg("--server")
+            .arg(server)
+            .args(owned)
+            .env_remove("FANGPIN_TOKEN")
+            .output()
+    })
+    .await
+    .expect("the command's thread")
+    .expect("run fangpin");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "fangpin {args:?} failed: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The CJK font the test servers print notices in, when installed.
 pub fn notice_font() -> Option<std::path::PathBuf> {
     Some(std::path::PathBuf::from(

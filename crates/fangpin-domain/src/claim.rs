@@ -168,10 +168,7 @@ impl ClaimState {
         use ClaimEvent as E;
         use ClaimState as S;
         let refused = Err(TransitionError { from: self, event });
-        // The step due next, when the claim is on the review path.
-        let next = self
-            .done_on(procedure)
-            .map(|done| procedure.next_after(done));
+        let next = self.step_due(procedure);
         let is_next = |step: ReviewStep| next == Some(Some(step));
         let next = match (self, event) {
             (S::Received, E::AssignSurvey) | (S::UnderSurvey, E::AssignSurvey) => S::UnderSurvey,
@@ -206,6 +203,14 @@ impl ClaimState {
             _ => return refused,
         };
         Ok(next)
+    }
+
+    /// On the county's review path, the step due next: `Some(Some(step))`,
+    /// or `Some(None)` once every step is done and the payout is due; `None`
+    /// off the path (under survey, in publicity, paid, ...).
+    pub fn step_due(self, procedure: &Procedure) -> Option<Option<ReviewStep>> {
+        self.done_on(procedure)
+            .map(|done| procedure.next_after(done))
     }
 
     /// `step_done` under this procedure. A step the procedure does not have
@@ -707,6 +712,9 @@ mod tests {
             let mut filed = false;
             for (i, step) in list.iter().enumerate() {
                 for event in passes(*step) {
+                    if event == passes(*step)[0] {
+                        assert_eq!(state.step_due(&procedure), Some(Some(*step)), "{list:?}");
+                    }
                     assert!(state.apply(E::Pay, &procedure).is_err(), "{list:?}");
                     assert_eq!(state.is_filed(&procedure), filed, "{state:?} in {list:?}");
                     assert_eq!(
@@ -726,6 +734,7 @@ mod tests {
                 filed |= *step == R::Filing;
             }
             assert!(state.is_filed(&procedure));
+            assert_eq!(state.step_due(&procedure), Some(None), "{list:?}");
             assert_eq!(state.apply(E::Pay, &procedure), Ok(S::Paid), "{list:?}");
             assert_eq!(
                 S::PayoutFailed.apply(E::RetryPayout, &procedure),

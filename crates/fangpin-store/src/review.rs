@@ -70,6 +70,12 @@ pub async fn get_decision(conn: &mut Conn, claim_id: Uuid) -> Result<Option<Deci
     }))
 }
 
+/// A small count or sequence number stored as BIGINT.
+fn small(r: &sqlx::any::AnyRow, name: &str) -> Result<u32> {
+    let v: i64 = col(r, name)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} {v}")))
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRecord {
     pub seq: u32,
@@ -123,19 +129,15 @@ pub async fn list_checks(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<CheckRec
     .iter()
     .map(|r| {
         let result: String = col(r, "result")?;
-        let n = |name: &str| -> Result<u32> {
-            let v: i64 = col(r, name)?;
-            u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} {v}")))
-        };
         Ok(CheckRecord {
-            seq: n("seq")?,
+            seq: small(r, "seq")?,
             check_code: col(r, "check_code")?,
             result: CheckResult::parse(&result)
                 .ok_or_else(|| StoreError::Corrupt(format!("check result {result:?}")))?,
             details: col(r, "details")?,
             checked_by: col(r, "checked_by")?,
             checked_at: col(r, "checked_at")?,
-            findings_seq: n("findings_seq")?,
+            findings_seq: small(r, "findings_seq")?,
         })
     })
     .collect()
@@ -172,10 +174,6 @@ pub struct TownshipReviewRecord {
     pub reviewed_at: String,
 }
 
-fn small(r: &sqlx::any::AnyRow, name: &str) -> Result<u32> {
-    let v: i64 = col(r, name)?;
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} {v}")))
-}
 
 #[tracing::instrument(name = "store.review.append_deliberation", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn append_deliberation(

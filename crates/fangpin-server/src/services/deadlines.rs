@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fangpin_domain::calendar::WorkCalendar;
-use fangpin_domain::claim::{ClaimEvent, ClaimState, Procedure};
+use fangpin_domain::claim::{ClaimState, Procedure, ReviewStep};
 use fangpin_domain::policy::{ReliefKind, TimeLimits};
 use fangpin_domain::time_limits::{DueStatus, Stage, due_status, is_listed, status_after};
 use fangpin_proto::tonic::{self, Request, Response, Status};
@@ -208,29 +208,32 @@ pub async fn deadlines_of(
                     continue;
                 };
                 let began = stage_start(o.entered_at.as_deref(), c.intake_date);
-                if state.apply(ClaimEvent::File, &procedure).is_ok() {
-                    let status = status_after(calendar, began, tl.filing_working_days, today);
-                    base(
-                        Stage::Filing,
-                        began,
-                        status,
-                        "county_office",
-                        county_code.to_string(),
-                        None,
-                    )
-                } else if state.apply(ClaimEvent::Pay, &procedure).is_ok() {
-                    let status = status_after(calendar, began, tl.payout_working_days, today);
-                    let who = insurer.clone().unwrap_or_default();
-                    base(
-                        Stage::Payout,
-                        began,
-                        status,
-                        "insurer",
-                        who,
-                        insurer.clone(),
-                    )
-                } else {
-                    continue;
+                match state.step_due(&procedure) {
+                    Some(Some(ReviewStep::Filing)) => {
+                        let status = status_after(calendar, began, tl.filing_working_days, today);
+                        base(
+                            Stage::Filing,
+                            began,
+                            status,
+                            "county_office",
+                            county_code.to_string(),
+                            None,
+                        )
+                    }
+                    // Every step done: the insurer's payout is due.
+                    Some(None) => {
+                        let status = status_after(calendar, began, tl.payout_working_days, today);
+                        let who = insurer.clone().unwrap_or_default();
+                        base(
+                            Stage::Payout,
+                            began,
+                            status,
+                            "insurer",
+                            who,
+                            insurer.clone(),
+                        )
+                    }
+                    _ => continue,
                 }
             }
         };

@@ -82,6 +82,12 @@ pub async fn claim_procedure(conn: &mut Conn, claim: &ClaimRecord) -> Result<Pro
     Ok(claim_policy(conn, claim).await?.procedure())
 }
 
+/// The survey round a review or a departments' check belongs to: the
+/// findings the recommendation rests on (0 before any).
+pub fn survey_round(claim: &ClaimRecord) -> u32 {
+    claim.assessment.as_ref().map_or(0, |a| a.findings_seq)
+}
+
 /// Moves the claim through the state machine, under its policy version's
 /// procedure, and records who did it and why.
 pub async fn transition(
@@ -92,10 +98,23 @@ pub async fn transition(
     reason: &str,
     ctx: &WriteContext,
 ) -> Result<(), AppError> {
-    let from = claim.state;
     let procedure = claim_procedure(conn, claim).await?;
-    claim.state = from.apply(event, &procedure)?;
-    claim.filed = claim.state.is_filed(&procedure);
+    transition_under(conn, claim, &procedure, event, actor, reason, ctx).await
+}
+
+/// `transition`, for a handler that has read the claim's procedure already.
+pub async fn transition_under(
+    conn: &mut Conn,
+    claim: &mut ClaimRecord,
+    procedure: &Procedure,
+    event: ClaimEvent,
+    actor: &str,
+    reason: &str,
+    ctx: &WriteContext,
+) -> Result<(), AppError> {
+    let from = claim.state;
+    claim.state = from.apply(event, procedure)?;
+    claim.filed = claim.state.is_filed(procedure);
     let record = TransitionRecord {
         from_state: Some(from),
         to_state: claim.state,

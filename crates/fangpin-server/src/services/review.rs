@@ -14,17 +14,12 @@ use fangpin_store::review::{self as store, CheckRecord};
 use fangpin_store::{Conn, timestamp};
 
 use crate::services::{
-    claim_ids, claim_policy, claim_response, load_claim, raise_advance_receivable, transition,
+    claim_ids, claim_policy, claim_response, load_claim, raise_advance_receivable, survey_round,
+    transition_under,
 };
 use crate::write_path::app::App;
 use crate::write_path::convert::{Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::write_path::error::AppError;
-
-/// The survey round a result belongs to: the findings the recommendation
-/// rests on (0 before any).
-fn round(claim: &ClaimRecord) -> u32 {
-    claim.assessment.as_ref().map_or(0, |a| a.findings_seq)
-}
 
 /// Where the claim's cross-check stands in its current survey round.
 pub fn status_of(
@@ -39,7 +34,7 @@ pub fn status_of(
         .collect();
     let current: Vec<(String, CheckResult)> = records
         .iter()
-        .filter(|r| r.findings_seq == round(claim))
+        .filter(|r| r.findings_seq == survey_round(claim))
         .map(|r| (r.check_code.clone(), r.result))
         .collect();
     review::cross_check_status(&required, &current)
@@ -194,7 +189,7 @@ pub async fn record(
                 details,
                 checked_by,
                 checked_at: timestamp(ctx.now),
-                findings_seq: round(claim),
+                findings_seq: survey_round(claim),
             };
             store::append_check(conn, claim.claim_id, &record, &ctx.request_id).await?;
             let records = store::list_checks(conn, claim.claim_id).await?;
@@ -247,11 +242,10 @@ pub async fn decide_hit(
         move |conn, claim, ctx| {
             Box::pin(async move {
                 let policy = claim_policy(conn, claim).await?;
+                let procedure = policy.procedure();
                 let records = store::list_checks(conn, claim.claim_id).await?;
                 let status = status_of(&policy, claim, &records);
-                if status.hits.is_empty()
-                    || !review::accepts_cross_check(claim.state, &policy.procedure())
-                {
+                if status.hits.is_empty() || !review::accepts_cross_check(claim.state, &procedure) {
                     return Err(AppError::precondition(
                         "CROSS_CHECK_HIT",
                         format!("claim/{}", claim.claim_id),
@@ -259,7 +253,7 @@ pub async fn decide_hit(
                     ));
                 }
                 let line = format!("cross-check hit ({}): {reason}", status.hits.join(", "));
-                transition(conn, claim, event, &decided_by, &line, &ctx).await?;
+                transition_under(conn, claim, &procedure, event, &decided_by, &line, &ctx).await?;
                 match claim.state {
                     ClaimState::Disqualified => {
                         // An emergency advance on a household ruled out is owed

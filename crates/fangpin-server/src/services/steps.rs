@@ -14,16 +14,10 @@ use fangpin_store::review::{
 };
 use fangpin_store::{Conn, timestamp};
 
-use crate::services::{claim_ids, claim_procedure, load_claim, transition};
+use crate::services::{claim_ids, claim_procedure, load_claim, survey_round, transition_under};
 use crate::write_path::app::App;
 use crate::write_path::convert::{self, Check, MAX_LABEL_CHARS, MAX_TEXT_CHARS};
 use crate::write_path::error::AppError;
-
-/// The survey round a review looks at: the findings the recommendation
-/// rests on.
-fn round(claim: &ClaimRecord) -> u32 {
-    claim.assessment.as_ref().map_or(0, |a| a.findings_seq)
-}
 
 fn township_decision_to_pb(d: TownshipDecision) -> pb::TownshipDecision {
     match d {
@@ -32,26 +26,11 @@ fn township_decision_to_pb(d: TownshipDecision) -> pb::TownshipDecision {
     }
 }
 
-/// The step the claim waits for, when it is on the review path.
-fn next_step(claim: &ClaimRecord, procedure: &Procedure) -> pb::ReviewStep {
-    procedure
-        .steps()
-        .iter()
-        .copied()
-        .find(|&step| {
-            let event = match step {
-                ReviewStep::VillageDeliberation => ClaimEvent::PassDeliberation,
-                ReviewStep::TownshipReview => ClaimEvent::ApproveTownshipReview,
-                ReviewStep::Publicity => ClaimEvent::OpenPublicity,
-                ReviewStep::Filing => ClaimEvent::File,
-            };
-            claim.state.apply(event, procedure).is_ok()
-        })
-        .map_or(pb::ReviewStep::Unspecified, convert::review_step_to_pb)
-}
-
-async fn reviews(conn: &mut Conn, claim: &ClaimRecord) -> Result<pb::ClaimReviews, AppError> {
-    let procedure = claim_procedure(conn, claim).await?;
+async fn reviews(
+    conn: &mut Conn,
+    claim: &ClaimRecord,
+    procedure: &Procedure,
+) -> Result<pb::ClaimReviews, AppError> {
     let deliberations = store::list_deliberations(conn, claim.claim_id).await?;
     let townships = store::list_township_reviews(conn, claim.claim_id).await?;
     Ok(pb::ClaimReviews {
@@ -62,7 +41,12 @@ async fn reviews(conn: &mut Conn, claim: &ClaimRecord) -> Result<pb::ClaimReview
             .iter()
             .map(|s| i32::from(convert::review_step_to_pb(*s)))
             .collect(),
-        next_step: next_step(claim, &procedure).into(),
+        next_step: claim
+            .state
+            .step_due(procedure)
+            .flatten()
+            .map_or(pb::ReviewStep::Unspecified, convert::review_step_to_pb)
+            .into(),
         deliberations: deliberations
             .into_iter()
             .map(|d| pb::Deliberation {
@@ -95,14 +79,13 @@ async fn reviews(conn: &mut Conn, claim: &ClaimRecord) -> Result<pb::ClaimReview
 
 /// Refuses a step the claim's procedure does not have next, before any
 /// record is written, naming what the claim waits for instead.
-async fn require_next(
-    conn: &mut Conn,
+fn require_next(
     claim: &ClaimRecord,
-    event: ClaimEvent,
+    procedure: &Procedure,
+    step: ReviewStep,
     what: &str,
 ) -> Result<(), AppError> {
-    let procedure = claim_procedure(conn, claim).await?;
-    if claim.state.apply(event, &procedure).is_ok() {
+    if claim.state.step_due(procedure) == Some(Some(step)) {
         return Ok(());
     }
     let steps: Vec<&str> = procedure.steps().iter().map(|s| s.as_str()).collect();
@@ -155,13 +138,9 @@ pub async fn record_deliberation(
         claim_id,
         move |conn, claim, ctx| {
             Box::pin(async move {
-                require_next(
-                    conn,
-                    claim,
-                    ClaimEvent::PassDeliberation,
-                    "a village deliberation",
-                )
-                .await?;
+                let procedure = claim_procedure(conn, claim).await?;
+                let step = ReviewStep::VillageDeliberation;
+                require_next(claim, &procedure, step, "a village deliberation")?;
                 let agreed =
                     review::deliberation_agrees(attendance, held_on, claim.intake_date, ctx.today)?;
                 // The minutes are one of the claim's own files.
@@ -176,7 +155,7 @@ pub async fn record_deliberation(
                 require_room(claim, kept)?;
                 let record = DeliberationRecord {
                     seq: 0,
-                    findings_seq: round(claim),
+                    findings_seq: survey_round(claim),
                     held_on: held_on.to_string(),
                     members: attendance.members,
                     present: attendance.present,
@@ -194,33 +173,19 @@ pub async fn record_deliberation(
                     "village deliberation #{seq} on {held_on}: {} of {} present, {} in favour",
                     attendance.present, attendance.members, attendance.in_favour
                 );
-                if agreed {
-                    let line = format!("{vote}; agreed");
-                    transition(
-                        conn,
-                        claim,
-                        ClaimEvent::PassDeliberation,
-                        &recorded_by,
-                        &line,
-                        &ctx,
-                    )
-                    .await?;
+                let (event, line) = if agreed {
+                    (ClaimEvent::PassDeliberation, format!("{vote}; agreed"))
                 } else {
                     let line = format!("{vote}; not agreed, back to survey");
-                    transition(
-                        conn,
-                        claim,
-                        ClaimEvent::FailDeliberation,
-                        &recorded_by,
-                        &line,
-                        &ctx,
-                    )
-                    .await?;
+                    (ClaimEvent::FailDeliberation, line)
+                };
+                transition_under(conn, claim, &procedure, event, &recorded_by, &line, &ctx).await?;
+                if !agreed {
                     // The survey finds again before anyone recommends, as
                     // after an objection (the findings stay on record).
                     claim.assessment = None;
                 }
-                reviews(conn, claim).await
+                reviews(conn, claim, &procedure).await
             })
         },
     )
@@ -262,14 +227,20 @@ pub async fn record_township_review(
                     TownshipDecision::Approved => ClaimEvent::ApproveTownshipReview,
                     TownshipDecision::SentBack => ClaimEvent::SendBackFromTownship,
                 };
-                require_next(conn, claim, event, "a township review").await?;
+                let procedure = claim_procedure(conn, claim).await?;
+                require_next(
+                    claim,
+                    &procedure,
+                    ReviewStep::TownshipReview,
+                    "a township review",
+                )?;
                 let kept = store::list_township_reviews(conn, claim.claim_id)
                     .await?
                     .len();
                 require_room(claim, kept)?;
                 let record = TownshipReviewRecord {
                     seq: 0,
-                    findings_seq: round(claim),
+                    findings_seq: survey_round(claim),
                     decision,
                     reason: reason.clone(),
                     reviewed_by: reviewed_by.clone(),
@@ -289,11 +260,11 @@ pub async fn record_township_review(
                         format!("township review #{seq}: sent back to survey: {reason}")
                     }
                 };
-                transition(conn, claim, event, &reviewed_by, &line, &ctx).await?;
+                transition_under(conn, claim, &procedure, event, &reviewed_by, &line, &ctx).await?;
                 if claim.state == ClaimState::UnderSurvey {
                     claim.assessment = None;
                 }
-                reviews(conn, claim).await
+                reviews(conn, claim, &procedure).await
             })
         },
     )
@@ -308,5 +279,6 @@ pub async fn list_reviews(app: &App, claim_id: &str) -> Result<pb::ClaimReviews,
     app.authorize_claim(claim_id).await?;
     let mut conn = app.store.read().await.map_err(AppError::from)?;
     let claim = load_claim(&mut conn, claim_id).await?;
-    Ok(reviews(&mut conn, &claim).await?)
+    let procedure = claim_procedure(&mut conn, &claim).await?;
+    Ok(reviews(&mut conn, &claim, &procedure).await?)
 }
