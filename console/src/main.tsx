@@ -140,6 +140,7 @@ function Fatal({ message }: { message: string }) {
 
 async function start() {
   const root = document.getElementById("app")!;
+  root.textContent = ""; // the static "正在加载…" line
   try {
     const config = await loadConfig();
     if (!(await signIn(config))) return; // redirecting to the provider
