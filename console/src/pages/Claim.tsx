@@ -169,7 +169,7 @@ export function ClaimPage({ claimId }: { claimId: string }) {
                 {h.transitions.map((t) => (
                   <tr>
                     <td>{ts(t.at)}</td>
-                    <td>{zh(CLAIM_STATES, t.fromState)} → {zh(CLAIM_STATES, t.toState)}</td>
+                    <td>{t.fromState ? zh(CLAIM_STATES, t.fromState) : "（新案）"} → {zh(CLAIM_STATES, t.toState)}</td>
                     <td class="mono">{t.event}</td>
                     <td>{t.actor}</td>
                     <td>{t.reason}</td>
@@ -310,7 +310,7 @@ function Derivation({ claim, a }: { claim: Claim; a: Assessment }) {
         <div class="sub-block">
           <h3>分段计算</h3>
           <table class="bands" data-testid="bands">
-            <thead><tr><th>#</th><th>区间下限（元）</th><th>区间上限（元）</th><th>比例</th><th class="num">本段金额（分，精确）</th></tr></thead>
+            <thead><tr><th>#</th><th class="num">区间下限（元）</th><th class="num">区间上限（元）</th><th class="num">比例</th><th class="num">本段金额（分，精确）</th></tr></thead>
             <tbody>
               {a.bands.map((b, i) => (
                 <tr>

@@ -5,7 +5,7 @@ import { api, explain, type ShownError } from "../api";
 import { current } from "../auth";
 import { csv, save, xlsx } from "../download";
 import { reconciliationRows, statementRows } from "../exports";
-import { ts } from "../format";
+import { byKey, RELIEF_KINDS, ts, zh } from "../format";
 import type { LedgerEntry } from "../gen/fangpin/v1/common_pb";
 import type { BankMatchReport, Reconciliation } from "../gen/fangpin/v1/ledger_pb";
 import { href, type Route } from "../route";
@@ -121,7 +121,7 @@ function ReconciliationView({ r, county, year }: { r: Reconciliation; county: st
           ["分录数", r.entries.toString()],
         ]}
       />
-      <Breakdown title="按救助类型" keyTitle="类型" lines={r.byReliefKind} />
+      <Breakdown title="按救助类型" keyTitle="类型" lines={r.byReliefKind} kinds />
       <Breakdown title="按乡镇" keyTitle="乡镇代码" lines={r.byTownship} />
       <div class="buttons">
         <button type="button" onClick={() => save(csv(rows()), `reconciliation-${county}-${year}.csv`)}>下载对账表 CSV</button>
@@ -144,7 +144,7 @@ function ReconciliationView({ r, county, year }: { r: Reconciliation; county: st
   );
 }
 
-function Breakdown({ title, keyTitle, lines }: { title: string; keyTitle: string; lines: Reconciliation["byReliefKind"] }) {
+function Breakdown({ title, keyTitle, lines, kinds }: { title: string; keyTitle: string; lines: Reconciliation["byReliefKind"]; kinds?: boolean }) {
   if (lines.length === 0) return null;
   return (
     <>
@@ -153,7 +153,7 @@ function Breakdown({ title, keyTitle, lines }: { title: string; keyTitle: string
         <thead><tr><th>{keyTitle}</th><th class="num">件数</th><th class="num">防贫救助</th><th class="num">先行救助</th></tr></thead>
         <tbody>
           {lines.map((l) => (
-            <tr><td>{l.key}</td><td class="num">{l.claims.toString()}</td><td class="num"><Money v={l.reliefYuan} /></td><td class="num"><Money v={l.advancesYuan} /></td></tr>
+            <tr><td>{kinds && byKey(RELIEF_KINDS, l.key) ? `${zh(RELIEF_KINDS, byKey(RELIEF_KINDS, l.key))}（${l.key}）` : l.key}</td><td class="num">{l.claims.toString()}</td><td class="num"><Money v={l.reliefYuan} /></td><td class="num"><Money v={l.advancesYuan} /></td></tr>
           ))}
         </tbody>
       </table>
