@@ -7,7 +7,8 @@ import { COUNTY, env, settled, shot, signIn } from "./helpers";
 const HEADER = ["县", "年度", "序号", "分录号", "记账时间", "类型", "借方科目", "贷方科目", "金额（元）", "金额（分）", "案件编号", "摘要/凭证", "冲销分录"];
 
 const READ_XLSX = `
-import json, sys
+import json, sys, warnings
+warnings.simplefilter("ignore")
 from decimal import Decimal
 import openpyxl
 wb = openpyxl.load_workbook(sys.argv[1], read_only=True)

@@ -187,8 +187,9 @@ export function date(s: string): string {
   return s || "—";
 }
 
+/** A claim id in short: its head and its tail (UUIDv7 heads are only time). */
 export function shortId(id: string): string {
-  return id.length > 10 ? id.slice(0, 8) + "…" : id;
+  return id.length > 12 ? `${id.slice(0, 4)}…${id.slice(-6)}` : id;
 }
 
 export function yesNo(b: boolean): string {

@@ -5,7 +5,7 @@ import { api, explain, type ShownError } from "../api";
 import { current } from "../auth";
 import { csv, save, xlsx } from "../download";
 import { reconciliationRows, statementRows } from "../exports";
-import { byKey, RELIEF_KINDS, ts, zh } from "../format";
+import { byKey, RELIEF_KINDS, shortId, ts, zh } from "../format";
 import type { LedgerEntry } from "../gen/fangpin/v1/common_pb";
 import type { BankMatchReport, Reconciliation } from "../gen/fangpin/v1/ledger_pb";
 import { href, type Route } from "../route";
@@ -177,7 +177,7 @@ function EntriesTable({ entries, testid }: { entries: LedgerEntry[]; testid?: st
             <td class="mono">{e.debitAccount}</td>
             <td class="mono">{e.creditAccount}</td>
             <td class="num"><Money v={e.amountYuan} /></td>
-            <td>{e.claimId && <a href={href("/claims/" + e.claimId)} class="mono">{e.claimId.slice(0, 8)}</a>}</td>
+            <td>{e.claimId && <a href={href("/claims/" + e.claimId)} class="mono" title={e.claimId}>{shortId(e.claimId)}</a>}</td>
             <td>{e.reference}</td>
             <td class="mono">{e.reversesEntryId}</td>
           </tr>
@@ -328,7 +328,7 @@ function BankMatch({ county, year }: { county: string; year: number }) {
                   {report.matched.map((m) => (
                     <tr>
                       <td>{m.bank?.line}</td><td>{m.bank?.date}</td><td class="num"><Money v={m.bank?.amountYuan ?? ""} /></td><td class="mono">{m.bank?.account}</td>
-                      <td class="mono">{m.bank?.reference}</td><td>{m.entry?.sequence.toString()}</td><td class="mono">{m.entry?.claimId.slice(0, 8)}</td>
+                      <td class="mono">{m.bank?.reference}</td><td>{m.entry?.sequence.toString()}</td><td class="mono">{shortId(m.entry?.claimId ?? "")}</td>
                     </tr>
                   ))}
                 </tbody>
