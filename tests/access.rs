@@ -666,9 +666,22 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
         .encode_to_vec(),
         "ListClaims" => pb::ListClaimsRequest {
             county_code: county.clone(),
-            state: 0,
             page_size: 100,
-            page_token: String::new(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        "CountClaims" => pb::CountClaimsRequest {
+            county_code: county.clone(),
+        }
+        .encode_to_vec(),
+        "VerifyAuditChain" => pb::VerifyAuditChainRequest {
+            county_code: county.clone(),
+        }
+        .encode_to_vec(),
+        "ListAuditEntries" => pb::ListAuditEntriesRequest {
+            county_code: county.clone(),
+            after_seq: 0,
+            page_size: 10,
         }
         .encode_to_vec(),
         "PayEmergencyAdvance" => pb::PayEmergencyAdvanceRequest {

@@ -91,7 +91,8 @@ const configuration = {
     },
   ],
   jwks: { keys: [privateJwk] },
-  scopes: ["openid", "fangpin"],
+  // "fangpin" is the resource server's scope (getResourceServerInfo), not an OP scope.
+  scopes: ["openid"],
   claims: { openid: ["sub"] },
   pkce: { required: () => true },
   ttl: {

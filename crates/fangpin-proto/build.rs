@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-const PROTOS: [&str; 13] = [
+const PROTOS: [&str; 14] = [
     "fangpin/v1/common.proto",
     "fangpin/v1/policy.proto",
     "fangpin/v1/enrollment.proto",
@@ -16,6 +16,7 @@ const PROTOS: [&str; 13] = [
     "fangpin/v1/follow_up.proto",
     "fangpin/v1/deadlines.proto",
     "fangpin/v1/evidence.proto",
+    "fangpin/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

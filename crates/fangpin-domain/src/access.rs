@@ -206,6 +206,8 @@ pub static MATRIX: &[RpcRule] = {
         rule("/fangpin.v1.ClaimService/SubmitClaim", W, Village, &[V, T, C]),
         rule("/fangpin.v1.ClaimService/GetClaim", R, Village, &[S, V, T, C, A]),
         rule("/fangpin.v1.ClaimService/ListClaims", R, Listing, &[S, V, T, C, A]),
+        // The same rows as ListClaims, counted: the console's dashboard.
+        rule("/fangpin.v1.ClaimService/CountClaims", R, Listing, &[S, V, T, C, A]),
         rule("/fangpin.v1.ClaimService/GetClaimHistory", R, Village, &[S, V, T, C, A]),
         // Money leaves the pool only by the insurer's hand, never by whoever
         // approved it: the township approves an emergency, the insurer advances.
@@ -251,6 +253,11 @@ pub static MATRIX: &[RpcRule] = {
         rule("/fangpin.v1.PayoutService/DecideCrossCheckHit", W, Village, &[C]),
         rule("/fangpin.v1.PayoutService/ListCrossChecks", R, Village, &[T, C, A]),
         rule("/fangpin.v1.LedgerService/GetPoolBalance", R, County, &[C, F, A]),
+        // The audit chain: the office that runs the scheme answers for it,
+        // the auditor checks it. Its entries name every actor and RPC of the
+        // county, so nobody below the county reads them.
+        rule("/fangpin.v1.AuditService/VerifyAuditChain", R, County, &[C, A]),
+        rule("/fangpin.v1.AuditService/ListAuditEntries", R, County, &[C, A]),
         rule("/fangpin.v1.LedgerService/ListTopUpFlags", R, County, &[C, F, A]),
         rule("/fangpin.v1.LedgerService/RecordTopUp", W, County, &[F]),
         rule("/fangpin.v1.LedgerService/ListEntries", R, County, &[C, F, A]),
@@ -817,7 +824,7 @@ mod tests {
         let declared_set: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
         assert_eq!(declared.len(), declared_set.len(), "an RPC declared twice");
         // Twelve services and sixty-five RPCs today; the parser found them all.
-        assert_eq!(declared.len(), 70, "{declared:#?}");
+        assert_eq!(declared.len(), 73, "{declared:#?}");
 
         let table: Vec<&str> = MATRIX.iter().map(|r| r.method).collect();
         let table_set: BTreeSet<&str> = table.iter().copied().collect();

@@ -97,6 +97,12 @@ const ENV_PERSONAL_DATA_KEY_FILE: &str = "FANGPIN_PERSONAL_DATA_KEY_FILE";
 const ENV_CALENDAR_FILE: &str = "FANGPIN_CALENDAR_FILE";
 const ENV_EVIDENCE_DIR: &str = "FANGPIN_EVIDENCE_DIR";
 const ENV_NOTICE_FONT: &str = "FANGPIN_NOTICE_FONT";
+const ENV_CONSOLE_OIDC_CLIENT_ID: &str = "FANGPIN_CONSOLE_OIDC_CLIENT_ID";
+const ENV_CONSOLE_OIDC_SCOPE: &str = "FANGPIN_CONSOLE_OIDC_SCOPE";
+/// What the console asks the provider for when `[console] oidc_scope` is
+/// not set: an OpenID Connect sign-in; the role and scope claims come with
+/// the access token for `[auth] audience`.
+const DEFAULT_CONSOLE_SCOPE: &str = "openid";
 use fangpin_server::services::notice_pdf::DEBIAN_CJK_FONT;
 
 /// The file's keys, as they appear in messages.
@@ -187,6 +193,17 @@ pub struct AuthSettings {
     pub leeway_secs: u64,
 }
 
+/// `[console]`: the web console's sign-in through the county's OpenID
+/// Connect provider, which is `[auth] issuer` (the provider whose tokens
+/// the server verifies), asking for the resource `[auth] audience`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// The console's client at the provider: public, with PKCE, redirect
+    /// URI `<the server's origin>/console/`.
+    pub oidc_client_id: String,
+    pub oidc_scope: String,
+}
+
 /// The validated configuration fangpind runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -223,6 +240,9 @@ pub struct Config {
     /// PrintNotice answers FAILED_PRECONDITION). A font that is set must
     /// load, or the server does not start.
     pub notice_font: Option<PathBuf>,
+    /// None: no console sign-in (the console works in development mode
+    /// without `[auth]` and says it is not configured otherwise).
+    pub console: Option<ConsoleSettings>,
     origins: Origins,
 }
 
@@ -296,6 +316,15 @@ struct FileConfig {
     evidence: FileEvidence,
     #[serde(default)]
     notice: FileNotice,
+    #[serde(default)]
+    console: FileConsole,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConsole {
+    oidc_client_id: Option<String>,
+    oidc_scope: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -624,6 +653,51 @@ fn resolve(
         audience: audience.0.clone(),
         leeway_secs: leeway.unwrap_or(DEFAULT_AUTH_LEEWAY_SECS).unsigned_abs(),
     });
+    let console_client = path_setting(parsed.console.oidc_client_id, ENV_CONSOLE_OIDC_CLIENT_ID);
+    let console_scope = path_setting(parsed.console.oidc_scope, ENV_CONSOLE_OIDC_SCOPE);
+    let console = match (console_client.0.trim(), &auth) {
+        ("", _) => {
+            if !console_scope.0.is_empty() {
+                problems.push(format!(
+                    "{}: needs [console] oidc_client_id",
+                    console_scope.1.label("console.oidc_scope")
+                ));
+            }
+            None
+        }
+        (_, None) => {
+            problems.push(format!(
+                "{}: the console signs in at [auth] issuer, so it needs [auth]",
+                console_client.1.label("console.oidc_client_id")
+            ));
+            None
+        }
+        (client_id, Some(auth)) => {
+            if !(auth.issuer.starts_with("https://") || auth.issuer.starts_with("http://"))
+                || !auth.issuer.is_ascii()
+            {
+                problems.push(format!(
+                    "auth.issuer: the console signs in there, so it must be the provider's \
+                     http(s) URL, got {:?}",
+                    auth.issuer
+                ));
+            }
+            let scope = match console_scope.0.trim() {
+                "" => DEFAULT_CONSOLE_SCOPE.to_string(),
+                scope => scope.to_string(),
+            };
+            if !scope.split(' ').any(|s| s == "openid") || !scope.is_ascii() {
+                problems.push(format!(
+                    "{}: must include openid, got {scope:?}",
+                    console_scope.1.label("console.oidc_scope")
+                ));
+            }
+            Some(ConsoleSettings {
+                oidc_client_id: client_id.to_string(),
+                oidc_scope: scope,
+            })
+        }
+    };
     let personal_data_key_file = security_section(
         &mut problems,
         dev,
@@ -689,6 +763,7 @@ fn resolve(
                     .then(|| PathBuf::from(&calendar_file.0)),
                 evidence_dir,
                 notice_font,
+                console,
                 origins: Origins {
                     listen: listen.1,
                     health_listen: health_listen.1,
@@ -787,6 +862,22 @@ impl Config {
             calendar,
             evidence_dir: self.evidence_dir.clone(),
             notice_font: self.notice_font.clone(),
+            console: self.console_sign_in(),
+        }
+    }
+
+    /// How the console signs in: from `[console]` and `[auth]`.
+    pub fn console_sign_in(&self) -> fangpin_server::transport::console::SignIn {
+        use fangpin_server::transport::console::SignIn;
+        match (&self.auth, &self.console) {
+            (None, _) => SignIn::Development,
+            (Some(_), None) => SignIn::NotConfigured,
+            (Some(auth), Some(console)) => SignIn::Oidc {
+                issuer: auth.issuer.clone(),
+                client_id: console.oidc_client_id.clone(),
+                scope: console.oidc_scope.clone(),
+                resource: auth.audience.clone(),
+            },
         }
     }
 
@@ -918,6 +1009,11 @@ impl Config {
         if let Some(font) = &self.notice_font {
             let _ = writeln!(out, "\n[notice]");
             let _ = writeln!(out, "font = {}", quoted(&font.display().to_string()));
+        }
+        if let Some(console) = &self.console {
+            let _ = writeln!(out, "\n[console]");
+            let _ = writeln!(out, "oidc_client_id = {}", quoted(&console.oidc_client_id));
+            let _ = writeln!(out, "oidc_scope = {}", quoted(&console.oidc_scope));
         }
         if let Some(key_file) = &self.personal_data_key_file {
             let _ = writeln!(out, "\n[personal_data]");

@@ -27,7 +27,8 @@ use fangpin_proto::tonic::server::NamedService;
 use fangpin_proto::tonic::transport::Server;
 use fangpin_proto::tonic::transport::server::TcpIncoming;
 use fangpin_proto::v1::{
-    claim_service_server::ClaimServiceServer, deadline_service_server::DeadlineServiceServer,
+    audit_service_server::AuditServiceServer, claim_service_server::ClaimServiceServer,
+    deadline_service_server::DeadlineServiceServer,
     enrollment_service_server::EnrollmentServiceServer,
     evidence_service_server::EvidenceServiceServer,
     follow_up_service_server::FollowUpServiceServer, ledger_service_server::LedgerServiceServer,
@@ -89,6 +90,8 @@ pub struct ServerOptions {
     /// start-up: a wrong file stops the server. None: PrintNotice answers
     /// FAILED_PRECONDITION and everything else works.
     pub notice_font: Option<std::path::PathBuf>,
+    /// How the web console signs its users in (`[console]`, with `[auth]`).
+    pub console: transport::console::SignIn,
 }
 
 impl Default for ServerOptions {
@@ -106,6 +109,7 @@ impl Default for ServerOptions {
             calendar: Arc::new(fangpin_domain::calendar::WorkCalendar::official().clone()),
             evidence_dir: None,
             notice_font: None,
+            console: transport::console::SignIn::Development,
         }
     }
 }
@@ -267,8 +271,36 @@ pub async fn run_with_health_listener(
         EvidenceServiceServer,
         services::evidence::EvidenceApi::new(app.clone())
     );
+    let audit = limited!(AuditServiceServer, services::audit::AuditApi(app.clone()));
+    // The gRPC services and, beside them on the same port, the web
+    // console's files (`transport::console`).
+    let mut grpc = fangpin_proto::tonic::service::RoutesBuilder::default();
+    grpc.add_service(health_service.clone())
+        .add_service(reflection)
+        .add_service(reflection_v1alpha)
+        .add_service(policy)
+        .add_service(enrollment)
+        .add_service(claims)
+        .add_service(survey)
+        .add_service(publicity)
+        .add_service(payout)
+        .add_service(ledger)
+        .add_service(screening)
+        .add_service(service_info)
+        .add_service(follow_up)
+        .add_service(deadlines)
+        .add_service(evidence)
+        .add_service(audit);
+    let routes = fangpin_proto::tonic::service::Routes::from(
+        grpc.routes()
+            .into_axum_router()
+            .merge(transport::console::router(options.console.clone())),
+    );
     health
         .set_serving::<PolicyServiceServer<services::policy::PolicyApi>>()
+        .await;
+    health
+        .set_serving::<AuditServiceServer<services::audit::AuditApi>>()
         .await;
     health
         .set_serving::<FollowUpServiceServer<services::follow_up::FollowUpApi>>()
@@ -413,21 +445,12 @@ pub async fn run_with_health_listener(
         .layer(caller::CallerLayer {
             authenticator: options.authenticator.clone(),
         })
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_v1alpha)
-        .add_service(policy)
-        .add_service(enrollment)
-        .add_service(claims)
-        .add_service(survey)
-        .add_service(publicity)
-        .add_service(payout)
-        .add_service(ledger)
-        .add_service(screening)
-        .add_service(service_info)
-        .add_service(follow_up)
-        .add_service(deadlines)
-        .add_service(evidence)
+        // Browsers speak gRPC-Web over HTTP/1.1: translated here into gRPC
+        // for every layer below, so the console's calls are checked,
+        // limited, traced and drained as any other client's.
+        .accept_http1(true)
+        .layer(transport::console::GrpcWebOrConsoleLayer)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::pin!(serve);
 
@@ -487,7 +510,7 @@ pub async fn run_with_health_listener(
 pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Every fangpin service, as gRPC health names them.
-const SERVICE_NAMES: [&str; 12] = [
+const SERVICE_NAMES: [&str; 13] = [
     <PolicyServiceServer<services::policy::PolicyApi> as NamedService>::NAME,
     <EnrollmentServiceServer<services::enrollment::EnrollmentApi> as NamedService>::NAME,
     <ClaimServiceServer<services::claims::ClaimApi> as NamedService>::NAME,
@@ -500,4 +523,5 @@ const SERVICE_NAMES: [&str; 12] = [
     <FollowUpServiceServer<services::follow_up::FollowUpApi> as NamedService>::NAME,
     <DeadlineServiceServer<services::deadlines::DeadlineApi> as NamedService>::NAME,
     <EvidenceServiceServer<services::evidence::EvidenceApi> as NamedService>::NAME,
+    <AuditServiceServer<services::audit::AuditApi> as NamedService>::NAME,
 ];

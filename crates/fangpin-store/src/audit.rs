@@ -77,13 +77,48 @@ pub async fn append(
 pub async fn stream(
     conn: &mut Conn,
     county_code: &str,
+    each: impl FnMut(AuditEntry) -> ControlFlow<()>,
+) -> Result<()> {
+    stream_after(conn, county_code, 0, u32::MAX, each).await
+}
+
+/// At most `limit` entries of `county_code`'s chain after `after_seq`, in
+/// seq order: a page of the chain (AuditService.ListAuditEntries).
+#[tracing::instrument(name = "store.audit.page", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
+pub async fn page(
+    conn: &mut Conn,
+    county_code: &str,
+    after_seq: u64,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    let mut entries = Vec::new();
+    stream_after(conn, county_code, after_seq, limit, |entry| {
+        entries.push(entry);
+        ControlFlow::Continue(())
+    })
+    .await?;
+    Ok(entries)
+}
+
+async fn stream_after(
+    conn: &mut Conn,
+    county_code: &str,
+    after_seq: u64,
+    limit: u32,
     mut each: impl FnMut(AuditEntry) -> ControlFlow<()>,
 ) -> Result<()> {
+    // A seq past i64 was never stored (`append` refuses it), so nothing
+    // follows it.
+    let Ok(after_seq) = i64::try_from(after_seq) else {
+        return Ok(());
+    };
     let mut rows = sqlx::query(
         "SELECT seq, at, actor, role, rpc, object, before, after, request_id, prev_hash, hash \
-         FROM audit_log WHERE county_code = $1 ORDER BY seq",
+         FROM audit_log WHERE county_code = $1 AND seq > $2 ORDER BY seq LIMIT $3",
     )
     .bind(county_code)
+    .bind(after_seq)
+    .bind(i64::from(limit))
     .fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
         let seq = seq_of(county_code, row.try_get("seq")?)?;

@@ -273,33 +273,113 @@ pub async fn get_claim(conn: &mut Conn, claim_id: Uuid) -> Result<Option<ClaimRe
 
 /// Claims of a county in id order (ids are UUIDv7, so intake order), after
 /// `after` for paging, optionally in one state.
+/// Which claims of a county a listing or count covers: every cut is
+/// optional, and they combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimFilter {
+    /// Digits only: the caller's scope already narrowed by the requested
+    /// township or village ("" for the whole county).
+    pub village_prefix: String,
+    pub state: Option<ClaimState>,
+    pub relief_kind: Option<ReliefKind>,
+    pub channel: Option<Channel>,
+    /// Intake dates, both inclusive.
+    pub intake_from: Option<NaiveDate>,
+    pub intake_to: Option<NaiveDate>,
+}
+
+impl ClaimFilter {
+    /// The WHERE clause's cuts after `county_code = $1`, with parameters
+    /// from `$first` on, and the values to bind in order. One text shared by
+    /// the listing and the count, so the two cannot disagree.
+    fn cuts(&self, first: usize) -> (String, [String; 6]) {
+        // Village codes are digits, so the prefix needs no LIKE escaping;
+        // the assertion keeps it that way.
+        assert!(
+            self.village_prefix.bytes().all(|b| b.is_ascii_digit()),
+            "village prefix is digits"
+        );
+        let n = |i: usize| first + i;
+        let sql = format!(
+            " AND village_code LIKE ${} AND (${} = '' OR state = ${}) \
+             AND (${} = '' OR relief_kind = ${}) AND (${} = '' OR channel = ${}) \
+             AND (${} = '' OR intake_date >= ${}) AND (${} = '' OR intake_date <= ${})",
+            n(0),
+            n(1),
+            n(1),
+            n(2),
+            n(2),
+            n(3),
+            n(3),
+            n(4),
+            n(4),
+            n(5),
+            n(5),
+        );
+        let values = [
+            format!("{}%", self.village_prefix),
+            self.state.map_or("", ClaimState::as_str).to_string(),
+            self.relief_kind.map_or("", ReliefKind::as_str).to_string(),
+            self.channel.map_or("", Channel::as_str).to_string(),
+            self.intake_from.map(|d| d.to_string()).unwrap_or_default(),
+            self.intake_to.map(|d| d.to_string()).unwrap_or_default(),
+        ];
+        (sql, values)
+    }
+}
+
+/// A page of `county_code`'s claims under `filter`, in claim id order after
+/// `after`.
 #[tracing::instrument(name = "store.claims.list_claims", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
 pub async fn list_claims(
     conn: &mut Conn,
     county_code: &str,
-    village_prefix: &str,
-    state: Option<ClaimState>,
+    filter: &ClaimFilter,
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<ClaimRecord>> {
-    // Village codes are digits, so the prefix needs no LIKE escaping; the
-    // assertion keeps it that way.
-    assert!(
-        village_prefix.bytes().all(|b| b.is_ascii_digit()),
-        "village prefix is digits"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {CLAIM_COLUMNS} FROM claims WHERE county_code = $1 AND ($2 = '' OR state = $2) AND claim_id > $3 \
-         AND village_code LIKE $5 ORDER BY claim_id LIMIT $4"
+    let (cuts, values) = filter.cuts(4);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CLAIM_COLUMNS} FROM claims WHERE county_code = $1 AND claim_id > $2{cuts} \
+         ORDER BY claim_id LIMIT $3"
     )))
     .bind(county_code)
-    .bind(state.map_or("", ClaimState::as_str))
     .bind(after.map(|a| a.to_string()).unwrap_or_default())
-    .bind(i64::from(limit))
-    .bind(format!("{village_prefix}%"))
-    .fetch_all(conn)
-    .await?;
+    .bind(i64::from(limit));
+    for value in values {
+        query = query.bind(value);
+    }
+    let rows = query.fetch_all(conn).await?;
     rows.iter().map(decode_claim).collect()
+}
+
+/// How many of `county_code`'s claims under `filter` are in each state, in
+/// one grouped query (the dashboard of a county with 10,000 claims reads
+/// one row per state, not the claims).
+#[tracing::instrument(name = "store.claims.count_by_state", level = "info", skip_all, fields(fangpin.county_code = %county_code))]
+pub async fn count_by_state(
+    conn: &mut Conn,
+    county_code: &str,
+    filter: &ClaimFilter,
+) -> Result<Vec<(ClaimState, u64)>> {
+    let (cuts, values) = filter.cuts(2);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT state, COUNT(*) AS claims FROM claims WHERE county_code = $1{cuts} GROUP BY state"
+    )))
+    .bind(county_code);
+    for value in values {
+        query = query.bind(value);
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| {
+            let state: String = col(row, "state")?;
+            let count: i64 = col(row, "claims")?;
+            let state = ClaimState::parse(&state).ok_or_else(|| corrupt("claim state", &state))?;
+            let count = u64::try_from(count).map_err(|_| corrupt("count", &count.to_string()))?;
+            Ok((state, count))
+        })
+        .collect()
 }
 
 /// A surveyor's open surveys, earliest deadline first (the work queue),

@@ -174,7 +174,6 @@ pub struct TownshipReviewRecord {
     pub reviewed_at: String,
 }
 
-
 #[tracing::instrument(name = "store.review.append_deliberation", level = "info", skip_all, fields(fangpin.claim_id = %claim_id))]
 pub async fn append_deliberation(
     conn: &mut Conn,

@@ -1,7 +1,9 @@
 //! ClaimService: intake through three channels, the claim record, its history,
 //! and emergency advances (先救助后认定).
 
+use fangpin_domain::access::TownshipCode;
 use fangpin_domain::claim::{ClaimState, may_pay_emergency_advance};
+use fangpin_domain::identity::CountyCode;
 use fangpin_domain::ledger::PostingKind;
 use fangpin_proto::tonic::{self, Request, Response, Status};
 use fangpin_proto::v1::{self as pb, claim_service_server::ClaimService};
@@ -17,6 +19,96 @@ use crate::write_path::error::AppError;
 pub const MAX_CLAIMS_PAGE: u32 = 500;
 
 pub struct ClaimApi(pub App);
+
+/// ListClaims' optional cuts, checked: the place asked for (a township or
+/// village of the county, as a village-code prefix) and the rest.
+struct Cuts {
+    place_prefix: String,
+    filter: claim_store::ClaimFilter,
+}
+
+impl Cuts {
+    fn check(
+        c: &mut Check,
+        county: Option<&CountyCode>,
+        req: &pb::ListClaimsRequest,
+    ) -> Option<Cuts> {
+        let state = c.state_filter("state", req.state);
+        let mut place_prefix = String::new();
+        if !req.township_code.is_empty() {
+            match TownshipCode::parse(&req.township_code) {
+                Ok(t) if county.is_some_and(|county| t.county() != county) => {
+                    c.bad("township_code", "lies outside county_code");
+                }
+                Ok(t) => place_prefix = t.as_str().to_string(),
+                Err(e) => c.bad("township_code", e.to_string()),
+            }
+        }
+        if !req.village_code.is_empty()
+            && let Some(village) = c.village("village_code", &req.village_code)
+        {
+            if county.is_some_and(|county| village.county() != *county) {
+                c.bad("village_code", "lies outside county_code");
+            } else if !village.as_str().starts_with(&place_prefix) {
+                c.bad("village_code", "lies outside township_code");
+            } else {
+                place_prefix = village.as_str().to_string();
+            }
+        }
+        let relief_kind = match req.relief_kind {
+            0 => Some(None),
+            kind => c.relief_kind("relief_kind", kind).map(Some),
+        };
+        let channel = match req.channel {
+            0 => Some(None),
+            channel => c.channel("channel", channel).map(Some),
+        };
+        let date = |c: &mut Check, field: &str, text: &str| match text {
+            "" => Some(None),
+            text => c.date(field, text).map(Some),
+        };
+        let intake_from = date(c, "intake_from", &req.intake_from);
+        let intake_to = date(c, "intake_to", &req.intake_to);
+        if let (Some(Some(from)), Some(Some(to))) = (intake_from, intake_to)
+            && from > to
+        {
+            c.bad("intake_to", "is before intake_from");
+        }
+        Some(Cuts {
+            place_prefix,
+            filter: claim_store::ClaimFilter {
+                village_prefix: String::new(),
+                state: state?,
+                relief_kind: relief_kind?,
+                channel: channel?,
+                intake_from: intake_from?,
+                intake_to: intake_to?,
+            },
+        })
+    }
+
+    /// The filter within the caller's scope (`Listing::village_prefix`):
+    /// None when the place asked for and the scope do not meet.
+    fn within(self, scope_prefix: Option<String>) -> Option<claim_store::ClaimFilter> {
+        let prefix = narrower_prefix(&scope_prefix?, &self.place_prefix)?.to_string();
+        Some(claim_store::ClaimFilter {
+            village_prefix: prefix,
+            ..self.filter
+        })
+    }
+}
+
+/// Of two village-code prefixes, the one that lies within the other, or
+/// None when they name places apart.
+fn narrower_prefix<'a>(a: &'a str, b: &'a str) -> Option<&'a str> {
+    if a.starts_with(b) {
+        Some(a)
+    } else if b.starts_with(a) {
+        Some(b)
+    } else {
+        None
+    }
+}
 
 #[tonic::async_trait]
 impl ClaimService for ClaimApi {
@@ -134,7 +226,7 @@ impl ClaimService for ClaimApi {
         let req = request.into_inner();
         let mut c = Check::new();
         let county = c.county("county_code", &req.county_code);
-        let state = c.state_filter("state", req.state);
+        let cuts = Cuts::check(&mut c, county.as_ref(), &req);
         let size = c.page_size("page_size", req.page_size, MAX_CLAIMS_PAGE);
         let after = c.uuid_token("page_token", &req.page_token);
         c.finish()?;
@@ -142,15 +234,17 @@ impl ClaimService for ClaimApi {
         let mut listing = self.0.listing();
         // A village committee's or township's page is narrowed in SQL, so
         // its pages are full; every row is still checked below.
-        let Some(village_prefix) = listing.village_prefix(&county) else {
+        let Some(filter) = cuts
+            .expect("checked")
+            .within(listing.village_prefix(&county))
+        else {
             return Ok(Response::new(pb::ListClaimsResponse::default()));
         };
         let mut conn = self.0.store.read().await.map_err(AppError::from)?;
         let claims = claim_store::list_claims(
             &mut conn,
             county.as_str(),
-            &village_prefix,
-            state.expect("checked"),
+            &filter,
             after.expect("checked"),
             size,
         )
@@ -170,6 +264,44 @@ impl ClaimService for ClaimApi {
             claims: shown,
             next_page_token,
         }))
+    }
+
+    async fn count_claims(
+        &self,
+        request: Request<pb::CountClaimsRequest>,
+    ) -> Result<Response<pb::ClaimCounts>, Status> {
+        let req = request.into_inner();
+        let mut c = Check::new();
+        let county = c.county("county_code", &req.county_code);
+        c.finish()?;
+        let county = county.expect("checked");
+        let mut listing = self.0.listing();
+        // The rows ListClaims would show, counted in SQL: the prefix narrows
+        // a village's or township's count, and the whole-county scopes
+        // (the county's own roles, its insurer) see all of the county or
+        // none of it, which `shows_county` decides once.
+        let filter = match listing.village_prefix(&county) {
+            Some(prefix) if listing.shows_county(&county).await? => claim_store::ClaimFilter {
+                village_prefix: prefix,
+                ..claim_store::ClaimFilter::default()
+            },
+            _ => return Ok(Response::new(pb::ClaimCounts::default())),
+        };
+        let mut conn = self.0.store.read().await.map_err(AppError::from)?;
+        let mut counts = claim_store::count_by_state(&mut conn, county.as_str(), &filter)
+            .await
+            .map_err(AppError::from)?;
+        drop(conn);
+        let mut counts: Vec<pb::ClaimStateCount> = counts
+            .drain(..)
+            .map(|(state, claims)| pb::ClaimStateCount {
+                state: convert::state_to_pb(state) as i32,
+                claims,
+            })
+            .collect();
+        counts.sort_by_key(|c| c.state);
+        let total = counts.iter().map(|c| c.claims).sum();
+        Ok(Response::new(pb::ClaimCounts { counts, total }))
     }
 
     async fn get_claim_history(
@@ -415,4 +547,25 @@ pub(crate) async fn open_claim(
         claim_store::append_transition(conn, claim.claim_id, &note, &ctx.request_id).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::narrower_prefix;
+
+    #[test]
+    fn the_narrower_of_two_places_or_none() {
+        assert_eq!(narrower_prefix("", ""), Some(""));
+        assert_eq!(narrower_prefix("", "130421100"), Some("130421100"));
+        assert_eq!(narrower_prefix("130421100", ""), Some("130421100"));
+        assert_eq!(
+            narrower_prefix("130421100", "130421100201"),
+            Some("130421100201")
+        );
+        assert_eq!(
+            narrower_prefix("130421100201", "130421100"),
+            Some("130421100201")
+        );
+        assert_eq!(narrower_prefix("130421100", "130421101201"), None);
+    }
 }

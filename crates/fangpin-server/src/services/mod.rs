@@ -2,6 +2,7 @@
 //! the county's write lock through `App::write`, apply domain rules, and store
 //! the result; the helpers here are the steps several services share.
 
+pub mod audit;
 pub mod claims;
 pub mod deadlines;
 pub mod emergency;

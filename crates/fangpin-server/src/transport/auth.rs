@@ -36,6 +36,13 @@ const HEALTH_PREFIX: &str = "/grpc.health.v1.Health/";
 /// Reflection describes the API, not data: any authenticated caller may use it.
 const REFLECTION_PREFIX: &str = "/grpc.reflection.";
 
+/// Whether `path` is one of the web console's files (`transport::console`):
+/// the same bytes for everyone, holding no data, so fetched without a
+/// token. Everything they show comes through the RPCs, which ask for one.
+pub fn is_console_path(path: &str) -> bool {
+    path == "/" || path == "/console" || path.starts_with("/console/")
+}
+
 /// What the server does with the `authorization` metadata of each call.
 pub enum Authenticator {
     /// Development mode without `[auth]`: no token is asked for, no role is
@@ -56,6 +63,8 @@ pub enum Admission {
     Health,
     /// A verified caller whose role may call the method.
     Principal(Principal),
+    /// A file of the web console: no principal needed.
+    Console,
 }
 
 /// Why a call was refused before its handler ran. Both variants' `Display`
@@ -82,6 +91,9 @@ impl Authenticator {
         };
         if method.starts_with(HEALTH_PREFIX) {
             return Ok(Admission::Health);
+        }
+        if is_console_path(method) {
+            return Ok(Admission::Console);
         }
         let token = bearer(authorization).map_err(|reason| Refusal::Unauthenticated {
             reason: reason.to_string(),

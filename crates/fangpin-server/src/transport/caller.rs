@@ -75,7 +75,7 @@ impl Caller {
                 rpc: request.uri().path().to_string(),
                 principal: Some(principal),
             },
-            Admission::Unchecked | Admission::Health => Caller::of(request),
+            Admission::Unchecked | Admission::Health | Admission::Console => Caller::of(request),
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod caller;
+pub mod console;
 pub mod deadline;
 pub(crate) mod drain;
 pub(crate) mod metrics;

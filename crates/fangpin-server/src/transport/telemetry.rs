@@ -381,7 +381,10 @@ where
         let path = request.uri().path().trim_start_matches('/').to_string();
         let (service, method) = path.split_once('/').unwrap_or((path.as_str(), ""));
         let (service, method) = (service.to_string(), method.to_string());
-        if service.starts_with("grpc.") {
+        // Health, reflection and the console's files are not the API.
+        if service.starts_with("grpc.")
+            || crate::transport::auth::is_console_path(request.uri().path())
+        {
             return Box::pin(inner.call(request));
         }
         let span = tracing::info_span!(

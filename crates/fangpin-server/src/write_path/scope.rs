@@ -149,6 +149,33 @@ impl Listing<'_> {
         })
     }
 
+    /// Whether a whole-county scope sees `county`'s rows (for a count, which
+    /// has no rows to check one by one): the county's own roles when the
+    /// token names it, the insurer when it serves the county. A village's
+    /// or township's scope answers through `village_prefix` instead, and is
+    /// true here when it lies in the county.
+    pub async fn shows_county(&mut self, county: &CountyCode) -> Result<bool, AppError> {
+        let Some(p) = &self.principal else {
+            return Ok(true);
+        };
+        if !p.touches_county(county) {
+            return Ok(false);
+        }
+        match p.scope() {
+            Scope::Village(_) | Scope::Township(_) => Ok(true),
+            Scope::Insurer { .. } | Scope::Counties(_) => {
+                if !self.insurers.contains_key(county.as_str()) {
+                    let insurer = self.app.insurer_for(p, county.as_str()).await?;
+                    self.insurers.insert(county.as_str().to_string(), insurer);
+                }
+                Ok(match self.insurers.get(county.as_str()) {
+                    Some(Some(insurer)) => access::may_access_county(p, county, insurer),
+                    _ => false,
+                })
+            }
+        }
+    }
+
     /// The village-code prefix a listing of `county` may be narrowed to in
     /// SQL: the village or township of such a token, empty for whole-county
     /// scopes (whose rows `shows` still checks). None: nothing of `county`
