@@ -33,6 +33,15 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
+function isUrl(s) {
+  try {
+    new URL(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function fail(message) {
   process.stderr.write(`oidc-provider.mjs: ${message}\n`);
   process.exit(2);
@@ -40,7 +49,7 @@ function fail(message) {
 
 const consoleOrigin = args["console-origin"];
 const audience = args.audience;
-if (!consoleOrigin || !URL.parse(consoleOrigin)) fail("--console-origin http://127.0.0.1:PORT is required");
+if (!consoleOrigin || !isUrl(consoleOrigin)) fail("--console-origin http://127.0.0.1:PORT is required");
 if (!audience) fail("--audience is required");
 if (!args["jwks-out"]) fail("--jwks-out PATH is required");
 let accounts;
@@ -56,7 +65,7 @@ if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 3600) fail("--token-ttl must be 
 // RFC 8707 resource indicators are absolute URIs; an audience that is not one
 // ("fangpin") is named urn:fangpin:<audience>. Every resource indicator the
 // console may send maps to the one audience.
-const defaultResource = args.resource ?? (URL.parse(audience) && /^[a-z][a-z0-9+.-]*:/i.test(audience) ? audience : `urn:fangpin:${audience}`);
+const defaultResource = args.resource ?? (isUrl(audience) ? audience : `urn:fangpin:${audience}`);
 const origin = new URL(consoleOrigin).origin;
 
 // The signing key, fresh at every start.

@@ -16,9 +16,11 @@ const BREAKS: Record<string, string> = {
 export function Audit({ county }: { county: string }) {
   const [report, again] = useAsync(() => api.audit.verifyAuditChain({ countyCode: county }), [county]);
   const [exporting, setExporting] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const [exportError, setExportError] = useState<ShownError | null>(null);
   const doExport = async () => {
     setExportError(null);
+    setBusy(true);
     setExporting("正在导出…");
     try {
       const out: unknown[] = [];
@@ -35,6 +37,8 @@ export function Audit({ county }: { county: string }) {
     } catch (e) {
       setExporting(null);
       setExportError(explain(e));
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -60,7 +64,7 @@ export function Audit({ county }: { county: string }) {
                         ["最后完好条目", r.lastGoodSeq.toString()],
                         ["断裂类型", BREAKS[r.breakKind] ?? r.breakKind],
                       ] as [string, preact.ComponentChildren][])),
-                  ["校验时间", ts(r.verifiedAt)],
+                  ["校验时间（北京时间）", ts(r.verifiedAt)],
                 ]}
               />
               <button type="button" onClick={again}>重新校验</button>
@@ -70,7 +74,7 @@ export function Audit({ county }: { county: string }) {
       </Section>
       <Section title="导出">
         <p>按序号逐页读取全部审计条目，保存为 JSON Lines（每行一条，字段名同 proto），可交外部独立校验。</p>
-        <button type="button" data-testid="audit-export" disabled={exporting === "正在导出…"} onClick={doExport}>
+        <button type="button" data-testid="audit-export" disabled={busy} onClick={doExport}>
           导出
         </button>{" "}
         {exporting && <span class="muted">{exporting}</span>}
