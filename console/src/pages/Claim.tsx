@@ -1,13 +1,16 @@
 // 案件详情: the claim's whole story. Every section makes its own call and
 // shows its own error.
-import { api, isNotFound } from "../api";
+import { useState } from "preact/hooks";
+import { api, explain, isNotFound, type ShownError } from "../api";
+import { save } from "../download";
 import {
   CHANNELS, CIVIL_STATUSES, CLAIM_STATES, CROSS_CHECK_RESULTS, HOUSEHOLD_TYPES, MONITORING_STATUSES, OBJECTION_OUTCOMES,
   RELIEF_KINDS, REVIEW_STEPS, TOWNSHIP_DECISIONS, VISIT_MODES, fen, rate, ts, yesNo, zh,
 } from "../format";
-import type { Assessment, Claim } from "../gen/fangpin/v1/common_pb";
+import { ClaimState, type Assessment, type Claim } from "../gen/fangpin/v1/common_pb";
 import { href } from "../route";
-import { KV, Money, Section, Show, useAsync } from "../ui";
+import { ErrorBox, KV, Money, Section, Show, useAsync, type Async } from "../ui";
+import type { ClaimHistoryResponse } from "../gen/fangpin/v1/claim_pb";
 
 export function ClaimPage({ claimId }: { claimId: string }) {
   const [claim] = useAsync(async () => (await api.claims.getClaim({ claimId })).claim!, [claimId]);
@@ -148,6 +151,8 @@ export function ClaimPage({ claimId }: { claimId: string }) {
             <Section title="备案与赔付">
               <KV
                 rows={[
+                  ["备案", <Step a={history} state={ClaimState.FILED} none="未备案" />],
+                  ["赔付", <Step a={history} state={ClaimState.PAID} none="未赔付" />],
                   ["备案预留", <Money v={c.reservedYuan} />],
                   ["先行垫付", <Money v={c.advancePaidYuan} />],
                   ["实付金额", <Money v={c.payoutYuan} testid="payout-amount" />],
@@ -187,12 +192,13 @@ export function ClaimPage({ claimId }: { claimId: string }) {
               <p class="muted">无证据材料</p>
             ) : (
               <table>
-                <thead><tr><th>文件名</th><th>类型</th><th>大小（字节）</th><th>说明</th><th>上传人</th><th>上传时间</th><th>SHA-256</th></tr></thead>
+                <thead><tr><th>文件名</th><th>类型</th><th>大小（字节）</th><th>说明</th><th>上传人</th><th>上传时间</th><th>SHA-256</th><th></th></tr></thead>
                 <tbody>
                   {r.evidence.map((x) => (
                     <tr>
                       <td>{x.fileName}</td><td>{x.mediaType}</td><td class="num">{x.sizeBytes.toString()}</td><td>{x.description}</td><td>{x.uploadedBy}</td><td>{ts(x.uploadedAt)}</td>
                       <td class="mono hash" title={x.sha256}>{x.sha256.slice(0, 16)}…</td>
+                      <td><EvidenceDownload evidenceId={x.evidenceId} /></td>
                     </tr>
                   ))}
                 </tbody>
@@ -346,4 +352,47 @@ function Derivation({ claim, a }: { claim: Claim; a: Assessment }) {
       </ol>
     </div>
   );
+}
+
+/** Downloads one evidence file (a server stream: the metadata, then the bytes). */
+function EvidenceDownload({ evidenceId }: { evidenceId: string }) {
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState<ShownError | null>(null);
+  const run = async () => {
+    setBusy(true);
+    setErr(null);
+    try {
+      const parts: Uint8Array[] = [];
+      let name = evidenceId;
+      let type = "application/octet-stream";
+      for await (const m of api.evidence.downloadEvidence({ evidenceId })) {
+        if (m.part.case === "evidence") {
+          name = m.part.value.fileName || name;
+          type = m.part.value.contentType || type;
+        } else if (m.part.case === "data") {
+          parts.push(m.part.value);
+        }
+      }
+      save(new Blob(parts as BlobPart[], { type }), name);
+    } catch (e) {
+      setErr(explain(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button type="button" disabled={busy} onClick={run}>下载</button>
+      {err && <ErrorBox error={err} />}
+    </>
+  );
+}
+
+/** When the claim last reached `state`, who did it and why, from its history. */
+function Step({ a, state, none }: { a: Async<ClaimHistoryResponse>; state: ClaimState; none: string }) {
+  if (a.status === "loading") return <span class="muted">…</span>;
+  if (a.status === "error") return <span class="neg">{a.error.code || a.error.title}：{a.error.message}</span>;
+  const t = [...a.value.transitions].reverse().find((x) => x.toState === state);
+  if (!t) return <>{none}</>;
+  return <>{`${ts(t.at)} · ${t.actor}${t.reason ? ` · ${t.reason}` : ""}`}</>;
 }
