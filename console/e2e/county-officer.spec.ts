@@ -9,8 +9,10 @@ test("a county officer finds a paid claim and checks its derivation", async ({ p
   const county = COUNTY();
   const claimId = env("FANGPIN_E2E_CLAIM_ID");
   const assessed = env("FANGPIN_E2E_ASSESSED_YUAN");
+  const year = env("FANGPIN_E2E_POLICY_YEAR");
 
-  await signIn(page, "county-officer", `#/?county=${county}`);
+  // The seeded year, whatever the server's business date.
+  await signIn(page, "county-officer", `#/?county=${county}&year=${year}`);
   await expect(page.getByTestId("identity-role")).toHaveText("县防贫办");
   await expect(page.getByRole("link", { name: "退出" })).toBeVisible();
   await settled(page);
