@@ -7,7 +7,7 @@ import * as oauth from "oauth4webapi";
 
 export type ConsoleConfig =
   | { auth: "development" }
-  | { auth: "oidc"; issuer: string; client_id: string; scope?: string; resource?: string };
+  | { auth: "oidc"; issuer: string; client_id: string; scope?: string | null; resource?: string | null };
 
 export interface Identity {
   mode: "development" | "oidc";
@@ -50,10 +50,28 @@ export function redirectUri(): string {
 export async function loadConfig(): Promise<ConsoleConfig> {
   const res = await fetch("/console/config.json", { cache: "no-store", credentials: "same-origin" });
   if (!res.ok) throw new Error(`读取 /console/config.json 失败：HTTP ${res.status}`);
-  const c = (await res.json()) as ConsoleConfig;
+  const c = (await res.json()) as ConsoleConfig | { auth: "not_configured"; message?: string };
+  if (c.auth === "not_configured") throw new Error(c.message || "本服务要求令牌，但未配置控制台登录");
   if (c.auth !== "development" && c.auth !== "oidc") throw new Error(`config.json 的 auth 无效：${String((c as { auth: unknown }).auth)}`);
   if (c.auth === "oidc" && (!c.issuer || !c.client_id)) throw new Error("config.json 缺少 issuer 或 client_id");
   return c;
+}
+
+/**
+ * The RFC 8707 resource indicator to send: `resource` when it is an
+ * absolute URI without a fragment, as the RFC requires (a provider refuses
+ * anything else with invalid_target); otherwise none, and the provider's
+ * default resource applies (fangpind still checks the token's audience).
+ */
+export function resourceIndicator(c: { resource?: string | null }): string | undefined {
+  const r = c.resource;
+  if (!r || !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(r) || r.includes("#")) return undefined;
+  try {
+    new URL(r);
+    return r;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Plain http is accepted only for an issuer on the loopback (tests). */
@@ -118,7 +136,8 @@ export async function signIn(config: ConsoleConfig): Promise<boolean> {
     history.replaceState(null, "", "/console/" + (pending.back || "#/"));
     const params = oauth.validateAuthResponse(as, client, here, pending.state);
     const extra = new URLSearchParams();
-    if (config.resource) extra.set("resource", config.resource);
+    const resource = resourceIndicator(config);
+    if (resource) extra.set("resource", resource);
     const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri(), pending.verifier, {
       additionalParameters: extra,
       ...(insecure ? { [oauth.allowInsecureRequests]: true } : {}),
@@ -149,7 +168,8 @@ async function redirectToProvider(config: Extract<ConsoleConfig, { auth: "oidc" 
   url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(verifier));
   url.searchParams.set("code_challenge_method", "S256");
   url.searchParams.set("state", state);
-  if (config.resource) url.searchParams.set("resource", config.resource);
+  const resource = resourceIndicator(config);
+  if (resource) url.searchParams.set("resource", resource);
   sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, back: location.hash }));
   location.assign(url.href);
 }
