@@ -122,6 +122,17 @@ impl TestServer {
 
     /// `restart_with`, in place.
     pub async fn restart(&mut self, options: ServerOptions) {
+        self.restart_on(None, options).await;
+    }
+
+    /// `restart`, serving on `listener` (bound before the restart, so that
+    /// another process could be told the address first) or on a new
+    /// ephemeral port when it is None.
+    pub async fn restart_on(
+        &mut self,
+        listener: Option<tokio::net::TcpListener>,
+        options: ServerOptions,
+    ) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -133,7 +144,7 @@ impl TestServer {
         }
         let db = std::mem::replace(&mut self.db, TestDb::Moved);
         let (url, clock) = (self.database_url.clone(), self.clock.clone());
-        *self = TestServer::serve(url, db, clock, options).await;
+        *self = TestServer::serve_on(listener, url, db, clock, options).await;
     }
 
     /// Default options with this server's personal-data key, for `restart_with`.
@@ -145,6 +156,16 @@ impl TestServer {
     }
 
     async fn serve(
+        url: String,
+        db: TestDb,
+        clock: Arc<ManualClock>,
+        options: ServerOptions,
+    ) -> TestServer {
+        TestServer::serve_on(None, url, db, clock, options).await
+    }
+
+    async fn serve_on(
+        listener: Option<tokio::net::TcpListener>,
         url: String,
         db: TestDb,
         clock: Arc<ManualClock>,
@@ -166,9 +187,12 @@ impl TestServer {
         let store = Store::connect(&url)
             .await
             .expect("open and migrate the test database");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind an ephemeral port");
+        let listener = match listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind an ephemeral port"),
+        };
         let addr = listener.local_addr().expect("local address");
         let personal_data = options.personal_data.clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -239,6 +263,9 @@ impl TestServer {
     }
     pub fn deadlines(&self) -> DeadlineServiceClient<Channel> {
         DeadlineServiceClient::new(self.channel.clone())
+    }
+    pub fn audit(&self) -> fangpin_proto::v1::audit_service_client::AuditServiceClient<Channel> {
+        fangpin_proto::v1::audit_service_client::AuditServiceClient::new(self.channel.clone())
     }
     pub fn screening(&self) -> ScreeningServiceClient<Channel> {
         ScreeningServiceClient::new(self.channel.clone())
