@@ -34,6 +34,7 @@ TOP_KEYS = {
     "calendar": dict,
     "evidence": dict,
     "notice": dict,
+    "console": dict,
 }
 # Sections of paths and names: every value a string, except as listed.
 STRING_SECTIONS = {
@@ -43,6 +44,7 @@ STRING_SECTIONS = {
     "calendar": {"file"},
     "evidence": {"dir"},
     "notice": {"font"},
+    "console": {"oidc_client_id", "oidc_scope"},
 }
 REQUIRED_UNLESS_DEV = {
     "tls": {"cert_file", "key_file"},

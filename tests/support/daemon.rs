@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 pub const STEP_LIMIT: Duration = Duration::from_secs(60);
 
 /// Variables the child must not inherit from the developer's shell.
-pub const CONFIG_VARS: [&str; 23] = [
+pub const CONFIG_VARS: [&str; 25] = [
     "FANGPIN_CONFIG",
     "FANGPIN_LISTEN",
     "FANGPIN_DATABASE_URL",
@@ -44,61 +44,41 @@ pub const CONFIG_VARS: [&str; 23] = [
     "FANGPIN_CALENDAR_FILE",
     "FANGPIN_EVIDENCE_DIR",
     "FANGPIN_NOTICE_FONT",
+    "FANGPIN_CONSOLE_OIDC_CLIENT_ID",
+    "FANGPIN_CONSOLE_OIDC_SCOPE",
 ];
 
-/// Builds fangpind once per test run and returns its path.
+/// fangpind, as built for this test run (tests/Cargo.toml's
+/// `fangpind-under-test`: fangpin-server's own main.rs).
 pub fn fangpind() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| build_binary("fangpin-server", "fangpind"))
+    BINARY.get_or_init(|| built_binary("fangpind-under-test"))
 }
 
-/// Builds the `fangpin` command line once per test run and returns its path.
+/// The `fangpin` command line, as built for this test run
+/// (`fangpin-under-test`: fangpin-cli's own main.rs).
 pub fn fangpin_cli() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| build_binary("fangpin-cli", "fangpin"))
+    BINARY.get_or_init(|| built_binary("fangpin-under-test"))
 }
 
-/// `cargo build` of one binary of the workspace into this test run's
-/// target directory and profile.
-fn build_binary(package: &str, bin: &str) -> PathBuf {
+/// A binary of this package: Cargo builds them before the integration
+/// tests and benchmarks that run, into the same profile directory as the
+/// test executable's `deps/` (CARGO_BIN_EXE_* names the same path, but is
+/// set only while an integration test itself compiles, not this library).
+fn built_binary(bin: &str) -> PathBuf {
     // …/target/<profile>/deps/ops-<hash>
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    let target_dir = profile_dir.parent().expect("target directory");
-    let profile = profile_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("profile name");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-    let mut build = Command::new(cargo);
-    // Cargo gives this test process CARGO_MANIFEST_DIR, CARGO_PKG_NAME
-    // and the like. Some build scripts (ring's) rerun when one of them
-    // changes, so a build that inherited them would rebuild those crates
-    // and everything above them, and the next `cargo test` would again.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
-            build.env_remove(name.as_ref());
-        }
-    }
-    build
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        // Naming this package too builds the dependencies with the
-        // features `cargo test` gave them, so they are not built again.
-        .args(["build", "--quiet", "-p", package, "-p", "fangpin-tests"])
-        .args(["--bin", bin])
-        .arg("--target-dir")
-        .arg(target_dir);
-    if profile != "debug" {
-        build.args(["--profile", profile]);
-    }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build of {bin} failed");
-    let binary = profile_dir.join(bin);
-    assert!(binary.is_file(), "no {bin} at {}", binary.display());
+    let binary = profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "no {} (Cargo builds it with the tests of fangpin-tests)",
+        binary.display()
+    );
     binary
 }
 

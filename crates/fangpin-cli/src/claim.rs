@@ -44,6 +44,18 @@ pub enum Cmd {
         county: String,
         #[arg(long, value_enum)]
         state: Option<ClaimStateArg>,
+        /// Only this township's claims (9 digits)
+        #[arg(long, default_value = "")]
+        township: String,
+        /// Only this village's claims (12 digits)
+        #[arg(long, default_value = "")]
+        village: String,
+        /// Intake on or after this day (YYYY-MM-DD)
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Intake on or before this day (YYYY-MM-DD)
+        #[arg(long, default_value = "")]
+        to: String,
     },
     /// Every state change with actor, time and reason
     History { id: String },
@@ -130,7 +142,14 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
             let claim = client.get_claim(request).await?.into_inner().claim;
             print_claim(&required(claim, "claim")?, Detail::Full);
         }
-        Cmd::List { county, state } => {
+        Cmd::List {
+            county,
+            state,
+            township,
+            village,
+            from,
+            to,
+        } => {
             let state = state.map_or(pb::ClaimState::Unspecified, pb::ClaimState::from);
             let claims = all_pages(async |page_token| {
                 let request = pb::ListClaimsRequest {
@@ -138,6 +157,11 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
                     state: state.into(),
                     page_size: 0,
                     page_token,
+                    township_code: township.clone(),
+                    village_code: village.clone(),
+                    intake_from: from.clone(),
+                    intake_to: to.clone(),
+                    ..Default::default()
                 };
                 let page = client.list_claims(request).await?.into_inner();
                 Ok((page.claims, page.next_page_token))
