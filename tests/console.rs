@@ -142,7 +142,7 @@ async fn claims_are_listed_by_every_cut_and_counted_by_state() {
             }
         )
         .await,
-        [filed_other.clone()]
+        sorted(vec![&filed_other])
     );
     assert_eq!(
         listed(
@@ -153,7 +153,7 @@ async fn claims_are_listed_by_every_cut_and_counted_by_state() {
             }
         )
         .await,
-        [schooling.clone()]
+        sorted(vec![&schooling])
     );
     assert_eq!(
         listed(
@@ -190,7 +190,7 @@ async fn claims_are_listed_by_every_cut_and_counted_by_state() {
             }
         )
         .await,
-        [filed_home.clone()]
+        sorted(vec![&filed_home])
     );
     // Paging under a cut keeps to it.
     let first = s
