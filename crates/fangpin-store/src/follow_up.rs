@@ -2,6 +2,8 @@
 //! (migration 0017). The rules are in `fangpin_domain::follow_up`; this is
 //! their storage.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use fangpin_domain::follow_up::{Contact, MonitoringStatus, VisitMode};
 use uuid::Uuid;
@@ -334,13 +336,19 @@ pub async fn open_cases(conn: &mut Conn, county_code: &str, limit: u32) -> Resul
     .bind(i64::from(limit))
     .fetch_all(&mut *conn)
     .await?;
+    let cases = rows.iter().map(decode_case).collect::<Result<Vec<_>>>()?;
+    // The contacts of every case listed, in one query rather than one per
+    // case: up to the last case's id, in the same order.
+    let mut contacts = match cases.last() {
+        None => HashMap::new(),
+        Some(last) => contacts_of_open_cases(conn, county_code, last.claim_id).await?,
+    };
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let case = decode_case(row)?;
+    for (row, case) in rows.iter().zip(cases) {
         let year: i64 = col(row, "policy_year")?;
         let version: i64 = col(row, "policy_version")?;
         let kind: String = col(row, "relief_kind")?;
-        let contacts = full_contacts(conn, case.claim_id).await?;
+        let contacts = contacts.remove(&case.claim_id).unwrap_or_default();
         out.push(OpenCase {
             case,
             relief_kind: fangpin_domain::policy::ReliefKind::parse(&kind)
@@ -352,6 +360,38 @@ pub async fn open_cases(conn: &mut Conn, county_code: &str, limit: u32) -> Resul
         });
     }
     Ok(out)
+}
+
+/// The contacts of `county_code`'s monitoring cases with claim ids up to
+/// `last`, by claim, each case's in their order.
+async fn contacts_of_open_cases(
+    conn: &mut Conn,
+    county_code: &str,
+    last: Uuid,
+) -> Result<HashMap<Uuid, Vec<StoredContact>>> {
+    let rows = sqlx::query(
+        "SELECT ct.claim_id, ct.name, ct.work_unit, ct.phone, ct.phone_masked \
+         FROM follow_up_contacts ct JOIN follow_up_cases f ON f.claim_id = ct.claim_id \
+         WHERE f.county_code = $1 AND f.status = 'monitoring' AND f.claim_id <= $2 \
+         ORDER BY ct.claim_id, ct.seq",
+    )
+    .bind(county_code)
+    .bind(last.to_string())
+    .fetch_all(conn)
+    .await?;
+    let mut by_claim: HashMap<Uuid, Vec<StoredContact>> = HashMap::new();
+    for r in &rows {
+        let claim_id = parse_uuid(&col::<String>(r, "claim_id")?)?;
+        by_claim.entry(claim_id).or_default().push(StoredContact {
+            contact: Contact {
+                name: col(r, "name")?,
+                work_unit: col(r, "work_unit")?,
+                phone: col(r, "phone")?,
+            },
+            phone_masked: col(r, "phone_masked")?,
+        });
+    }
+    Ok(by_claim)
 }
 
 async fn full_contacts(conn: &mut Conn, claim_id: Uuid) -> Result<Vec<StoredContact>> {
