@@ -89,6 +89,7 @@ struct Ids {
     household: String,
     claim: String,
     import: String,
+    roster: String,
     run: String,
     other_household: String,
     other_claim: String,
@@ -181,7 +182,10 @@ impl World {
             }
             request
         }
-        if method.ends_with("/ImportFeed") || method.ends_with("/UploadEvidence") {
+        if method.ends_with("/ImportFeed")
+            || method.ends_with("/UploadEvidence")
+            || method.ends_with("/ImportRoster")
+        {
             let stream = tokio_stream::iter(messages);
             grpc.client_streaming(bearer(Request::new(stream), token), path, RawCodec)
                 .await
@@ -403,6 +407,18 @@ impl World {
         self.ids.import = pb::FeedImport::decode(import.as_slice())
             .expect("decodes")
             .import_id;
+        let token = self.token(CountyOffice, Place::Home);
+        let roster = self
+            .call(
+                "/fangpin.v1.EnrollmentService/ImportRoster",
+                Some(&token),
+                roster_messages(COUNTY),
+            )
+            .await
+            .expect("roster");
+        self.ids.roster = pb::RosterImport::decode(roster.as_slice())
+            .expect("decodes")
+            .import_id;
         let run: pb::ScreeningRun = self
             .must(
                 CountyOffice,
@@ -572,6 +588,37 @@ fn import_messages(county: &str) -> Vec<Vec<u8>> {
     ]
 }
 
+/// A one-household roster for `county`, of a person nobody enrolled.
+fn roster_messages(county: &str) -> Vec<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let head = resident_id("19770707", 7);
+    let file = format!(
+        "户编号,村代码,户类型,姓名,证件号码,与户主关系,一卡通账号\n\
+         R1,{county}100201,marginal,罗一,{head},户主,6217000099990001\n"
+    )
+    .into_bytes();
+    let header = pb::RosterHeader {
+        request_id: request_id(),
+        county_code: county.into(),
+        policy_year: 2024,
+        format: pb::RosterFormat::CsvUtf8.into(),
+        file_name: "roster.csv".into(),
+        sha256: hex::encode(Sha256::digest(&file)),
+        size_bytes: file.len() as u64,
+    };
+    use pb::import_roster_request::Part;
+    vec![
+        pb::ImportRosterRequest {
+            part: Some(Part::Header(header)),
+        }
+        .encode_to_vec(),
+        pb::ImportRosterRequest {
+            part: Some(Part::Data(file.into())),
+        }
+        .encode_to_vec(),
+    ]
+}
+
 /// A request for `method`, as `role` would make it, about the objects of
 /// `ids`: the fixture's own (`COUNTY`) unless `county`, `claim` and the rest
 /// name others.
@@ -580,6 +627,7 @@ struct Target_<'a> {
     household: &'a str,
     claim: &'a str,
     import: &'a str,
+    roster: &'a str,
     run: &'a str,
     evidence: &'a str,
     village: &'a str,
@@ -801,6 +849,11 @@ fn request_for(method: &str, role: Role, t: &Target_<'_>) -> Vec<Vec<u8>> {
         }
         .encode_to_vec(),
         "ImportFeed" => return import_messages(t.county),
+        "ImportRoster" => return roster_messages(t.county),
+        "GetRosterImport" => pb::GetRosterImportRequest {
+            import_id: t.roster.into(),
+        }
+        .encode_to_vec(),
         "GetFeedImport" => pb::GetFeedImportRequest {
             import_id: t.import.into(),
         }
@@ -1021,6 +1074,7 @@ fn home(ids: &Ids) -> Target_<'_> {
         household: &ids.household,
         claim: &ids.claim,
         import: &ids.import,
+        roster: &ids.roster,
         run: &ids.run,
         evidence: &ids.evidence,
         village: VILLAGE,
@@ -1126,6 +1180,7 @@ async fn out_of_scope_objects_look_exactly_like_missing_ones() {
         household: uuid::Uuid::now_v7().to_string(),
         claim: uuid::Uuid::now_v7().to_string(),
         import: uuid::Uuid::now_v7().to_string(),
+        roster: uuid::Uuid::now_v7().to_string(),
         run: uuid::Uuid::now_v7().to_string(),
         evidence: uuid::Uuid::now_v7().to_string(),
         ..Ids::default()
@@ -1135,6 +1190,7 @@ async fn out_of_scope_objects_look_exactly_like_missing_ones() {
         household: &missing_ids.household,
         claim: &missing_ids.claim,
         import: &missing_ids.import,
+        roster: &missing_ids.roster,
         run: &missing_ids.run,
         evidence: &missing_ids.evidence,
         village: "130428100201",
@@ -1144,11 +1200,13 @@ async fn out_of_scope_objects_look_exactly_like_missing_ones() {
         w.ids.household.as_str(),
         &w.ids.claim,
         &w.ids.import,
+        &w.ids.roster,
         &w.ids.run,
         &w.ids.evidence,
         &missing_ids.household,
         &missing_ids.claim,
         &missing_ids.import,
+        &missing_ids.roster,
         &missing_ids.run,
         &missing_ids.evidence,
         COUNTY,

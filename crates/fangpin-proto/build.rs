@@ -41,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .bytes(".fangpin.v1.ImportFeedRequest.data")
         .bytes(".fangpin.v1.UploadEvidenceRequest.data")
+        .bytes(".fangpin.v1.ImportRosterRequest.data")
         .bytes(".fangpin.v1.DownloadEvidenceResponse.data")
         .compile_fds(fds)?;
     Ok(())

@@ -20,7 +20,7 @@ use crate::output::{record, table};
 /// Bytes per message: the server takes at most 1 MiB.
 const CHUNK_BYTES: usize = 1 << 20;
 /// An import of a province's monthly file takes minutes, not seconds.
-const IMPORT_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(crate) const IMPORT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Row errors printed; the rest are a `fangpin feed show` away.
 const ERRORS_SHOWN: usize = 20;
 
@@ -106,15 +106,15 @@ pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
 }
 
 /// What one pass over the file learns before anything is sent.
-struct Scan {
-    size: u64,
-    sha256: String,
-    utf8: bool,
+pub(crate) struct Scan {
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) utf8: bool,
 }
 
 /// Hashes the file and checks whether it is UTF-8, in one pass of bounded
 /// memory. A multi-byte character split across two reads is carried over.
-fn scan(path: &Path, bar: &ProgressBar) -> Result<Scan> {
+pub(crate) fn scan(path: &Path, bar: &ProgressBar) -> Result<Scan> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
@@ -168,6 +168,47 @@ pub(crate) fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
     bar
 }
 
+/// The messages of a file upload: `first` (the header), then the file in
+/// 1 MiB chunks, each wrapped by `data`, read as they are sent. A small
+/// queue between the file and the network keeps memory at a few chunks
+/// whatever the file's size. The task stops reading when the server
+/// answers early (a duplicate file, a bad header): its answer says why.
+pub(crate) fn send_file<M: Send + 'static>(
+    path: &Path,
+    sending: &ProgressBar,
+    first: M,
+    data: fn(bytes::Bytes) -> M,
+) -> (
+    tokio_stream::wrappers::ReceiverStream<M>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<M>(4);
+    let path = path.to_path_buf();
+    let sending = sending.clone();
+    let reader = tokio::spawn(async move {
+        if tx.send(first).await.is_err() {
+            return Ok(());
+        }
+        let mut file = tokio::fs::File::open(&path).await?;
+        loop {
+            let mut chunk = bytes::BytesMut::with_capacity(CHUNK_BYTES);
+            while chunk.len() < CHUNK_BYTES {
+                if file.read_buf(&mut chunk).await? == 0 {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            sending.inc(chunk.len() as u64);
+            if tx.send(data(chunk.freeze())).await.is_err() {
+                return Ok(());
+            }
+        }
+    });
+    (tokio_stream::wrappers::ReceiverStream::new(rx), reader)
+}
+
 async fn import(
     ctx: &Ctx,
     county: String,
@@ -211,45 +252,19 @@ async fn import(
         size_bytes: scanned.size,
     };
 
-    // A small queue between the file and the network: memory stays at a
-    // few chunks whatever the file's size.
-    let (tx, rx) = tokio::sync::mpsc::channel::<pb::ImportFeedRequest>(4);
     let sending = bar(quiet, scanned.size, "sending");
-    let reader = {
-        let path = path.to_path_buf();
-        let sending = sending.clone();
-        tokio::spawn(async move {
-            let first = pb::ImportFeedRequest {
-                part: Some(pb::import_feed_request::Part::Header(header)),
-            };
-            if tx.send(first).await.is_err() {
-                return Ok(());
-            }
-            let mut file = tokio::fs::File::open(&path).await?;
-            loop {
-                let mut chunk = bytes::BytesMut::with_capacity(CHUNK_BYTES);
-                while chunk.len() < CHUNK_BYTES {
-                    if file.read_buf(&mut chunk).await? == 0 {
-                        break;
-                    }
-                }
-                if chunk.is_empty() {
-                    return Ok::<(), std::io::Error>(());
-                }
-                sending.inc(chunk.len() as u64);
-                let message = pb::ImportFeedRequest {
-                    part: Some(pb::import_feed_request::Part::Data(chunk.freeze())),
-                };
-                // The server answered early (a duplicate file, a bad header):
-                // stop reading, its answer says why.
-                if tx.send(message).await.is_err() {
-                    return Ok(());
-                }
-            }
-        })
-    };
+    let (messages, reader) = send_file(
+        path,
+        &sending,
+        pb::ImportFeedRequest {
+            part: Some(pb::import_feed_request::Part::Header(header)),
+        },
+        |chunk| pb::ImportFeedRequest {
+            part: Some(pb::import_feed_request::Part::Data(chunk)),
+        },
+    );
     let mut client = ScreeningServiceClient::new(ctx.long_channel(IMPORT_TIMEOUT)?);
-    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut request = tonic::Request::new(messages);
     request.set_timeout(IMPORT_TIMEOUT);
     let result = client.import_feed(request).await;
     sending.finish_and_clear();

@@ -1,13 +1,150 @@
 //! `fangpin household`: enrol a household into a county's insured pool.
 
-use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use fangpin_proto::tonic;
 use fangpin_proto::v1 as pb;
 use fangpin_proto::v1::enrollment_service_client::EnrollmentServiceClient;
 
 use crate::ctx::Ctx;
+use crate::feed::{EncodingArg, IMPORT_TIMEOUT, bar, scan, send_file};
 use crate::names::{self, HouseholdTypeArg};
-use crate::output::{self, record};
+use crate::output::{self, record, table};
+
+/// Row errors printed; the rest are a `fangpin household import-show` away.
+const ERRORS_SHOWN: usize = 20;
+
+/// Streams a roster to the server: hashed first (with a bar), then sent
+/// (with another), and answered with what was enrolled and refused.
+async fn import(
+    ctx: &Ctx,
+    county: String,
+    year: i32,
+    encoding: EncodingArg,
+    quiet: bool,
+    path: &Path,
+) -> Result<pb::RosterImport> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let checking = bar(quiet, len, "checking");
+    let scanned = {
+        let path = path.to_path_buf();
+        let checking = checking.clone();
+        tokio::task::spawn_blocking(move || scan(&path, &checking)).await??
+    };
+    checking.finish_and_clear();
+    let xlsx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let format = match (xlsx, encoding) {
+        (true, EncodingArg::Auto) => pb::RosterFormat::Xlsx,
+        (true, _) => bail!("an .xlsx workbook has no text encoding: leave out --encoding"),
+        (false, EncodingArg::Utf8) if !scanned.utf8 => {
+            bail!("{} is not valid UTF-8: try --encoding gbk", path.display())
+        }
+        (false, EncodingArg::Utf8) => pb::RosterFormat::CsvUtf8,
+        (false, EncodingArg::Gbk) => pb::RosterFormat::CsvGbk,
+        (false, EncodingArg::Auto) if scanned.utf8 => pb::RosterFormat::CsvUtf8,
+        (false, EncodingArg::Auto) => pb::RosterFormat::CsvGbk,
+    };
+    let header = pb::RosterHeader {
+        request_id: ctx.request_id(),
+        county_code: county,
+        policy_year: year,
+        format: format.into(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: scanned.sha256.clone(),
+        size_bytes: scanned.size,
+    };
+    let sending = bar(quiet, scanned.size, "sending");
+    let (messages, reader) = send_file(
+        path,
+        &sending,
+        pb::ImportRosterRequest {
+            part: Some(pb::import_roster_request::Part::Header(header)),
+        },
+        |chunk| pb::ImportRosterRequest {
+            part: Some(pb::import_roster_request::Part::Data(chunk)),
+        },
+    );
+    let mut client = EnrollmentServiceClient::new(ctx.long_channel(IMPORT_TIMEOUT)?);
+    let mut request = tonic::Request::new(messages);
+    request.set_timeout(IMPORT_TIMEOUT);
+    let result = client.import_roster(request).await;
+    sending.finish_and_clear();
+    reader.abort();
+    Ok(result?.into_inner())
+}
+
+fn print_import(s: &pb::RosterImport, errors_shown: usize) {
+    let format = pb::RosterFormat::try_from(s.format)
+        .map(|f| {
+            f.as_str_name()
+                .trim_start_matches("ROSTER_FORMAT_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| format!("unknown({})", s.format));
+    let mut rows = vec![
+        ("import", s.import_id.clone()),
+        ("county", s.county_code.clone()),
+        ("policy year", output::year(s.policy_year)),
+        ("file", s.file_name.clone()),
+        ("format", format),
+        ("sha256", s.sha256.clone()),
+        ("rows", s.rows_total.to_string()),
+        ("households enrolled", s.households_enrolled.to_string()),
+        ("persons enrolled", s.persons_enrolled.to_string()),
+        ("households refused", s.households_rejected.to_string()),
+        ("rows refused", s.rows_rejected.to_string()),
+        (
+            "pool",
+            format!("{} of {} insured", s.persons_insured, s.pool_size),
+        ),
+        ("imported at", s.imported_at.clone()),
+    ];
+    if s.duplicate {
+        rows.push((
+            "duplicate",
+            "yes: this file was imported before; nobody was enrolled again".into(),
+        ));
+    }
+    println!("{}", record(rows));
+    if !s.errors_by_reason.is_empty() {
+        let mut t = table(["refused because", "errors"]);
+        for r in &s.errors_by_reason {
+            t.add_row(vec![r.code.clone(), r.errors.to_string()]);
+        }
+        println!("{t}");
+    }
+    if !s.errors.is_empty() {
+        let mut t = table(["line", "household", "field", "code", "reason"]);
+        for e in s.errors.iter().take(errors_shown) {
+            t.add_row(vec![
+                e.line.to_string(),
+                e.household_no.clone(),
+                e.field.clone(),
+                e.code.clone(),
+                e.reason.clone(),
+            ]);
+        }
+        println!("{t}");
+        let total: u64 = s.errors_by_reason.iter().map(|r| r.errors).sum();
+        let shown = s.errors.len().min(errors_shown) as u64;
+        if shown < total {
+            println!(
+                "{} more errors; `fangpin household import-show {}` lists up to 1,000",
+                total - shown,
+                s.import_id
+            );
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -37,11 +174,49 @@ pub enum Cmd {
     },
     /// Show an enrolled household
     Show { id: String },
+    /// Enrol a county's roster (花名册): a CSV (UTF-8 or GBK) or XLSX file
+    /// as the monitoring system exports it, streamed with a progress bar
+    /// (docs/roster.md)
+    Import {
+        #[arg(long)]
+        county: String,
+        #[arg(long)]
+        year: i32,
+        /// utf8 or gbk for a CSV file; auto: UTF-8 if the whole file is,
+        /// otherwise GBK. An .xlsx file is read as a workbook.
+        #[arg(long, value_enum, default_value = "auto")]
+        encoding: EncodingArg,
+        /// No progress bar (for scripts and logs)
+        #[arg(long)]
+        quiet: bool,
+        file: PathBuf,
+    },
+    /// A roster import's summary and its row errors (up to 1,000)
+    ImportShow { import_id: String },
 }
 
 pub async fn run(ctx: &Ctx, cmd: Cmd) -> Result<()> {
     let mut client = EnrollmentServiceClient::new(ctx.channel.clone());
     let household = match cmd {
+        Cmd::Import {
+            county,
+            year,
+            encoding,
+            quiet,
+            file,
+        } => {
+            let summary = import(ctx, county, year, encoding, quiet, &file).await?;
+            print_import(&summary, ERRORS_SHOWN);
+            return Ok(());
+        }
+        Cmd::ImportShow { import_id } => {
+            let summary = client
+                .get_roster_import(pb::GetRosterImportRequest { import_id })
+                .await?
+                .into_inner();
+            print_import(&summary, usize::MAX);
+            return Ok(());
+        }
         Cmd::Enroll {
             county,
             year,

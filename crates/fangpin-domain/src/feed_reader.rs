@@ -182,20 +182,27 @@ impl<S: FnMut() -> Option<Bytes>> Read for ChunkReader<S> {
     }
 }
 
-/// Parses the feed whose chunks `next` hands out, in order, until it
-/// returns None, then lets `finish` turn the aggregator into an owned result
-/// (the aggregator borrows `persons`). Where the chunks split the file never
-/// changes the result: records, line numbers and all (fuzz/feed_csv checks).
-#[allow(clippy::too_many_arguments)]
-pub fn parse_feed<T>(
+/// What a CSV file's records are handed to, in file order, by
+/// [`read_records`].
+pub trait RecordSink {
+    /// The first record. An error ends the reading and is its result.
+    fn header(&mut self, header: &csv::ByteRecord) -> Result<(), FeedError>;
+    /// A data record; `line` gives its real line in the file (counted
+    /// only when asked, since counting costs a pass over the bytes).
+    fn row(&mut self, line: &mut dyn FnMut() -> u64, record: &csv::ByteRecord);
+    /// A record the CSV reader could not read, at `line`.
+    fn unreadable(&mut self, line: u64);
+}
+
+/// Reads the CSV file whose chunks `next` hands out, in order, until it
+/// returns None, handing its records to `sink`: the header, then every data
+/// record but blank lines. Where the chunks split the file never changes
+/// what the sink is given: records, line numbers and all (fuzz/feed_csv
+/// checks). A record longer than [`MAX_RECORD_BYTES`] ends the reading.
+pub fn read_records(
     next: impl FnMut() -> Option<Bytes>,
-    kind: FeedKind,
-    encoding: &'static Encoding,
-    persons: &PersonMap,
-    households: usize,
-    accepted_dates: (chrono::NaiveDate, chrono::NaiveDate),
-    finish: impl FnOnce(FeedAggregator<'_>) -> T,
-) -> Result<T, FeedError> {
+    sink: &mut impl RecordSink,
+) -> Result<(), FeedError> {
     let reader = ChunkReader {
         next,
         current: Bytes::new(),
@@ -208,26 +215,23 @@ pub fn parse_feed<T>(
         line: 1,
         after_cr: false,
     };
-    // Rows are checked for their field count by the aggregator, which
-    // reports it per line instead of failing the file.
+    // Rows are checked for their field count by the sink, which reports it
+    // per line instead of failing the file.
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(CSV_BUFFER_BYTES)
         .from_reader(reader);
     let mut record = csv::ByteRecord::new();
-    let header = match csv.read_byte_record(&mut record) {
+    match csv.read_byte_record(&mut record) {
         Ok(true) if csv.position().byte() > MAX_RECORD_BYTES as u64 => {
             return Err(FeedError::RecordTooLong(1));
         }
-        Ok(true) => record.clone(),
+        Ok(true) => sink.header(&record)?,
         Ok(false) => return Err(FeedError::NoHeader),
         Err(_) if csv.get_ref().overlong => return Err(FeedError::RecordTooLong(1)),
         Err(_) => return Err(FeedError::HeaderEncoding),
-    };
-    let names = decode_header(encoding, header.iter()).ok_or(FeedError::HeaderEncoding)?;
-    let layout = FeedLayout::from_header(kind, &names).map_err(FeedError::Header)?;
-    let mut agg = FeedAggregator::new(layout, encoding, persons, households, accepted_dates);
+    }
     loop {
         let before = csv.position().byte();
         csv.get_mut().record_start = before;
@@ -250,7 +254,7 @@ pub fn parse_feed<T>(
                     continue;
                 }
                 let reader = csv.get_mut();
-                agg.row(|| reader.record_line(at), record.len(), |i| &record[i]);
+                sink.row(&mut || reader.record_line(at), &record);
             }
             Err(_) if csv.get_ref().overlong => {
                 let line = csv.get_mut().record_line(before);
@@ -258,11 +262,70 @@ pub fn parse_feed<T>(
             }
             Err(_) => {
                 let line = csv.get_mut().record_line(before);
-                agg.unreadable(line);
+                sink.unreadable(line);
             }
         }
     }
-    Ok(finish(agg))
+    Ok(())
+}
+
+/// Parses the feed whose chunks `next` hands out, in order, until it
+/// returns None, then lets `finish` turn the aggregator into an owned result
+/// (the aggregator borrows `persons`).
+#[allow(clippy::too_many_arguments)]
+pub fn parse_feed<T>(
+    next: impl FnMut() -> Option<Bytes>,
+    kind: FeedKind,
+    encoding: &'static Encoding,
+    persons: &PersonMap,
+    households: usize,
+    accepted_dates: (chrono::NaiveDate, chrono::NaiveDate),
+    finish: impl FnOnce(FeedAggregator<'_>) -> T,
+) -> Result<T, FeedError> {
+    /// The aggregator, made once the header says where the columns are.
+    struct Feed<'p> {
+        kind: FeedKind,
+        encoding: &'static Encoding,
+        persons: &'p PersonMap,
+        households: usize,
+        accepted_dates: (chrono::NaiveDate, chrono::NaiveDate),
+        agg: Option<FeedAggregator<'p>>,
+    }
+    impl RecordSink for Feed<'_> {
+        fn header(&mut self, header: &csv::ByteRecord) -> Result<(), FeedError> {
+            let names =
+                decode_header(self.encoding, header.iter()).ok_or(FeedError::HeaderEncoding)?;
+            let layout = FeedLayout::from_header(self.kind, &names).map_err(FeedError::Header)?;
+            self.agg = Some(FeedAggregator::new(
+                layout,
+                self.encoding,
+                self.persons,
+                self.households,
+                self.accepted_dates,
+            ));
+            Ok(())
+        }
+        fn row(&mut self, line: &mut dyn FnMut() -> u64, record: &csv::ByteRecord) {
+            let agg = self.agg.as_mut().expect("the header comes first");
+            agg.row(line, record.len(), |i| &record[i]);
+        }
+        fn unreadable(&mut self, line: u64) {
+            self.agg
+                .as_mut()
+                .expect("the header comes first")
+                .unreadable(line);
+        }
+    }
+    let mut feed = Feed {
+        kind,
+        encoding,
+        persons,
+        households,
+        accepted_dates,
+        agg: None,
+    };
+    read_records(next, &mut feed)?;
+    Ok(finish(feed.agg.expect("read_records read the header")))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod personal_data;
 pub mod policy;
 pub mod publicity;
 pub mod review;
+pub mod roster;
 pub mod screening;
 pub mod text;
 pub mod time_limits;

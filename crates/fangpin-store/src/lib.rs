@@ -30,6 +30,7 @@ pub mod outlook;
 pub mod personal_data;
 pub mod places;
 pub mod review;
+pub mod roster;
 pub mod screening;
 pub mod stats;
 

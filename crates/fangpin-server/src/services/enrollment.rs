@@ -19,7 +19,7 @@ use crate::write_path::error::AppError;
 use crate::write_path::personal_data;
 
 /// Most persons one household may enrol; larger families are split by the village.
-pub const MAX_HOUSEHOLD_PERSONS: usize = 30;
+pub const MAX_HOUSEHOLD_PERSONS: usize = fangpin_domain::roster::MAX_HOUSEHOLD_PERSONS;
 /// A county-level division has at most a few million rural people.
 pub const MAX_RURAL_POPULATION: u64 = 50_000_000;
 
@@ -432,6 +432,24 @@ impl EnrollmentService for EnrollmentApi {
             })
             .await?;
         Ok(Response::new(response))
+    }
+
+    async fn import_roster(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportRosterRequest>>,
+    ) -> Result<Response<pb::RosterImport>, Status> {
+        crate::services::roster::import_roster(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_roster_import(
+        &self,
+        request: Request<pb::GetRosterImportRequest>,
+    ) -> Result<Response<pb::RosterImport>, Status> {
+        crate::services::roster::get_roster_import(&self.0, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn get_household(

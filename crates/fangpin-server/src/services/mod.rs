@@ -19,6 +19,7 @@ pub mod payout;
 pub mod policy;
 pub mod publicity;
 pub mod review;
+pub mod roster;
 pub mod screening;
 pub mod service_info;
 pub mod steps;

@@ -20,7 +20,10 @@ use fangpin_proto::tonic::codegen::{Service, http};
 pub const STREAMING_IMPORT_LIMIT: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// Calls that stream a file, and so are limited by `STREAMING_IMPORT_LIMIT`.
-const STREAMING_CALLS: [&str; 1] = ["/fangpin.v1.ScreeningService/ImportFeed"];
+const STREAMING_CALLS: [&str; 2] = [
+    "/fangpin.v1.ScreeningService/ImportFeed",
+    "/fangpin.v1.EnrollmentService/ImportRoster",
+];
 
 #[derive(Clone, Copy, Debug)]
 pub struct CallDeadline {

@@ -68,6 +68,12 @@ pub fn nonce() -> Result<[u8; NONCE_BYTES], AppError> {
     random().map_err(|e| AppError::Internal(e.to_string()))
 }
 
+/// Fresh random bytes for a key that lives only in memory (a roster's
+/// spool); the random source failing fails the call as Internal.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
+    random().map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// A key nobody else has: `ServerOptions::default()`'s, for tests and
 /// embedded uses that start over an empty database each time.
 pub fn random_key() -> PersonalDataKey {

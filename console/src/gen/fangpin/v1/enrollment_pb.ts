@@ -2,8 +2,8 @@
 // @generated from file fangpin/v1/enrollment.proto (package fangpin.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { HouseholdType, LedgerEntry, PoolBalance } from "./common_pb";
 import { file_fangpin_v1_common } from "./common_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,294 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fangpin/v1/enrollment.proto.
  */
 export const file_fangpin_v1_enrollment: GenFile = /*@__PURE__*/
-  fileDesc("ChtmYW5ncGluL3YxL2Vucm9sbG1lbnQucHJvdG8SCmZhbmdwaW4udjEieQoVUmVnaXN0ZXJDb3VudHlSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEwoLY291bnR5X2NvZGUYAiABKAkSDAoEbmFtZRgDIAEoCRIYChBydXJhbF9wb3B1bGF0aW9uGAQgASgEEg8KB2luc3VyZXIYBSABKAkidgoWU2V0Q291bnR5T2ZmaWNlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2NvdW50eV9jb2RlGAIgASgJEhMKC29mZmljZV9uYW1lGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSDQoFcGhvbmUYBSABKAkibAoMQ291bnR5T2ZmaWNlEhMKC2NvdW50eV9jb2RlGAEgASgJEhMKC29mZmljZV9uYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDQoFcGhvbmUYBCABKAkSEgoKdXBkYXRlZF9hdBgFIAEoCSI8ChBHZXRDb3VudHlSZXF1ZXN0EhMKC2NvdW50eV9jb2RlGAEgASgJEhMKC3BvbGljeV95ZWFyGAIgASgFIoMCCg5Db3VudHlSZXNwb25zZRITCgtjb3VudHlfY29kZRgBIAEoCRIMCgRuYW1lGAIgASgJEhgKEHJ1cmFsX3BvcHVsYXRpb24YAyABKAQSDwoHaW5zdXJlchgEIAEoCRITCgtwb2xpY3lfeWVhchgFIAEoBRIRCglwb29sX3NpemUYBiABKAQSGAoQcHJlbWl1bV9kdWVfeXVhbhgHIAEoCRIdChVwcmVtaXVtX3JlY2VpdmVkX3l1YW4YCCABKAkSGAoQcGVyc29uc19lbnJvbGxlZBgJIAEoBBIoCgZvZmZpY2UYCiABKAsyGC5mYW5ncGluLnYxLkNvdW50eU9mZmljZSI7CgZQZXJzb24SEQoJaWRfbnVtYmVyGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcmVsYXRpb24YAyABKAki/AEKFkVucm9sbEhvdXNlaG9sZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRITCgtjb3VudHlfY29kZRgCIAEoCRITCgtwb2xpY3lfeWVhchgDIAEoBRIUCgx2aWxsYWdlX2NvZGUYBCABKAkSMQoOaG91c2Vob2xkX3R5cGUYBSABKA4yGS5mYW5ncGluLnYxLkhvdXNlaG9sZFR5cGUSIAoEaGVhZBgGIAEoCzISLmZhbmdwaW4udjEuUGVyc29uEiMKB21lbWJlcnMYByADKAsyEi5mYW5ncGluLnYxLlBlcnNvbhIUCgxiYW5rX2FjY291bnQYCCABKAkiKwoTR2V0SG91c2Vob2xkUmVxdWVzdBIUCgxob3VzZWhvbGRfaWQYASABKAkisQIKEUhvdXNlaG9sZFJlc3BvbnNlEhQKDGhvdXNlaG9sZF9pZBgBIAEoCRITCgtjb3VudHlfY29kZRgCIAEoCRITCgtwb2xpY3lfeWVhchgDIAEoBRIUCgx2aWxsYWdlX2NvZGUYBCABKAkSMQoOaG91c2Vob2xkX3R5cGUYBSABKA4yGS5mYW5ncGluLnYxLkhvdXNlaG9sZFR5cGUSEQoJaGVhZF9uYW1lGAYgASgJEhYKDmhlYWRfaWRfbWFza2VkGAcgASgJEg8KB3BlcnNvbnMYCCABKA0SGwoTYmFua19hY2NvdW50X21hc2tlZBgJIAEoCRI6ChNhY2NvdW50X2NvcnJlY3Rpb25zGAogAygLMh0uZmFuZ3Bpbi52MS5BY2NvdW50Q29ycmVjdGlvbiKKAQoRQWNjb3VudENvcnJlY3Rpb24SCwoDc2VxGAEgASgNEhoKEm9sZF9hY2NvdW50X21hc2tlZBgCIAEoCRIaChJuZXdfYWNjb3VudF9tYXNrZWQYAyABKAkSFAoMY29ycmVjdGVkX2J5GAQgASgJEg4KBnJlYXNvbhgFIAEoCRIKCgJhdBgGIAEoCSKBAQoZQ29ycmVjdEJhbmtBY2NvdW50UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhQKDGhvdXNlaG9sZF9pZBgCIAEoCRIUCgxiYW5rX2FjY291bnQYAyABKAkSDgoGcmVhc29uGAQgASgJEhQKDGNvcnJlY3RlZF9ieRgFIAEoCSJ8ChRSZWNvcmRQcmVtaXVtUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2NvdW50eV9jb2RlGAIgASgJEhMKC3BvbGljeV95ZWFyGAMgASgFEhMKC2Ftb3VudF95dWFuGAQgASgJEhEKCXJlZmVyZW5jZRgFIAEoCSJgCg9Qb3N0aW5nUmVzcG9uc2USJgoFZW50cnkYASABKAsyFy5mYW5ncGluLnYxLkxlZGdlckVudHJ5EiUKBHBvb2wYAiABKAsyFy5mYW5ncGluLnYxLlBvb2xCYWxhbmNlMs4EChFFbnJvbGxtZW50U2VydmljZRJPCg5SZWdpc3RlckNvdW50eRIhLmZhbmdwaW4udjEuUmVnaXN0ZXJDb3VudHlSZXF1ZXN0GhouZmFuZ3Bpbi52MS5Db3VudHlSZXNwb25zZRJFCglHZXRDb3VudHkSHC5mYW5ncGluLnYxLkdldENvdW50eVJlcXVlc3QaGi5mYW5ncGluLnYxLkNvdW50eVJlc3BvbnNlElQKD0Vucm9sbEhvdXNlaG9sZBIiLmZhbmdwaW4udjEuRW5yb2xsSG91c2Vob2xkUmVxdWVzdBodLmZhbmdwaW4udjEuSG91c2Vob2xkUmVzcG9uc2USTgoMR2V0SG91c2Vob2xkEh8uZmFuZ3Bpbi52MS5HZXRIb3VzZWhvbGRSZXF1ZXN0Gh0uZmFuZ3Bpbi52MS5Ib3VzZWhvbGRSZXNwb25zZRJOCg1SZWNvcmRQcmVtaXVtEiAuZmFuZ3Bpbi52MS5SZWNvcmRQcmVtaXVtUmVxdWVzdBobLmZhbmdwaW4udjEuUG9zdGluZ1Jlc3BvbnNlEloKEkNvcnJlY3RCYW5rQWNjb3VudBIlLmZhbmdwaW4udjEuQ29ycmVjdEJhbmtBY2NvdW50UmVxdWVzdBodLmZhbmdwaW4udjEuSG91c2Vob2xkUmVzcG9uc2USTwoPU2V0Q291bnR5T2ZmaWNlEiIuZmFuZ3Bpbi52MS5TZXRDb3VudHlPZmZpY2VSZXF1ZXN0GhguZmFuZ3Bpbi52MS5Db3VudHlPZmZpY2ViBnByb3RvMw", [file_fangpin_v1_common]);
+  fileDesc("ChtmYW5ncGluL3YxL2Vucm9sbG1lbnQucHJvdG8SCmZhbmdwaW4udjEirQEKDFJvc3RlckhlYWRlchISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2NvdW50eV9jb2RlGAIgASgJEhMKC3BvbGljeV95ZWFyGAMgASgFEigKBmZvcm1hdBgEIAEoDjIYLmZhbmdwaW4udjEuUm9zdGVyRm9ybWF0EhEKCWZpbGVfbmFtZRgFIAEoCRIOCgZzaGEyNTYYBiABKAkSEgoKc2l6ZV9ieXRlcxgHIAEoBCJZChNJbXBvcnRSb3N0ZXJSZXF1ZXN0EioKBmhlYWRlchgBIAEoCzIYLmZhbmdwaW4udjEuUm9zdGVySGVhZGVySAASDgoEZGF0YRgCIAEoDEgAQgYKBHBhcnQiYQoOUm9zdGVyUm93RXJyb3ISDAoEbGluZRgBIAEoBBINCgVmaWVsZBgCIAEoCRIUCgxob3VzZWhvbGRfbm8YAyABKAkSDAoEY29kZRgEIAEoCRIOCgZyZWFzb24YBSABKAkiMQoRUm9zdGVyUmVhc29uQ291bnQSDAoEY29kZRgBIAEoCRIOCgZlcnJvcnMYAiABKAQi/gMKDFJvc3RlckltcG9ydBIRCglpbXBvcnRfaWQYASABKAkSEwoLY291bnR5X2NvZGUYAiABKAkSEwoLcG9saWN5X3llYXIYAyABKAUSKAoGZm9ybWF0GAQgASgOMhguZmFuZ3Bpbi52MS5Sb3N0ZXJGb3JtYXQSEQoJZmlsZV9uYW1lGAUgASgJEg4KBnNoYTI1NhgGIAEoCRISCgpzaXplX2J5dGVzGAcgASgEEhIKCnJvd3NfdG90YWwYCCABKAQSGwoTaG91c2Vob2xkc19lbnJvbGxlZBgJIAEoBBIYChBwZXJzb25zX2Vucm9sbGVkGAogASgEEhsKE2hvdXNlaG9sZHNfcmVqZWN0ZWQYCyABKAQSFQoNcm93c19yZWplY3RlZBgMIAEoBBI3ChBlcnJvcnNfYnlfcmVhc29uGA0gAygLMh0uZmFuZ3Bpbi52MS5Sb3N0ZXJSZWFzb25Db3VudBIqCgZlcnJvcnMYDiADKAsyGi5mYW5ncGluLnYxLlJvc3RlclJvd0Vycm9yEhgKEGVycm9yc190cnVuY2F0ZWQYDyABKAgSEQoJZHVwbGljYXRlGBAgASgIEhEKCXBvb2xfc2l6ZRgRIAEoBBIXCg9wZXJzb25zX2luc3VyZWQYEiABKAQSEwoLaW1wb3J0ZWRfYXQYEyABKAkiKwoWR2V0Um9zdGVySW1wb3J0UmVxdWVzdBIRCglpbXBvcnRfaWQYASABKAkieQoVUmVnaXN0ZXJDb3VudHlSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEwoLY291bnR5X2NvZGUYAiABKAkSDAoEbmFtZRgDIAEoCRIYChBydXJhbF9wb3B1bGF0aW9uGAQgASgEEg8KB2luc3VyZXIYBSABKAkidgoWU2V0Q291bnR5T2ZmaWNlUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2NvdW50eV9jb2RlGAIgASgJEhMKC29mZmljZV9uYW1lGAMgASgJEg8KB2FkZHJlc3MYBCABKAkSDQoFcGhvbmUYBSABKAkibAoMQ291bnR5T2ZmaWNlEhMKC2NvdW50eV9jb2RlGAEgASgJEhMKC29mZmljZV9uYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSDQoFcGhvbmUYBCABKAkSEgoKdXBkYXRlZF9hdBgFIAEoCSI8ChBHZXRDb3VudHlSZXF1ZXN0EhMKC2NvdW50eV9jb2RlGAEgASgJEhMKC3BvbGljeV95ZWFyGAIgASgFIoMCCg5Db3VudHlSZXNwb25zZRITCgtjb3VudHlfY29kZRgBIAEoCRIMCgRuYW1lGAIgASgJEhgKEHJ1cmFsX3BvcHVsYXRpb24YAyABKAQSDwoHaW5zdXJlchgEIAEoCRITCgtwb2xpY3lfeWVhchgFIAEoBRIRCglwb29sX3NpemUYBiABKAQSGAoQcHJlbWl1bV9kdWVfeXVhbhgHIAEoCRIdChVwcmVtaXVtX3JlY2VpdmVkX3l1YW4YCCABKAkSGAoQcGVyc29uc19lbnJvbGxlZBgJIAEoBBIoCgZvZmZpY2UYCiABKAsyGC5mYW5ncGluLnYxLkNvdW50eU9mZmljZSI7CgZQZXJzb24SEQoJaWRfbnVtYmVyGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcmVsYXRpb24YAyABKAki/AEKFkVucm9sbEhvdXNlaG9sZFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRITCgtjb3VudHlfY29kZRgCIAEoCRITCgtwb2xpY3lfeWVhchgDIAEoBRIUCgx2aWxsYWdlX2NvZGUYBCABKAkSMQoOaG91c2Vob2xkX3R5cGUYBSABKA4yGS5mYW5ncGluLnYxLkhvdXNlaG9sZFR5cGUSIAoEaGVhZBgGIAEoCzISLmZhbmdwaW4udjEuUGVyc29uEiMKB21lbWJlcnMYByADKAsyEi5mYW5ncGluLnYxLlBlcnNvbhIUCgxiYW5rX2FjY291bnQYCCABKAkiKwoTR2V0SG91c2Vob2xkUmVxdWVzdBIUCgxob3VzZWhvbGRfaWQYASABKAkisQIKEUhvdXNlaG9sZFJlc3BvbnNlEhQKDGhvdXNlaG9sZF9pZBgBIAEoCRITCgtjb3VudHlfY29kZRgCIAEoCRITCgtwb2xpY3lfeWVhchgDIAEoBRIUCgx2aWxsYWdlX2NvZGUYBCABKAkSMQoOaG91c2Vob2xkX3R5cGUYBSABKA4yGS5mYW5ncGluLnYxLkhvdXNlaG9sZFR5cGUSEQoJaGVhZF9uYW1lGAYgASgJEhYKDmhlYWRfaWRfbWFza2VkGAcgASgJEg8KB3BlcnNvbnMYCCABKA0SGwoTYmFua19hY2NvdW50X21hc2tlZBgJIAEoCRI6ChNhY2NvdW50X2NvcnJlY3Rpb25zGAogAygLMh0uZmFuZ3Bpbi52MS5BY2NvdW50Q29ycmVjdGlvbiKKAQoRQWNjb3VudENvcnJlY3Rpb24SCwoDc2VxGAEgASgNEhoKEm9sZF9hY2NvdW50X21hc2tlZBgCIAEoCRIaChJuZXdfYWNjb3VudF9tYXNrZWQYAyABKAkSFAoMY29ycmVjdGVkX2J5GAQgASgJEg4KBnJlYXNvbhgFIAEoCRIKCgJhdBgGIAEoCSKBAQoZQ29ycmVjdEJhbmtBY2NvdW50UmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhQKDGhvdXNlaG9sZF9pZBgCIAEoCRIUCgxiYW5rX2FjY291bnQYAyABKAkSDgoGcmVhc29uGAQgASgJEhQKDGNvcnJlY3RlZF9ieRgFIAEoCSJ8ChRSZWNvcmRQcmVtaXVtUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhMKC2NvdW50eV9jb2RlGAIgASgJEhMKC3BvbGljeV95ZWFyGAMgASgFEhMKC2Ftb3VudF95dWFuGAQgASgJEhEKCXJlZmVyZW5jZRgFIAEoCSJgCg9Qb3N0aW5nUmVzcG9uc2USJgoFZW50cnkYASABKAsyFy5mYW5ncGluLnYxLkxlZGdlckVudHJ5EiUKBHBvb2wYAiABKAsyFy5mYW5ncGluLnYxLlBvb2xCYWxhbmNlKnwKDFJvc3RlckZvcm1hdBIdChlST1NURVJfRk9STUFUX1VOU1BFQ0lGSUVEEAASGgoWUk9TVEVSX0ZPUk1BVF9DU1ZfVVRGOBABEhkKFVJPU1RFUl9GT1JNQVRfQ1NWX0dCSxACEhYKElJPU1RFUl9GT1JNQVRfWExTWBADMuwFChFFbnJvbGxtZW50U2VydmljZRJPCg5SZWdpc3RlckNvdW50eRIhLmZhbmdwaW4udjEuUmVnaXN0ZXJDb3VudHlSZXF1ZXN0GhouZmFuZ3Bpbi52MS5Db3VudHlSZXNwb25zZRJFCglHZXRDb3VudHkSHC5mYW5ncGluLnYxLkdldENvdW50eVJlcXVlc3QaGi5mYW5ncGluLnYxLkNvdW50eVJlc3BvbnNlElQKD0Vucm9sbEhvdXNlaG9sZBIiLmZhbmdwaW4udjEuRW5yb2xsSG91c2Vob2xkUmVxdWVzdBodLmZhbmdwaW4udjEuSG91c2Vob2xkUmVzcG9uc2USTgoMR2V0SG91c2Vob2xkEh8uZmFuZ3Bpbi52MS5HZXRIb3VzZWhvbGRSZXF1ZXN0Gh0uZmFuZ3Bpbi52MS5Ib3VzZWhvbGRSZXNwb25zZRJOCg1SZWNvcmRQcmVtaXVtEiAuZmFuZ3Bpbi52MS5SZWNvcmRQcmVtaXVtUmVxdWVzdBobLmZhbmdwaW4udjEuUG9zdGluZ1Jlc3BvbnNlEloKEkNvcnJlY3RCYW5rQWNjb3VudBIlLmZhbmdwaW4udjEuQ29ycmVjdEJhbmtBY2NvdW50UmVxdWVzdBodLmZhbmdwaW4udjEuSG91c2Vob2xkUmVzcG9uc2USTwoPU2V0Q291bnR5T2ZmaWNlEiIuZmFuZ3Bpbi52MS5TZXRDb3VudHlPZmZpY2VSZXF1ZXN0GhguZmFuZ3Bpbi52MS5Db3VudHlPZmZpY2USSwoMSW1wb3J0Um9zdGVyEh8uZmFuZ3Bpbi52MS5JbXBvcnRSb3N0ZXJSZXF1ZXN0GhguZmFuZ3Bpbi52MS5Sb3N0ZXJJbXBvcnQoARJPCg9HZXRSb3N0ZXJJbXBvcnQSIi5mYW5ncGluLnYxLkdldFJvc3RlckltcG9ydFJlcXVlc3QaGC5mYW5ncGluLnYxLlJvc3RlckltcG9ydGIGcHJvdG8z", [file_fangpin_v1_common]);
+
+/**
+ * @generated from message fangpin.v1.RosterHeader
+ */
+export type RosterHeader = Message<"fangpin.v1.RosterHeader"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string county_code = 2;
+   */
+  countyCode: string;
+
+  /**
+   * @generated from field: int32 policy_year = 3;
+   */
+  policyYear: number;
+
+  /**
+   * @generated from field: fangpin.v1.RosterFormat format = 4;
+   */
+  format: RosterFormat;
+
+  /**
+   * The file's name as exported, for the record.
+   *
+   * @generated from field: string file_name = 5;
+   */
+  fileName: string;
+
+  /**
+   * Lower-case hex SHA-256 of the whole file, checked against the bytes.
+   *
+   * @generated from field: string sha256 = 6;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size_bytes = 7;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message fangpin.v1.RosterHeader.
+ * Use `create(RosterHeaderSchema)` to create a new message.
+ */
+export const RosterHeaderSchema: GenMessage<RosterHeader> = /*@__PURE__*/
+  messageDesc(file_fangpin_v1_enrollment, 0);
+
+/**
+ * @generated from message fangpin.v1.ImportRosterRequest
+ */
+export type ImportRosterRequest = Message<"fangpin.v1.ImportRosterRequest"> & {
+  /**
+   * @generated from oneof fangpin.v1.ImportRosterRequest.part
+   */
+  part: {
+    /**
+     * @generated from field: fangpin.v1.RosterHeader header = 1;
+     */
+    value: RosterHeader;
+    case: "header";
+  } | {
+    /**
+     * The next bytes of the file, at most 1 MiB per message.
+     *
+     * @generated from field: bytes data = 2;
+     */
+    value: Uint8Array;
+    case: "data";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message fangpin.v1.ImportRosterRequest.
+ * Use `create(ImportRosterRequestSchema)` to create a new message.
+ */
+export const ImportRosterRequestSchema: GenMessage<ImportRosterRequest> = /*@__PURE__*/
+  messageDesc(file_fangpin_v1_enrollment, 1);
+
+/**
+ * @generated from message fangpin.v1.RosterRowError
+ */
+export type RosterRowError = Message<"fangpin.v1.RosterRowError"> & {
+  /**
+   * 1-based line of the CSV file or row of the worksheet (the header is 1).
+   *
+   * @generated from field: uint64 line = 1;
+   */
+  line: bigint;
+
+  /**
+   * The column's canonical name, or empty for the whole row or household.
+   *
+   * @generated from field: string field = 2;
+   */
+  field: string;
+
+  /**
+   * The household's number (户编号) as written.
+   *
+   * @generated from field: string household_no = 3;
+   */
+  householdNo: string;
+
+  /**
+   * missing, bad_id, number_not_text, bad_village, bad_household_type,
+   * bad_relation, bad_text, bad_account, bad_encoding, field_count,
+   * no_head, two_heads, no_account, too_large, inconsistent,
+   * split_household, duplicate_person, already_insured.
+   *
+   * @generated from field: string code = 4;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message fangpin.v1.RosterRowError.
+ * Use `create(RosterRowErrorSchema)` to create a new message.
+ */
+export const RosterRowErrorSchema: GenMessage<RosterRowError> = /*@__PURE__*/
+  messageDesc(file_fangpin_v1_enrollment, 2);
+
+/**
+ * @generated from message fangpin.v1.RosterReasonCount
+ */
+export type RosterReasonCount = Message<"fangpin.v1.RosterReasonCount"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * @generated from field: uint64 errors = 2;
+   */
+  errors: bigint;
+};
+
+/**
+ * Describes the message fangpin.v1.RosterReasonCount.
+ * Use `create(RosterReasonCountSchema)` to create a new message.
+ */
+export const RosterReasonCountSchema: GenMessage<RosterReasonCount> = /*@__PURE__*/
+  messageDesc(file_fangpin_v1_enrollment, 3);
+
+/**
+ * @generated from message fangpin.v1.RosterImport
+ */
+export type RosterImport = Message<"fangpin.v1.RosterImport"> & {
+  /**
+   * @generated from field: string import_id = 1;
+   */
+  importId: string;
+
+  /**
+   * @generated from field: string county_code = 2;
+   */
+  countyCode: string;
+
+  /**
+   * @generated from field: int32 policy_year = 3;
+   */
+  policyYear: number;
+
+  /**
+   * @generated from field: fangpin.v1.RosterFormat format = 4;
+   */
+  format: RosterFormat;
+
+  /**
+   * @generated from field: string file_name = 5;
+   */
+  fileName: string;
+
+  /**
+   * @generated from field: string sha256 = 6;
+   */
+  sha256: string;
+
+  /**
+   * @generated from field: uint64 size_bytes = 7;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Data rows read (the header and blank lines are not counted).
+   *
+   * @generated from field: uint64 rows_total = 8;
+   */
+  rowsTotal: bigint;
+
+  /**
+   * @generated from field: uint64 households_enrolled = 9;
+   */
+  householdsEnrolled: bigint;
+
+  /**
+   * @generated from field: uint64 persons_enrolled = 10;
+   */
+  personsEnrolled: bigint;
+
+  /**
+   * @generated from field: uint64 households_rejected = 11;
+   */
+  householdsRejected: bigint;
+
+  /**
+   * Every row of a rejected household, its good rows too.
+   *
+   * @generated from field: uint64 rows_rejected = 12;
+   */
+  rowsRejected: bigint;
+
+  /**
+   * @generated from field: repeated fangpin.v1.RosterReasonCount errors_by_reason = 13;
+   */
+  errorsByReason: RosterReasonCount[];
+
+  /**
+   * The first row errors in line order; `errors_truncated` when there are
+   * more than were kept (1,000).
+   *
+   * @generated from field: repeated fangpin.v1.RosterRowError errors = 14;
+   */
+  errors: RosterRowError[];
+
+  /**
+   * @generated from field: bool errors_truncated = 15;
+   */
+  errorsTruncated: boolean;
+
+  /**
+   * This file was imported before: this is that import; nothing was enrolled now.
+   *
+   * @generated from field: bool duplicate = 16;
+   */
+  duplicate: boolean;
+
+  /**
+   * The pool's size and the persons insured in it after this import.
+   *
+   * @generated from field: uint64 pool_size = 17;
+   */
+  poolSize: bigint;
+
+  /**
+   * @generated from field: uint64 persons_insured = 18;
+   */
+  personsInsured: bigint;
+
+  /**
+   * @generated from field: string imported_at = 19;
+   */
+  importedAt: string;
+};
+
+/**
+ * Describes the message fangpin.v1.RosterImport.
+ * Use `create(RosterImportSchema)` to create a new message.
+ */
+export const RosterImportSchema: GenMessage<RosterImport> = /*@__PURE__*/
+  messageDesc(file_fangpin_v1_enrollment, 4);
+
+/**
+ * @generated from message fangpin.v1.GetRosterImportRequest
+ */
+export type GetRosterImportRequest = Message<"fangpin.v1.GetRosterImportRequest"> & {
+  /**
+   * @generated from field: string import_id = 1;
+   */
+  importId: string;
+};
+
+/**
+ * Describes the message fangpin.v1.GetRosterImportRequest.
+ * Use `create(GetRosterImportRequestSchema)` to create a new message.
+ */
+export const GetRosterImportRequestSchema: GenMessage<GetRosterImportRequest> = /*@__PURE__*/
+  messageDesc(file_fangpin_v1_enrollment, 5);
 
 /**
  * @generated from message fangpin.v1.RegisterCountyRequest
@@ -53,7 +340,7 @@ export type RegisterCountyRequest = Message<"fangpin.v1.RegisterCountyRequest"> 
  * Use `create(RegisterCountyRequestSchema)` to create a new message.
  */
 export const RegisterCountyRequestSchema: GenMessage<RegisterCountyRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 0);
+  messageDesc(file_fangpin_v1_enrollment, 6);
 
 /**
  * @generated from message fangpin.v1.SetCountyOfficeRequest
@@ -92,7 +379,7 @@ export type SetCountyOfficeRequest = Message<"fangpin.v1.SetCountyOfficeRequest"
  * Use `create(SetCountyOfficeRequestSchema)` to create a new message.
  */
 export const SetCountyOfficeRequestSchema: GenMessage<SetCountyOfficeRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 1);
+  messageDesc(file_fangpin_v1_enrollment, 7);
 
 /**
  * @generated from message fangpin.v1.CountyOffice
@@ -129,7 +416,7 @@ export type CountyOffice = Message<"fangpin.v1.CountyOffice"> & {
  * Use `create(CountyOfficeSchema)` to create a new message.
  */
 export const CountyOfficeSchema: GenMessage<CountyOffice> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 2);
+  messageDesc(file_fangpin_v1_enrollment, 8);
 
 /**
  * @generated from message fangpin.v1.GetCountyRequest
@@ -151,7 +438,7 @@ export type GetCountyRequest = Message<"fangpin.v1.GetCountyRequest"> & {
  * Use `create(GetCountyRequestSchema)` to create a new message.
  */
 export const GetCountyRequestSchema: GenMessage<GetCountyRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 3);
+  messageDesc(file_fangpin_v1_enrollment, 9);
 
 /**
  * @generated from message fangpin.v1.CountyResponse
@@ -219,7 +506,7 @@ export type CountyResponse = Message<"fangpin.v1.CountyResponse"> & {
  * Use `create(CountyResponseSchema)` to create a new message.
  */
 export const CountyResponseSchema: GenMessage<CountyResponse> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 4);
+  messageDesc(file_fangpin_v1_enrollment, 10);
 
 /**
  * @generated from message fangpin.v1.Person
@@ -250,7 +537,7 @@ export type Person = Message<"fangpin.v1.Person"> & {
  * Use `create(PersonSchema)` to create a new message.
  */
 export const PersonSchema: GenMessage<Person> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 5);
+  messageDesc(file_fangpin_v1_enrollment, 11);
 
 /**
  * @generated from message fangpin.v1.EnrollHouseholdRequest
@@ -306,7 +593,7 @@ export type EnrollHouseholdRequest = Message<"fangpin.v1.EnrollHouseholdRequest"
  * Use `create(EnrollHouseholdRequestSchema)` to create a new message.
  */
 export const EnrollHouseholdRequestSchema: GenMessage<EnrollHouseholdRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 6);
+  messageDesc(file_fangpin_v1_enrollment, 12);
 
 /**
  * @generated from message fangpin.v1.GetHouseholdRequest
@@ -323,7 +610,7 @@ export type GetHouseholdRequest = Message<"fangpin.v1.GetHouseholdRequest"> & {
  * Use `create(GetHouseholdRequestSchema)` to create a new message.
  */
 export const GetHouseholdRequestSchema: GenMessage<GetHouseholdRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 7);
+  messageDesc(file_fangpin_v1_enrollment, 13);
 
 /**
  * @generated from message fangpin.v1.HouseholdResponse
@@ -387,7 +674,7 @@ export type HouseholdResponse = Message<"fangpin.v1.HouseholdResponse"> & {
  * Use `create(HouseholdResponseSchema)` to create a new message.
  */
 export const HouseholdResponseSchema: GenMessage<HouseholdResponse> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 8);
+  messageDesc(file_fangpin_v1_enrollment, 14);
 
 /**
  * @generated from message fangpin.v1.AccountCorrection
@@ -429,7 +716,7 @@ export type AccountCorrection = Message<"fangpin.v1.AccountCorrection"> & {
  * Use `create(AccountCorrectionSchema)` to create a new message.
  */
 export const AccountCorrectionSchema: GenMessage<AccountCorrection> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 9);
+  messageDesc(file_fangpin_v1_enrollment, 15);
 
 /**
  * @generated from message fangpin.v1.CorrectBankAccountRequest
@@ -470,7 +757,7 @@ export type CorrectBankAccountRequest = Message<"fangpin.v1.CorrectBankAccountRe
  * Use `create(CorrectBankAccountRequestSchema)` to create a new message.
  */
 export const CorrectBankAccountRequestSchema: GenMessage<CorrectBankAccountRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 10);
+  messageDesc(file_fangpin_v1_enrollment, 16);
 
 /**
  * @generated from message fangpin.v1.RecordPremiumRequest
@@ -509,7 +796,7 @@ export type RecordPremiumRequest = Message<"fangpin.v1.RecordPremiumRequest"> & 
  * Use `create(RecordPremiumRequestSchema)` to create a new message.
  */
 export const RecordPremiumRequestSchema: GenMessage<RecordPremiumRequest> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 11);
+  messageDesc(file_fangpin_v1_enrollment, 17);
 
 /**
  * @generated from message fangpin.v1.PostingResponse
@@ -531,7 +818,43 @@ export type PostingResponse = Message<"fangpin.v1.PostingResponse"> & {
  * Use `create(PostingResponseSchema)` to create a new message.
  */
 export const PostingResponseSchema: GenMessage<PostingResponse> = /*@__PURE__*/
-  messageDesc(file_fangpin_v1_enrollment, 12);
+  messageDesc(file_fangpin_v1_enrollment, 18);
+
+/**
+ * @generated from enum fangpin.v1.RosterFormat
+ */
+export enum RosterFormat {
+  /**
+   * @generated from enum value: ROSTER_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ROSTER_FORMAT_CSV_UTF8 = 1;
+   */
+  CSV_UTF8 = 1,
+
+  /**
+   * GBK (GB 18030 decoded as its superset), as the monitoring system's
+   * exports often are.
+   *
+   * @generated from enum value: ROSTER_FORMAT_CSV_GBK = 2;
+   */
+  CSV_GBK = 2,
+
+  /**
+   * The first worksheet of an Excel workbook.
+   *
+   * @generated from enum value: ROSTER_FORMAT_XLSX = 3;
+   */
+  XLSX = 3,
+}
+
+/**
+ * Describes the enum fangpin.v1.RosterFormat.
+ */
+export const RosterFormatSchema: GenEnum<RosterFormat> = /*@__PURE__*/
+  enumDesc(file_fangpin_v1_enrollment, 0);
 
 /**
  * Counties, the insured pool (about 10% of the rural population) and premiums.
@@ -606,6 +929,32 @@ export const EnrollmentService: GenService<{
     methodKind: "unary";
     input: typeof SetCountyOfficeRequestSchema;
     output: typeof CountyOfficeSchema;
+  },
+  /**
+   * Enrols a county's roster (花名册) as the national monitoring system
+   * exports it (docs/roster.md): the header first, then the file's bytes.
+   * Every row is checked; a household is enrolled whole or not at all, and
+   * each bad row is reported with its line. The same file again (by its
+   * SHA-256, for the county and year) enrols nothing and answers the first
+   * import, marked duplicate. A roster that would overfill the pool is
+   * refused whole (FAILED_PRECONDITION POOL_FULL).
+   *
+   * @generated from rpc fangpin.v1.EnrollmentService.ImportRoster
+   */
+  importRoster: {
+    methodKind: "client_streaming";
+    input: typeof ImportRosterRequestSchema;
+    output: typeof RosterImportSchema;
+  },
+  /**
+   * An import's summary with up to 1,000 row errors.
+   *
+   * @generated from rpc fangpin.v1.EnrollmentService.GetRosterImport
+   */
+  getRosterImport: {
+    methodKind: "unary";
+    input: typeof GetRosterImportRequestSchema;
+    output: typeof RosterImportSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fangpin_v1_enrollment, 0);
