@@ -77,7 +77,11 @@ fn id_number(n: u64) -> String {
 fn write_roster(path: &std::path::Path, persons: u64) -> (u64, u64) {
     let file = std::fs::File::create(path).expect("roster file");
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    writeln!(out, "户编号,村代码,户类型,姓名,证件号码,与户主关系,一卡通账号,联系电话").expect("write");
+    writeln!(
+        out,
+        "户编号,村代码,户类型,姓名,证件号码,与户主关系,一卡通账号,联系电话"
+    )
+    .expect("write");
     let relations = ["配偶", "子女", "子女", "父母"];
     let (mut person, mut household) = (0u64, 0u64);
     while person < persons {
@@ -143,7 +147,16 @@ fn main() {
             lines.push(bench("sqlite", None, &path, args.persons, households).await);
         }
         if let Some(url) = &args.postgres {
-            lines.push(bench("postgres", Some(url.clone()), &path, args.persons, households).await);
+            lines.push(
+                bench(
+                    "postgres",
+                    Some(url.clone()),
+                    &path,
+                    args.persons,
+                    households,
+                )
+                .await,
+            );
         }
     });
     println!();
@@ -199,7 +212,11 @@ async fn bench(
         .into_inner();
     let took = started.elapsed();
     assert_eq!(
-        (summary.persons_enrolled, summary.households_enrolled, summary.rows_rejected),
+        (
+            summary.persons_enrolled,
+            summary.households_enrolled,
+            summary.rows_rejected
+        ),
         (persons, households, 0),
         "every person enrolled"
     );
@@ -219,8 +236,8 @@ async fn bench(
 }
 
 /// Inserts `households` and `persons` rows shaped like fangpin's (the same
-/// column types, sealed values of the same sizes) with 500- and 1,000-row
-/// INSERTs in one transaction, on a database beside the server's (SQLite,
+/// column types, sealed values of the same sizes) with multi-row INSERTs of
+/// the store's sizes in one transaction, on a database beside the server's (SQLite,
 /// WAL, synchronous FULL) or in it (PostgreSQL), and returns the time.
 async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Duration {
     sqlx::any::install_default_drivers();
@@ -237,8 +254,12 @@ async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Du
     let blob = if sqlite { "BLOB" } else { "BYTEA" };
     let mut conn = AnyConnection::connect(&url).await.expect("connect");
     if sqlite {
-        conn.execute("PRAGMA journal_mode = WAL").await.expect("WAL");
-        conn.execute("PRAGMA synchronous = FULL").await.expect("FULL");
+        conn.execute("PRAGMA journal_mode = WAL")
+            .await
+            .expect("WAL");
+        conn.execute("PRAGMA synchronous = FULL")
+            .await
+            .expect("FULL");
     }
     conn.execute(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE anchor_households (id TEXT PRIMARY KEY, county TEXT NOT NULL, year BIGINT NOT NULL, \
@@ -264,7 +285,9 @@ async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Du
     let values = |rows: usize, width: usize| {
         (0..rows)
             .map(|r| {
-                let cells: Vec<String> = (0..width).map(|c| format!("${}", r * width + c + 1)).collect();
+                let cells: Vec<String> = (0..width)
+                    .map(|c| format!("${}", r * width + c + 1))
+                    .collect();
                 format!("({})", cells.join(", "))
             })
             .collect::<Vec<_>>()
@@ -272,7 +295,7 @@ async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Du
     };
     let mut h = 0u64;
     while h < households {
-        let n = (households - h).min(500) as usize;
+        let n = (households - h).min(fangpin_store::roster::HOUSEHOLDS_PER_INSERT as u64) as usize;
         let sql = format!("INSERT INTO anchor_households VALUES {}", values(n, 12));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for i in 0..n as u64 {
@@ -295,7 +318,7 @@ async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Du
     }
     let mut p = 0u64;
     while p < persons {
-        let n = (persons - p).min(1_000) as usize;
+        let n = (persons - p).min(fangpin_store::roster::PERSONS_PER_INSERT as u64) as usize;
         let sql = format!("INSERT INTO anchor_persons VALUES {}", values(n, 7));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for i in 0..n as u64 {
@@ -314,8 +337,12 @@ async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Du
     }
     tx.commit().await.expect("commit");
     let took = started.elapsed();
-    conn.execute("DROP TABLE anchor_persons").await.expect("drop");
-    conn.execute("DROP TABLE anchor_households").await.expect("drop");
+    conn.execute("DROP TABLE anchor_persons")
+        .await
+        .expect("drop");
+    conn.execute("DROP TABLE anchor_households")
+        .await
+        .expect("drop");
     conn.close().await.expect("close");
     took
 }
