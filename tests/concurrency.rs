@@ -302,3 +302,96 @@ async fn a_write_refused_every_time_is_aborted_with_nothing_recorded_and_can_be_
     );
     s.stop().await;
 }
+
+/// Many writes of one county at once, as the group commit batches them:
+/// among 24 enrolments, each of 8 persons is enrolled twice under two
+/// request ids (one of each pair is refused ALREADY_EXISTS, which must not
+/// undo its neighbours), and every request is sent twice at once, as a
+/// client retrying a lost answer would (both get the first answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_keep_their_own_outcomes_refusals_and_retries_included() {
+    let s = TestServer::start(date(YEAR, 3, 2)).await;
+    flow::register_county(&s).await;
+    flow::put_policy(&s, YEAR).await;
+    let person = |n: u32| fangpin_tests::resident_id("19800101", n);
+    // Request i enrols person i, except every third, which enrols the
+    // person of the request before it.
+    let requests: Vec<pb::EnrollHouseholdRequest> = (0..24u32)
+        .map(|i| {
+            let who = if i % 3 == 2 { i - 1 } else { i };
+            pb::EnrollHouseholdRequest {
+                request_id: request_id(),
+                county_code: COUNTY.into(),
+                policy_year: YEAR,
+                village_code: VILLAGE.into(),
+                household_type: pb::HouseholdType::Marginal.into(),
+                head: Some(pb::Person {
+                    id_number: person(who + 1),
+                    name: format!("户主{i}"),
+                    relation: String::new(),
+                }),
+                members: vec![],
+                bank_account: format!("621700020{i:08}"),
+            }
+        })
+        .collect();
+    let mut calls = tokio::task::JoinSet::new();
+    for (i, request) in requests.iter().enumerate() {
+        for _ in 0..2 {
+            let (mut client, request) = (s.enrollment(), request.clone());
+            calls.spawn(async move {
+                let answer = client
+                    .enroll_household(request)
+                    .await
+                    .map(|r| r.into_inner().household_id)
+                    .map_err(|e| (e.code(), e.message().to_string()));
+                (i, answer)
+            });
+        }
+    }
+    let mut answers: Vec<Vec<Result<String, (Code, String)>>> = vec![Vec::new(); requests.len()];
+    while let Some(done) = calls.join_next().await {
+        let (i, answer) = done.expect("a call");
+        answers[i].push(answer);
+    }
+    for (i, pair) in answers.iter().enumerate() {
+        assert_eq!(
+            pair[0], pair[1],
+            "request {i}: both sends get the first answer"
+        );
+    }
+    for i in (0..24).step_by(3) {
+        // i enrols alone; i + 1 and i + 2 enrol the same person.
+        assert!(answers[i][0].is_ok(), "request {i}: {:?}", answers[i][0]);
+        let pair = [&answers[i + 1][0], &answers[i + 2][0]];
+        let refused: Vec<_> = pair.iter().filter_map(|a| a.as_ref().err()).collect();
+        assert_eq!(
+            refused.len(),
+            1,
+            "requests {} and {}: {pair:?}",
+            i + 1,
+            i + 2
+        );
+        assert_eq!(refused[0].0, Code::AlreadyExists);
+    }
+    let county = s
+        .enrollment()
+        .get_county(pb::GetCountyRequest {
+            county_code: COUNTY.into(),
+            policy_year: YEAR,
+        })
+        .await
+        .expect("county")
+        .into_inner();
+    assert_eq!(county.persons_enrolled, 16);
+    // Later retries still get the same answers: each outcome was stored.
+    for (i, request) in requests.iter().enumerate() {
+        let again = s
+            .enrollment()
+            .enroll_household(request.clone())
+            .await
+            .map(|r| r.into_inner().household_id)
+            .map_err(|e| (e.code(), e.message().to_string()));
+        assert_eq!(again, answers[i][0], "request {i} retried later");
+    }
+}

@@ -472,6 +472,7 @@ pub async fn run_with_health_listener(
                         "grace period over: cutting the calls still in flight"
                     );
                     drain.cut();
+                    app.commits.cut();
                     // Cut calls answer at once and their connections close;
                     // a client that keeps a health watch open would hold
                     // `serve` forever, so this wait is bounded too.

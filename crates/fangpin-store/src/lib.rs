@@ -73,13 +73,25 @@ pub enum StoreError {
     /// client's mistake.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// One error that every write of a batch committed together shares
+    /// (the server's group commit): the commit failed for all of them.
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
+    /// The error itself, through any sharing.
+    fn own(&self) -> &StoreError {
+        match self {
+            StoreError::Shared(inner) => inner.own(),
+            other => other,
+        }
+    }
+
     /// Whether the error is a UNIQUE violation, which handlers turn into
     /// AlreadyExists for natural keys.
     pub fn is_unique_violation(&self) -> bool {
-        match self {
+        match self.own() {
             StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
             _ => false,
         }
@@ -89,7 +101,7 @@ impl StoreError {
     /// one (SQLSTATE 40001 serialization_failure, 40P01 deadlock_detected):
     /// the transaction rolled back whole and the same write may run again.
     pub fn is_retryable(&self) -> bool {
-        match self {
+        match self.own() {
             StoreError::Database(sqlx::Error::Database(e)) => {
                 matches!(
                     e.code().as_deref(),
@@ -107,7 +119,7 @@ impl StoreError {
     /// A transaction cut this way never committed, or committed with its
     /// idempotency record, so the caller retries with the same request id.
     pub fn is_unavailable(&self) -> bool {
-        match self {
+        match self.own() {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
@@ -125,7 +137,7 @@ impl StoreError {
     /// PostgreSQL's disk_full (53100). The statement and its transaction
     /// rolled back whole; the same write succeeds once space is freed.
     pub fn is_storage_full(&self) -> bool {
-        match self {
+        match self.own() {
             StoreError::Database(sqlx::Error::Database(e)) => {
                 matches!(e.code().as_deref(), Some(SQLITE_FULL | POSTGRES_DISK_FULL))
             }

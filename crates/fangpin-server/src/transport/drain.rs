@@ -5,9 +5,9 @@
 //! finish, however long that takes. A call stuck behind a database lock would
 //! then hold the process past what systemd or Kubernetes allow, and they
 //! would kill it with SIGKILL. Instead, when the grace period ends, every call
-//! still running is cut: its handler future is dropped (so its transaction
-//! rolls back, as on a client's deadline) and the client gets UNAVAILABLE,
-//! which it may retry under the same request id.
+//! still running is cut: its handler future is dropped, the group commit
+//! abandons the batches still running (their transactions roll back) and
+//! the client gets UNAVAILABLE, which it may retry under the same request id.
 
 use std::convert::Infallible;
 use std::future::Future;

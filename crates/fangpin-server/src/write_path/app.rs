@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::transport::storage_watch::StorageWatch;
 use crate::write_path::clock::{Clock, china_date};
 use crate::write_path::error::AppError;
+use crate::write_path::group_commit::{GroupCommit, Job, Ran};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -51,6 +52,9 @@ pub struct App {
     /// (`ServerOptions::notice_font`); None: PrintNotice answers
     /// FAILED_PRECONDITION.
     pub notice_font: Option<crate::services::notice_pdf::NoticeFont>,
+    /// The queues every write waits in for its county's lock, committed
+    /// together (`group_commit`).
+    pub commits: Arc<GroupCommit>,
 }
 
 impl App {
@@ -61,6 +65,7 @@ impl App {
         calendar: Arc<WorkCalendar>,
     ) -> App {
         App {
+            commits: Arc::new(GroupCommit::new(store.clone())),
             store,
             clock,
             calendar,
@@ -80,9 +85,11 @@ impl App {
     /// The outcome is stored under (rpc, request_id) in the same transaction
     /// as the effect, so a retry after a lost response returns the first
     /// response and changes nothing. A business rejection is stored too,
-    /// after the failed transaction rolled back. If the client's deadline
-    /// cancels this future, the transaction is dropped and rolls back, and the
-    /// retry finds no outcome and runs again.
+    /// after its own effects were rolled back. The write is committed
+    /// together with the writes queued beside it for the same lock
+    /// (`group_commit`), each in its own savepoint; it is answered once that
+    /// commit is durable. If the client's deadline cancels this future, the
+    /// write still finishes and its outcome is stored, so the retry gets it.
     ///
     /// A success also appends one entry to the county's audit chain, in the
     /// same transaction (see `Audited`): object `<county>/<rpc>`, after the
@@ -98,11 +105,13 @@ impl App {
     where
         Req: Message,
         // Every response is an owned prost message.
-        Resp: Message + Default + 'static,
+        Resp: Message + Default + Send + 'static,
         // Clone: a write the database refused for a concurrent transaction
         // runs again on a fresh copy of its body.
         F: for<'c> FnOnce(&'c mut Conn, WriteContext) -> BoxFuture<'c, Result<Resp, AppError>>
-            + Clone,
+            + Clone
+            + Send
+            + 'static,
     {
         self.write_audited(rpc, request, request_id, county_code, move |conn, ctx| {
             let response = body(conn, ctx);
@@ -124,14 +133,16 @@ impl App {
     ) -> Result<Resp, Status>
     where
         Req: Message,
-        Resp: Message + Default + 'static,
+        Resp: Message + Default + Send + 'static,
         F: for<'c> FnOnce(
                 &'c mut Conn,
                 WriteContext,
             ) -> BoxFuture<
                 'c,
                 Result<(Resp, String, serde_json::Map<String, serde_json::Value>), AppError>,
-            > + Clone,
+            > + Clone
+            + Send
+            + 'static,
     {
         self.write_audited(rpc, request, request_id, county_code, move |conn, ctx| {
             let response = body(conn, ctx);
@@ -163,12 +174,14 @@ impl App {
     ) -> Result<Resp, Status>
     where
         Req: Message,
-        Resp: Message + Default,
+        Resp: Message + Default + Send + 'static,
         F: for<'c> FnOnce(
                 &'c mut Conn,
                 WriteContext,
             ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>
-            + Clone,
+            + Clone
+            + Send
+            + 'static,
     {
         // Every mutating RPC passes here: its span (telemetry::RpcLayer) gets
         // the ids that find it again. Codes and UUIDs only, never personal data.
@@ -225,6 +238,12 @@ impl App {
 
     /// One attempt at a write. `Err` is a retryable conflict only (the
     /// transaction rolled back); every other outcome is the answer.
+    ///
+    /// The write is queued for its county's lock and run by the group
+    /// commit (`group_commit`) in a savepoint of a batch's transaction;
+    /// the answer comes back once the batch's commit is durable. A caller
+    /// that stops waiting (its deadline passed) leaves the write to finish:
+    /// its outcome is stored, and a retry gets it.
     async fn write_attempt<Resp, F>(
         &self,
         rpc: &'static str,
@@ -235,104 +254,229 @@ impl App {
         body: F,
     ) -> Result<Result<Resp, Status>, StoreError>
     where
-        Resp: Message + Default,
+        Resp: Message + Default + Send + 'static,
         F: for<'c> FnOnce(
-            &'c mut Conn,
-            WriteContext,
-        ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>,
+                &'c mut Conn,
+                WriteContext,
+            ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>
+            + Send
+            + 'static,
     {
-        let now = ctx.now;
-        // Turns a store error into the answer, unless it is a conflict.
-        let fail = |e: StoreError| -> Result<Result<Resp, Status>, StoreError> {
-            if e.is_retryable() {
-                Err(e)
-            } else {
+        type Answer<R> = Result<Result<R, Status>, StoreError>;
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<Answer<Resp>>();
+        let answer = Arc::new(std::sync::Mutex::new(Some(answer_tx)));
+        let send = {
+            let answer = Arc::clone(&answer);
+            move |value: Answer<Resp>| {
+                if let Some(tx) = answer.lock().expect("answer slot poisoned").take() {
+                    // The caller may have stopped waiting: its outcome is stored.
+                    let _ = tx.send(value);
+                }
+            }
+        };
+        let fail = {
+            let send = send.clone();
+            Box::new(move |e: StoreError| send(Err(e))) as Box<dyn FnOnce(StoreError) + Send>
+        };
+        // The job runs on the committer's task: it carries the call's span
+        // and caller with it, for its store spans and its audit entry.
+        let span = tracing::Span::current();
+        let job_span = span.clone();
+        let caller = crate::transport::caller::current();
+        let (rpc, request_id, county, request_hash, ctx) = (
+            rpc,
+            request_id.to_string(),
+            county_code.to_string(),
+            request_hash.to_string(),
+            ctx.clone(),
+        );
+        let county_for_job = county.clone();
+        let run: Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Ran> + Send> =
+            Box::new(move |conn| {
+                let work = async move {
+                    let ran = run_in_savepoint(
+                        conn,
+                        rpc,
+                        &request_id,
+                        &county_for_job,
+                        &request_hash,
+                        ctx,
+                        body,
+                    )
+                    .await;
+                    match ran {
+                        Step::Broken(e) => Ran {
+                            deliver: Box::new(move |committed| {
+                                send(Err(StoreError::Shared(committed.err().unwrap_or_else(
+                                    || {
+                                        Arc::new(StoreError::Corrupt(
+                                            "a broken batch committed".into(),
+                                        ))
+                                    },
+                                ))))
+                            }),
+                            broken: Some(e),
+                        },
+                        Step::Done(answer) => Ran {
+                            deliver: Box::new(move |committed| match committed {
+                                Ok(()) => send(answer),
+                                Err(e) => send(Err(StoreError::Shared(e))),
+                            }),
+                            broken: None,
+                        },
+                    }
+                };
+                let work = tracing::Instrument::instrument(work, span);
+                match caller {
+                    Some(caller) => Box::pin(crate::transport::caller::scope(caller, work)),
+                    None => Box::pin(work),
+                }
+            });
+        self.commits
+            .submit(Job {
+                county,
+                span: job_span,
+                run,
+                fail,
+            })
+            .await;
+        let answer = answer_rx.await.unwrap_or_else(|_| {
+            // The committer dropped the write without an answer: it
+            // panicked, and its batch was rolled back.
+            Ok(Err(Status::internal("internal error")))
+        });
+        match answer {
+            Ok(answer) => Ok(answer),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(e) => {
                 if e.is_storage_full() {
                     self.storage.report_full();
                 }
                 Ok(Err(AppError::from(e).into()))
             }
-        };
-        let mut tx = match self.store.begin_write(county_code).await {
-            Ok(tx) => tx,
-            Err(e) => return fail(e),
-        };
-        match idempotency::find(&mut tx, rpc, request_id).await {
-            Ok(Some(first)) => return Ok(replay(first, request_hash)),
-            Ok(None) => {}
-            Err(e) => return fail(e),
         }
-        match body(&mut tx, ctx.clone()).await {
-            Ok((response, audited)) => {
-                let outcome = Outcome {
-                    request_hash: request_hash.to_string(),
-                    status_code: 0,
-                    status_message: String::new(),
-                    body: response.encode_to_vec(),
-                };
-                if let Err(e) = idempotency::record(&mut tx, rpc, request_id, &outcome, now).await {
-                    return fail(e);
-                }
-                let audited = audited.unwrap_or_else(|| Audited {
-                    object: format!("{county_code}/{rpc}"),
-                    before: String::new(),
-                    after: serde_json::Map::new(),
-                });
-                match append_audit(
-                    &mut tx,
-                    rpc,
-                    request_id,
-                    county_code,
-                    now,
-                    &outcome.body,
-                    audited,
-                )
-                .await
-                {
-                    Err(AppError::Store(e)) => return fail(e),
-                    Err(other) => return Ok(Err(other.into())),
-                    Ok(()) => {}
-                }
-                if let Err(e) = tx.commit().await {
-                    return fail(e.into());
-                }
-                Ok(Ok(response))
+    }
+}
+
+/// How a write went in its savepoint.
+enum Step<R> {
+    /// The answer, to be given once the batch commits.
+    Done(Result<Result<R, Status>, StoreError>),
+    /// The savepoint could not be opened, released or rolled back.
+    Broken(StoreError),
+}
+
+/// One write inside a batch's transaction, as one transaction of its own
+/// used to run it: the idempotency lookup, the body, the stored outcome and
+/// the audit entry, all in a savepoint. A business rejection rolls the
+/// savepoint back and stores the rejection in a savepoint of its own; any
+/// other failure rolls it back and is the answer.
+async fn run_in_savepoint<Resp, F>(
+    conn: &mut Conn,
+    rpc: &'static str,
+    request_id: &str,
+    county_code: &str,
+    request_hash: &str,
+    ctx: WriteContext,
+    body: F,
+) -> Step<Resp>
+where
+    Resp: Message + Default,
+    F: for<'c> FnOnce(
+        &'c mut Conn,
+        WriteContext,
+    ) -> BoxFuture<'c, Result<(Resp, Option<Audited>), AppError>>,
+{
+    use sqlx::Connection;
+    let now = ctx.now;
+    let mut sp = match conn.begin().await {
+        Ok(sp) => sp,
+        Err(e) => return Step::Broken(e.into()),
+    };
+    // Undoes the savepoint, then answers with `answer`.
+    macro_rules! undo {
+        ($answer:expr) => {{
+            let answer = $answer;
+            match sp.rollback().await {
+                Ok(()) => return Step::Done(answer),
+                Err(e) => return Step::Broken(e.into()),
             }
-            Err(error) if error.is_business_rejection() => {
-                if let Err(e) = tx.rollback().await {
-                    return fail(e.into());
-                }
-                let status = Status::from(error);
-                let outcome = Outcome {
-                    request_hash: request_hash.to_string(),
-                    status_code: status.code() as i32,
-                    status_message: status.message().to_string(),
-                    body: status.details().to_vec(),
-                };
-                let mut tx = match self.store.begin_write(county_code).await {
-                    Ok(tx) => tx,
-                    Err(e) => return fail(e),
-                };
-                // A concurrent retry may have recorded its outcome meanwhile;
-                // the first recorded answer stands.
-                match idempotency::find(&mut tx, rpc, request_id).await {
-                    Ok(Some(first)) => return Ok(replay(first, request_hash)),
-                    Ok(None) => {}
-                    Err(e) => return fail(e),
-                }
-                if let Err(e) = idempotency::record(&mut tx, rpc, request_id, &outcome, now).await {
-                    return fail(e);
-                }
-                if let Err(e) = tx.commit().await {
-                    return fail(e.into());
-                }
-                Ok(Err(status))
+        }};
+    }
+    match idempotency::find(&mut sp, rpc, request_id).await {
+        // A retry, or the same request twice in one batch: the first answer.
+        Ok(Some(first)) => undo!(Ok(replay(first, request_hash))),
+        Ok(None) => {}
+        Err(e) => undo!(Err(e)),
+    }
+    match body(&mut sp, ctx).await {
+        Ok((response, audited)) => {
+            let outcome = Outcome {
+                request_hash: request_hash.to_string(),
+                status_code: 0,
+                status_message: String::new(),
+                body: response.encode_to_vec(),
+            };
+            if let Err(e) = idempotency::record(&mut sp, rpc, request_id, &outcome, now).await {
+                undo!(Err(e));
             }
-            // A conflict runs the write again; any other store error is
-            // the answer (and a full disk is reported to health).
-            Err(AppError::Store(e)) => fail(e),
-            Err(error) => Ok(Err(error.into())),
+            let audited = audited.unwrap_or_else(|| Audited {
+                object: format!("{county_code}/{rpc}"),
+                before: String::new(),
+                after: serde_json::Map::new(),
+            });
+            match append_audit(
+                &mut sp,
+                rpc,
+                request_id,
+                county_code,
+                now,
+                &outcome.body,
+                audited,
+            )
+            .await
+            {
+                Err(AppError::Store(e)) => undo!(Err(e)),
+                Err(other) => undo!(Ok(Err(other.into()))),
+                Ok(()) => {}
+            }
+            match sp.commit().await {
+                Ok(()) => Step::Done(Ok(Ok(response))),
+                Err(e) => Step::Broken(e.into()),
+            }
         }
+        Err(error) if error.is_business_rejection() => {
+            if let Err(e) = sp.rollback().await {
+                return Step::Broken(e.into());
+            }
+            let status = Status::from(error);
+            let outcome = Outcome {
+                request_hash: request_hash.to_string(),
+                status_code: status.code() as i32,
+                status_message: status.message().to_string(),
+                body: status.details().to_vec(),
+            };
+            // Its own savepoint: a failure to store the rejection must not
+            // spoil the batch's transaction for the writes after it.
+            let mut sp = match conn.begin().await {
+                Ok(sp) => sp,
+                Err(e) => return Step::Broken(e.into()),
+            };
+            match idempotency::record(&mut sp, rpc, request_id, &outcome, now).await {
+                Ok(()) => match sp.commit().await {
+                    Ok(()) => Step::Done(Ok(Err(status))),
+                    Err(e) => Step::Broken(e.into()),
+                },
+                Err(e) => match sp.rollback().await {
+                    Ok(()) => Step::Done(Err(e)),
+                    Err(broken) => Step::Broken(broken.into()),
+                },
+            }
+        }
+        // Any other store error is the answer (a conflict runs the write
+        // again; a full disk is reported to health).
+        Err(AppError::Store(e)) => undo!(Err(e)),
+        Err(error) => undo!(Ok(Err(error.into()))),
     }
 }
 
