@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::transport::storage_watch::StorageWatch;
 use crate::write_path::clock::{Clock, china_date};
 use crate::write_path::error::AppError;
-use crate::write_path::group_commit::{GroupCommit, Job, Ran};
+use crate::write_path::group_commit::{GroupCommit, Job, Ran, RunWrite};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -291,47 +291,42 @@ impl App {
             ctx.clone(),
         );
         let county_for_job = county.clone();
-        let run: Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Ran> + Send> =
-            Box::new(move |conn| {
-                let work = async move {
-                    let ran = run_in_savepoint(
-                        conn,
-                        rpc,
-                        &request_id,
-                        &county_for_job,
-                        &request_hash,
-                        ctx,
-                        body,
-                    )
-                    .await;
-                    match ran {
-                        Step::Broken(e) => Ran {
-                            deliver: Box::new(move |committed| {
-                                send(Err(StoreError::Shared(committed.err().unwrap_or_else(
-                                    || {
-                                        Arc::new(StoreError::Corrupt(
-                                            "a broken batch committed".into(),
-                                        ))
-                                    },
-                                ))))
-                            }),
-                            broken: Some(e),
-                        },
-                        Step::Done(answer) => Ran {
-                            deliver: Box::new(move |committed| match committed {
-                                Ok(()) => send(answer),
-                                Err(e) => send(Err(StoreError::Shared(e))),
-                            }),
-                            broken: None,
-                        },
-                    }
-                };
-                let work = tracing::Instrument::instrument(work, span);
-                match caller {
-                    Some(caller) => Box::pin(crate::transport::caller::scope(caller, work)),
-                    None => Box::pin(work),
+        let run: RunWrite = Box::new(move |conn| {
+            let work = async move {
+                let ran = run_in_savepoint(
+                    conn,
+                    rpc,
+                    &request_id,
+                    &county_for_job,
+                    &request_hash,
+                    ctx,
+                    body,
+                )
+                .await;
+                match ran {
+                    Step::Broken(e) => Ran {
+                        deliver: Box::new(move |committed| {
+                            send(Err(StoreError::Shared(committed.err().unwrap_or_else(
+                                || Arc::new(StoreError::Corrupt("a broken batch committed".into())),
+                            ))))
+                        }),
+                        broken: Some(e),
+                    },
+                    Step::Done(answer) => Ran {
+                        deliver: Box::new(move |committed| match committed {
+                            Ok(()) => send(answer),
+                            Err(e) => send(Err(StoreError::Shared(e))),
+                        }),
+                        broken: None,
+                    },
                 }
-            });
+            };
+            let work = tracing::Instrument::instrument(work, span);
+            match caller {
+                Some(caller) => Box::pin(crate::transport::caller::scope(caller, work)),
+                None => Box::pin(work),
+            }
+        });
         self.commits
             .submit(Job {
                 county,

@@ -45,6 +45,9 @@ pub type Committed = Result<(), Arc<StoreError>>;
 /// Answers the caller, given how the batch ended.
 pub type Deliver = Box<dyn FnOnce(Committed) + Send>;
 
+/// Runs one write on the batch's connection.
+pub type RunWrite = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Ran> + Send>;
+
 /// One write, ready to run inside a batch's transaction.
 pub struct Job {
     /// The county whose lock the write needs.
@@ -54,7 +57,7 @@ pub struct Job {
     pub span: tracing::Span,
     /// Runs the write on the batch's connection, in a savepoint it opens
     /// and closes itself.
-    pub run: Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Ran> + Send>,
+    pub run: RunWrite,
     /// Answers the caller when the batch fails before this write ran.
     pub fail: Box<dyn FnOnce(StoreError) + Send>,
 }
