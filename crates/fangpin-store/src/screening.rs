@@ -71,6 +71,7 @@ pub struct IncomeRow {
 }
 
 /// Every enrolled person of a county's policy year, keyed for bulk lookup.
+#[derive(Default)]
 pub struct PersonIndex {
     pub persons: fangpin_domain::feeds::PersonMap,
     /// Household ids, indexed by the values of `persons`.
@@ -89,27 +90,24 @@ fn to_u64(n: i64, what: &str) -> Result<u64> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
 }
 
-/// Loads every enrolled person of a county's policy year. One row per
-/// household, its members' sealed ID numbers hex-encoded and joined by
+/// One household's enrolled persons as stored: its id and its members'
+/// sealed ID numbers, hex-encoded and joined by commas.
+pub type SealedHousehold = (String, String);
+
+/// Streams every enrolled person of a county's policy year, one row per
+/// household with its members' sealed ID numbers hex-encoded and joined by
 /// commas: a third of the rows of one per person, which is what a
 /// million-person county's load costs. The aggregate is spelled per backend
 /// (`group_concat`/`hex`, `string_agg`/`encode`).
 ///
-/// The store cannot open what it loads (it never holds the key): `open`
-/// turns one sealed ID number, with its household id and policy year (the
-/// value's row), into the person's key. Every person is opened here, once per
-/// load, so the feed's rows are matched on plain digits with no
-/// cryptography per row (the server caches the index between imports).
-#[tracing::instrument(name = "store.screening.load_person_index", level = "info", skip_all, fields(fangpin.county_code = %county_code, fangpin.policy_year = year))]
-pub async fn load_person_index<F>(
-    conn: &mut Conn,
-    county_code: &str,
+/// The store cannot open what it streams (it never holds the key): the
+/// caller hands the rows to a [`PersonIndexBuilder`] with the key's `open`,
+/// off the async workers, while the next rows stream in.
+pub fn sealed_persons<'c>(
+    conn: &'c mut Conn,
+    county_code: &'c str,
     year: i32,
-    mut open: F,
-) -> Result<PersonIndex>
-where
-    F: FnMut(&str, &[u8]) -> std::result::Result<PersonKey, String>,
-{
+) -> impl futures_util::Stream<Item = Result<SealedHousehold>> + Send + 'c {
     let sql = if is_sqlite(conn) {
         "SELECT household_id, group_concat(hex(id_sealed), ',') AS ids FROM persons \
          WHERE county_code = $1 AND policy_year = $2 GROUP BY household_id"
@@ -117,37 +115,56 @@ where
         "SELECT household_id, string_agg(encode(id_sealed, 'hex'), ',') AS ids FROM persons \
          WHERE county_code = $1 AND policy_year = $2 GROUP BY household_id"
     };
-    let mut persons = fangpin_domain::feeds::PersonMap::default();
-    let mut households = Vec::new();
-    let mut sealed = Vec::with_capacity(fangpin_domain::personal_data::MAX_SEALED_BYTES);
-    let mut rows = sqlx::query(sql)
+    sqlx::query(sql)
         .bind(county_code)
         .bind(i64::from(year))
-        .fetch(&mut *conn);
-    while let Some(row) = rows.try_next().await? {
-        let household: String = row.try_get(0)?;
-        let ids: String = row.try_get(1)?;
-        let index = u32::try_from(households.len())
+        .fetch(conn)
+        .map_err(StoreError::from)
+        .and_then(|row| async move {
+            let household: String = row.try_get(0)?;
+            let ids: String = row.try_get(1)?;
+            Ok((household, ids))
+        })
+}
+
+/// Builds a [`PersonIndex`] from [`sealed_persons`]' rows. `open` turns one
+/// sealed ID number, with its household id (the value's row, with the
+/// policy year the caller knows), into the person's key. Every person is
+/// opened once per load, so a feed's rows are matched on plain digits with
+/// no cryptography per row (the server caches the index between imports).
+#[derive(Default)]
+pub struct PersonIndexBuilder {
+    index: PersonIndex,
+    sealed: Vec<u8>,
+}
+
+impl PersonIndexBuilder {
+    pub fn add<F>(&mut self, household: &str, ids: &str, open: &mut F) -> Result<()>
+    where
+        F: FnMut(&str, &[u8]) -> std::result::Result<PersonKey, String>,
+    {
+        let index = u32::try_from(self.index.households.len())
             .map_err(|_| StoreError::Corrupt("more than 2^32 households".into()))?;
-        households.push(parse_uuid(&household)?);
+        self.index.households.push(parse_uuid(household)?);
         for id in ids.split(',') {
-            sealed.clear();
-            sealed.resize(id.len() / 2, 0);
-            hex::decode_to_slice(id, &mut sealed)
+            self.sealed.clear();
+            self.sealed.resize(id.len() / 2, 0);
+            hex::decode_to_slice(id, &mut self.sealed)
                 .map_err(|e| StoreError::Corrupt(format!("stored sealed id number: {e}")))?;
-            let key = open(&household, &sealed)
+            let key = open(household, &self.sealed)
                 .map_err(|e| StoreError::Corrupt(format!("stored person id number: {e}")))?;
-            if persons.insert(key, index).is_some() {
+            if self.index.persons.insert(key, index).is_some() {
                 return Err(StoreError::Corrupt(
                     "a person is enrolled twice in one policy year".into(),
                 ));
             }
         }
+        Ok(())
     }
-    Ok(PersonIndex {
-        persons,
-        households,
-    })
+
+    pub fn finish(self) -> PersonIndex {
+        self.index
+    }
 }
 
 /// What changes whenever a county's enrolment for a year does: persons are

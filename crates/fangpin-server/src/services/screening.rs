@@ -26,6 +26,7 @@ use fangpin_store::screening::{
     self as store, CandidateRecord, CostRow, ImportRecord, IncomeRow, RowErrorRecord, RunRecord,
 };
 use fangpin_store::{counties, timestamp};
+use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -96,14 +97,52 @@ impl ScreeningApi {
             }
         }
         // Every enrolled ID number is opened once here, not per feed row:
-        // the index maps plain digits, and is cached until the next enrolment.
+        // the index maps plain digits, and is cached until the next
+        // enrolment. The opening runs on a blocking thread, fed households
+        // in batches while the next ones stream from the database, so the
+        // cryptography neither holds an async worker nor waits for the rows.
         let key = self.app.personal_data.clone();
-        let index = Arc::new(
-            store::load_person_index(conn, county, year, |household, sealed| {
+        let (tx, mut rx) = mpsc::channel::<Vec<store::SealedHousehold>>(INDEX_QUEUE_BATCHES);
+        let builder = tokio::task::spawn_blocking(move || {
+            let mut builder = store::PersonIndexBuilder::default();
+            let mut open = |household: &str, sealed: &[u8]| {
                 crate::write_path::personal_data::open_person_key(&key, year, household, sealed)
-            })
-            .await?,
-        );
+            };
+            while let Some(batch) = rx.blocking_recv() {
+                for (household, ids) in &batch {
+                    builder.add(household, ids, &mut open)?;
+                }
+            }
+            Ok::<_, fangpin_store::StoreError>(builder.finish())
+        });
+        // The sender moves into the reading, so the builder's queue ends
+        // with it.
+        let streamed = async move {
+            let mut rows = std::pin::pin!(store::sealed_persons(conn, county, year));
+            let mut batch = Vec::with_capacity(INDEX_BATCH_HOUSEHOLDS);
+            while let Some(row) = rows.try_next().await? {
+                batch.push(row);
+                if batch.len() == INDEX_BATCH_HOUSEHOLDS {
+                    let full =
+                        std::mem::replace(&mut batch, Vec::with_capacity(INDEX_BATCH_HOUSEHOLDS));
+                    // The builder stopped (a row that does not open): its
+                    // error is the answer.
+                    if tx.send(full).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch).await;
+            }
+            Ok::<(), fangpin_store::StoreError>(())
+        };
+        let streamed = streamed.await;
+        let built = builder
+            .await
+            .map_err(|e| AppError::Internal(format!("the person index builder stopped: {e}")))?;
+        streamed?;
+        let index = Arc::new(built?);
         let mut cache = self
             .indexes
             .lock()
@@ -121,6 +160,11 @@ impl ScreeningApi {
         Ok(index)
     }
 }
+
+/// Households per batch handed to the person index's builder, and batches
+/// queued for it: memory holds a few thousand households' sealed numbers.
+const INDEX_BATCH_HOUSEHOLDS: usize = 2_048;
+const INDEX_QUEUE_BATCHES: usize = 4;
 
 /// An import's aggregates, owned, ready to be written.
 struct Aggregated {
