@@ -1,7 +1,7 @@
 //! A county's roster (花名册) enrolled through EnrollmentService.ImportRoster:
 //! CSV in UTF-8 and in GBK with deliberately bad rows (reported by their
-//! real line, in odd-sized chunks), an XLSX workbook with IDs stored as
-//! numbers, a file sent twice and a request retried, a roster that would
+//! real line, in odd-sized chunks), an XLSX workbook with a title above its
+//! header and IDs stored as numbers, a file sent twice and a request retried, a roster that would
 //! overfill the pool, and `fangpin household import` as the real binary.
 
 use fangpin_proto::tonic::Code;
@@ -350,8 +350,15 @@ async fn an_xlsx_roster_with_ids_stored_as_numbers() {
     let id = |n| resident_id("19750101", n);
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
+    // As exported: a title and the export date above the header.
+    sheet
+        .write_string(0, 0, "涉县2026年防贫保花名册")
+        .expect("cell");
+    sheet
+        .write_string(1, 0, "导出日期：2026-01-05")
+        .expect("cell");
     for (c, name) in HEADER.split(',').enumerate() {
-        sheet.write_string(0, c as u16, name).expect("cell");
+        sheet.write_string(2, c as u16, name).expect("cell");
     }
     // Row 2: the village code as a number (exact), the rest as text.
     let rows: [(&str, String, &str, String); 3] = [
@@ -360,7 +367,7 @@ async fn an_xlsx_roster_with_ids_stored_as_numbers() {
         ("X2", "王五".into(), "户主", id(3)),
     ];
     for (r, (no, name, relation, idn)) in rows.iter().enumerate() {
-        let r = r as u32 + 1;
+        let r = r as u32 + 3;
         sheet.write_string(r, 0, *no).expect("cell");
         sheet
             .write_number(r, 1, VILLAGE.parse::<f64>().expect("digits"))
@@ -389,7 +396,7 @@ async fn an_xlsx_roster_with_ids_stored_as_numbers() {
     )
     .await
     .expect("imported");
-    assert_eq!(errors(&summary), vec![(4, "X2", "number_not_text")]);
+    assert_eq!(errors(&summary), vec![(6, "X2", "number_not_text")]);
     assert_eq!(
         (summary.households_enrolled, summary.persons_enrolled),
         (1, 2)

@@ -127,6 +127,44 @@ impl RosterLayout {
     }
 }
 
+/// Rows an export may put above its header (a title such as
+/// "涉县2026年防贫保花名册", the date it was printed) before the header row.
+pub const MAX_TITLE_ROWS: u32 = 5;
+
+/// Finds the header among a file's first rows: exports put a title or two
+/// above it. The first row that names every column is the header; the
+/// rows before it are titles, not data.
+#[derive(Debug, Default)]
+pub struct HeaderSearch {
+    tried: u32,
+    first_error: Option<HeaderError>,
+}
+
+impl HeaderSearch {
+    /// Offers the next row. `Ok(None)`: not the header, go on; `Err`: no
+    /// header within [`MAX_TITLE_ROWS`] + 1 rows, with the first row's
+    /// problem.
+    pub fn offer(&mut self, names: &[String]) -> Result<Option<RosterLayout>, HeaderError> {
+        self.tried += 1;
+        match RosterLayout::from_header(names) {
+            Ok(layout) => Ok(Some(layout)),
+            Err(e) => {
+                let first = self.first_error.get_or_insert(e).clone();
+                if self.tried > MAX_TITLE_ROWS {
+                    Err(first)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// The file ended before a header: the first row's problem.
+    pub fn give_up(self) -> Option<HeaderError> {
+        self.first_error
+    }
+}
+
 /// One cell as the file holds it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cell<'a> {
@@ -705,24 +743,50 @@ pub fn read_csv(
         today: chrono::NaiveDate,
         insured: &'i (dyn Fn(&ResidentId) -> bool + Sync),
         assembler: Option<RosterAssembler<'i>>,
+        search: HeaderSearch,
+        /// No header within the first rows: the file is not a roster.
+        no_header: Option<HeaderError>,
         each: E,
         too_many_rows: bool,
+    }
+    impl<E> Sink<'_, E> {
+        fn look_for_header(&mut self, names: &[String]) {
+            match self.search.offer(names) {
+                Ok(Some(layout)) => {
+                    self.assembler = Some(RosterAssembler::new(
+                        layout,
+                        self.county.clone(),
+                        self.today,
+                        self.insured,
+                    ))
+                }
+                Ok(None) => {}
+                Err(e) => self.no_header = Some(e),
+            }
+        }
     }
     impl<E: FnMut(Assembled)> RecordSink for Sink<'_, E> {
         fn header(&mut self, header: &csv::ByteRecord) -> Result<(), FeedError> {
             let names = crate::feeds::decode_header(self.encoding, header.iter())
                 .ok_or(FeedError::HeaderEncoding)?;
-            let layout = RosterLayout::from_header(&names).map_err(FeedError::Header)?;
-            self.assembler = Some(RosterAssembler::new(
-                layout,
-                self.county.clone(),
-                self.today,
-                self.insured,
-            ));
-            Ok(())
+            self.look_for_header(&names);
+            match self.no_header.take() {
+                Some(e) => Err(FeedError::Header(e)),
+                None => Ok(()),
+            }
         }
         fn row(&mut self, line: &mut dyn FnMut() -> u64, record: &csv::ByteRecord) {
-            let assembler = self.assembler.as_mut().expect("the header comes first");
+            if self.no_header.is_some() {
+                return;
+            }
+            if self.assembler.is_none() {
+                // Still above the header: a title row, or the header.
+                let names =
+                    crate::feeds::decode_header(self.encoding, record.iter()).unwrap_or_default();
+                self.look_for_header(&names);
+                return;
+            }
+            let assembler = self.assembler.as_mut().expect("the header was found");
             if assembler.rows >= MAX_ROWS {
                 self.too_many_rows = true;
                 return;
@@ -748,7 +812,13 @@ pub fn read_csv(
             }
         }
         fn unreadable(&mut self, line: u64) {
-            let assembler = self.assembler.as_mut().expect("the header comes first");
+            if self.no_header.is_some() {
+                return;
+            }
+            let Some(assembler) = self.assembler.as_mut() else {
+                self.look_for_header(&[]);
+                return;
+            };
             assembler.rows += 1;
             (self.each)(Assembled::Rejected {
                 household_no: String::new(),
@@ -768,11 +838,21 @@ pub fn read_csv(
         today,
         insured,
         assembler: None,
+        search: HeaderSearch::default(),
+        no_header: None,
         each,
         too_many_rows: false,
     };
     read_records(next, &mut sink)?;
-    let mut assembler = sink.assembler.take().expect("read_records read the header");
+    if let Some(e) = sink.no_header.take() {
+        return Err(FeedError::Header(e));
+    }
+    let Some(mut assembler) = sink.assembler.take() else {
+        return Err(match std::mem::take(&mut sink.search).give_up() {
+            Some(e) => FeedError::Header(e),
+            None => FeedError::NoHeader,
+        });
+    };
     if let Some(last) = assembler.finish() {
         (sink.each)(last);
     }
@@ -1125,6 +1205,42 @@ mod tests {
             unreachable!()
         };
         assert_eq!(errors[1].field, "bank_account");
+    }
+
+    fn read(file: &str) -> Result<Vec<Assembled>, crate::feed_reader::FeedError> {
+        let mut chunk = Some(bytes::Bytes::from(file.as_bytes().to_vec()));
+        let insured = |_: &ResidentId| false;
+        let mut out = Vec::new();
+        read_csv(
+            move || chunk.take(),
+            encoding_rs::UTF_8,
+            CountyCode::parse(COUNTY).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            &insured,
+            |a| out.push(a),
+        )?;
+        Ok(out)
+    }
+
+    #[test]
+    fn titles_above_the_header_are_skipped_and_a_file_without_a_header_is_refused() {
+        let a = id(1, 1970);
+        let file = format!(
+            "涉县2026年防贫保花名册\n导出日期,2026-01-05\n{}\nH1,{VILLAGE},marginal,张三,{a},户主,6217000011112222\n",
+            header().join(",")
+        );
+        let out = read(&file).unwrap();
+        let [Assembled::Accepted(h)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(h.line, 4, "the line counts the titles");
+        let junk = "a,b\n".repeat(usize::try_from(MAX_TITLE_ROWS).unwrap() + 2);
+        assert!(matches!(
+            read(&junk),
+            Err(crate::feed_reader::FeedError::Header(
+                HeaderError::Missing { .. }
+            ))
+        ));
     }
 
     #[test]

@@ -261,6 +261,7 @@ fn read_xlsx<'i>(
     // A sheet leaves out empty cells at a row's end, which a CSV writes as
     // empty fields: rows are made as wide as the header.
     let mut width = 0;
+    let mut search = roster::HeaderSearch::default();
     // Hands a finished row to the assembler (or reads it as the header).
     let mut finish_row = |row_no: u32,
                           row: &mut Vec<Value>,
@@ -269,7 +270,7 @@ fn read_xlsx<'i>(
         let mut values = std::mem::take(row);
         match assembler {
             None => {
-                width = values.len();
+                // Still above the header: a title row, or the header.
                 let names: Vec<String> = values
                     .iter()
                     .map(|v| match v {
@@ -277,14 +278,18 @@ fn read_xlsx<'i>(
                         _ => String::new(),
                     })
                     .collect();
-                let layout = roster::RosterLayout::from_header(&names)
+                let found = search
+                    .offer(&names)
                     .map_err(|e| AppError::invalid("data", e.to_string()))?;
-                *assembler = Some(roster::RosterAssembler::new(
-                    layout,
-                    county.clone(),
-                    today,
-                    insured,
-                ));
+                if let Some(layout) = found {
+                    width = values.len();
+                    *assembler = Some(roster::RosterAssembler::new(
+                        layout,
+                        county.clone(),
+                        today,
+                        insured,
+                    ));
+                }
             }
             Some(a) => {
                 if values.iter().all(|v| matches!(v, Value::Empty)) {
@@ -337,7 +342,10 @@ fn read_xlsx<'i>(
     let Some(mut assembler) = assembler else {
         return Err(AppError::invalid(
             "data",
-            "the worksheet is empty: a header row is needed",
+            match search.give_up() {
+                Some(e) => e.to_string(),
+                None => "the worksheet is empty: a header row is needed".to_string(),
+            },
         ));
     };
     if let Some(last) = assembler.finish() {
