@@ -222,15 +222,7 @@ where
 /// fangpind opens its own; for PostgreSQL in the server's database.
 async fn raw_commit_rate(server_url: &str, window: Duration) -> f64 {
     sqlx::any::install_default_drivers();
-    let url = match server_url.strip_prefix("sqlite://") {
-        Some(path) => {
-            let dir = std::path::Path::new(path)
-                .parent()
-                .expect("the database's directory");
-            format!("sqlite://{}?mode=rwc", dir.join("anchor.db").display())
-        }
-        None => server_url.to_string(),
-    };
+    let url = fangpin_tests::anchor_database_url(server_url);
     let mut conn = AnyConnection::connect(&url)
         .await
         .expect("connect for the anchor");

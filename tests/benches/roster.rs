@@ -241,15 +241,7 @@ async fn bench(
 /// WAL, synchronous FULL) or in it (PostgreSQL), and returns the time.
 async fn bulk_insert_time(server_url: &str, households: u64, persons: u64) -> Duration {
     sqlx::any::install_default_drivers();
-    let url = match server_url.strip_prefix("sqlite://") {
-        Some(path) => {
-            let dir = std::path::Path::new(path)
-                .parent()
-                .expect("the database's directory");
-            format!("sqlite://{}?mode=rwc", dir.join("anchor.db").display())
-        }
-        None => server_url.to_string(),
-    };
+    let url = fangpin_tests::anchor_database_url(server_url);
     let sqlite = url.starts_with("sqlite:");
     let blob = if sqlite { "BLOB" } else { "BYTEA" };
     let mut conn = AnyConnection::connect(&url).await.expect("connect");

@@ -347,3 +347,18 @@ pub fn resident_id(birth: &str, sequence: u32) -> String {
         .as_str()
         .to_string()
 }
+
+/// Where a benchmark measures its anchor beside the test server's
+/// database: for SQLite a file in the same directory, so the same
+/// filesystem; for PostgreSQL the server's own database.
+pub fn anchor_database_url(server_url: &str) -> String {
+    match server_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let dir = std::path::Path::new(path)
+                .parent()
+                .expect("the database's directory");
+            format!("sqlite://{}?mode=rwc", dir.join("anchor.db").display())
+        }
+        None => server_url.to_string(),
+    }
+}

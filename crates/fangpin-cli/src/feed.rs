@@ -152,6 +152,41 @@ pub(crate) fn scan(path: &Path, bar: &ProgressBar) -> Result<Scan> {
     })
 }
 
+/// Hashes the file, and checks whether it is UTF-8, behind a progress bar.
+pub(crate) async fn scan_with_bar(path: &Path, quiet: bool) -> Result<Scan> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let checking = bar(quiet, len, "checking");
+    let scanned = {
+        let path = path.to_path_buf();
+        let checking = checking.clone();
+        tokio::task::spawn_blocking(move || scan(&path, &checking)).await??
+    };
+    checking.finish_and_clear();
+    Ok(scanned)
+}
+
+/// Whether a text file goes as UTF-8 (otherwise GBK): as asked, or for
+/// `auto` as the scan found it.
+pub(crate) fn sends_utf8(encoding: EncodingArg, scanned: &Scan, path: &Path) -> Result<bool> {
+    match encoding {
+        EncodingArg::Utf8 if !scanned.utf8 => {
+            bail!("{} is not valid UTF-8: try --encoding gbk", path.display())
+        }
+        EncodingArg::Utf8 => Ok(true),
+        EncodingArg::Gbk => Ok(false),
+        EncodingArg::Auto => Ok(scanned.utf8),
+    }
+}
+
+/// The file's name as the server records it.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 pub(crate) fn bar(quiet: bool, len: u64, message: &'static str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -218,29 +253,13 @@ async fn import(
     quiet: bool,
     path: &Path,
 ) -> Result<()> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    let checking = bar(quiet, len, "checking");
-    let scanned = {
-        let path = path.to_path_buf();
-        let checking = checking.clone();
-        tokio::task::spawn_blocking(move || scan(&path, &checking)).await??
+    let scanned = scan_with_bar(path, quiet).await?;
+    let encoding = if sends_utf8(encoding, &scanned, path)? {
+        pb::FeedEncoding::Utf8
+    } else {
+        pb::FeedEncoding::Gbk
     };
-    checking.finish_and_clear();
-    let encoding = match encoding {
-        EncodingArg::Utf8 if !scanned.utf8 => {
-            bail!("{} is not valid UTF-8: try --encoding gbk", path.display())
-        }
-        EncodingArg::Utf8 => pb::FeedEncoding::Utf8,
-        EncodingArg::Gbk => pb::FeedEncoding::Gbk,
-        EncodingArg::Auto if scanned.utf8 => pb::FeedEncoding::Utf8,
-        EncodingArg::Auto => pb::FeedEncoding::Gbk,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = file_name(path);
     let header = pb::FeedHeader {
         request_id: ctx.request_id(),
         county_code: county,

@@ -2,14 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Subcommand;
 use fangpin_proto::tonic;
 use fangpin_proto::v1 as pb;
 use fangpin_proto::v1::enrollment_service_client::EnrollmentServiceClient;
 
 use crate::ctx::Ctx;
-use crate::feed::{EncodingArg, IMPORT_TIMEOUT, bar, scan, send_file};
+use crate::feed::{
+    EncodingArg, IMPORT_TIMEOUT, bar, file_name, scan_with_bar, send_file, sends_utf8,
+};
 use crate::names::{self, HouseholdTypeArg};
 use crate::output::{self, record, table};
 
@@ -26,39 +28,22 @@ async fn import(
     quiet: bool,
     path: &Path,
 ) -> Result<pb::RosterImport> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    let checking = bar(quiet, len, "checking");
-    let scanned = {
-        let path = path.to_path_buf();
-        let checking = checking.clone();
-        tokio::task::spawn_blocking(move || scan(&path, &checking)).await??
-    };
-    checking.finish_and_clear();
+    let scanned = scan_with_bar(path, quiet).await?;
     let xlsx = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
     let format = match (xlsx, encoding) {
         (true, EncodingArg::Auto) => pb::RosterFormat::Xlsx,
         (true, _) => bail!("an .xlsx workbook has no text encoding: leave out --encoding"),
-        (false, EncodingArg::Utf8) if !scanned.utf8 => {
-            bail!("{} is not valid UTF-8: try --encoding gbk", path.display())
-        }
-        (false, EncodingArg::Utf8) => pb::RosterFormat::CsvUtf8,
-        (false, EncodingArg::Gbk) => pb::RosterFormat::CsvGbk,
-        (false, EncodingArg::Auto) if scanned.utf8 => pb::RosterFormat::CsvUtf8,
-        (false, EncodingArg::Auto) => pb::RosterFormat::CsvGbk,
+        (false, _) if sends_utf8(encoding, &scanned, path)? => pb::RosterFormat::CsvUtf8,
+        (false, _) => pb::RosterFormat::CsvGbk,
     };
     let header = pb::RosterHeader {
         request_id: ctx.request_id(),
         county_code: county,
         policy_year: year,
         format: format.into(),
-        file_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        file_name: file_name(path),
         sha256: scanned.sha256.clone(),
         size_bytes: scanned.size,
     };
